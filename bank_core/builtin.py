@@ -1,0 +1,73 @@
+"""The kernel's built-in drivers, registered through the kernel's own entry
+points (see pyproject.toml) and loaded like any other plug-in.
+
+The default profile names exactly these: no fee, no overdraft, reject what
+touches a frozen account, approve everything else.
+"""
+
+from __future__ import annotations
+
+from bank_core.contract import (
+    AccountStatus,
+    ApprovalAnswer,
+    ApprovalDriver,
+    Decision,
+    FeeAnswer,
+    FeeDriver,
+    LimitAnswer,
+    LimitDriver,
+    Money,
+    PolicyContext,
+)
+
+
+class NoFee(FeeDriver):
+    """Charges nothing."""
+
+    def fees(self, ctx: PolicyContext) -> FeeAnswer:
+        return FeeAnswer(rule="core.no_fee", message="no fee")
+
+
+class NoOverdraft(LimitDriver):
+    """The payer's available balance must cover the amount plus fees.
+
+    Deposits always pass (only fees could be charged, and they come out of the
+    deposit itself, so they are checked too)."""
+
+    def check(self, ctx: PolicyContext) -> LimitAnswer:
+        payer = ctx.payer
+        if payer is None:
+            return LimitAnswer(True, "core.no_overdraft", "no payer account")
+        debit = ctx.fees.amount_minor
+        credit = 0
+        if ctx.source is not None:
+            debit += ctx.request.amount.amount_minor
+        else:
+            credit = ctx.request.amount.amount_minor
+        after = payer.available.amount_minor + credit - debit
+        observed = Money(payer.available.amount_minor + credit, payer.currency)
+        needed = Money(debit, payer.currency)
+        if after < 0:
+            return LimitAnswer(False, "core.no_overdraft",
+                               f"available {observed} does not cover {needed}",
+                               threshold=needed, observed=observed)
+        return LimitAnswer(True, "core.no_overdraft", f"available {observed} covers {needed}",
+                           threshold=needed, observed=observed)
+
+
+class FrozenReject(ApprovalDriver):
+    """Rejects any transaction that touches a frozen account."""
+
+    def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
+        for account in (ctx.source, ctx.dest):
+            if account is not None and account.status == AccountStatus.FROZEN:
+                return ApprovalAnswer(Decision.REJECT, "core.frozen_account",
+                                      f"account {account.id} is frozen")
+        return ApprovalAnswer(Decision.APPROVE, "core.frozen_account", "no frozen account")
+
+
+class AutoApprove(ApprovalDriver):
+    """Approves everything."""
+
+    def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
+        return ApprovalAnswer(Decision.APPROVE, "core.auto_approve", "approved automatically")

@@ -1,0 +1,368 @@
+"""The plug-in contract: the only module of the kernel a policy driver imports.
+
+A policy package implements one or more of three slots, each an abstract base
+class below, and registers each driver as an entry point in that slot's
+stevedore namespace (``bank.policy.fee``, ``bank.policy.limit``,
+``bank.policy.approval``).
+
+When the kernel calls a driver
+------------------------------
+For every transaction request the kernel builds one read-only
+:class:`PolicyContext` and calls, in the order the bank profile lists them:
+
+1. every fee driver's :meth:`FeeDriver.fees` (their lines are summed);
+2. every limit driver's :meth:`LimitDriver.check` with ``ctx.fees`` set to the
+   fee total, so limits see the full debit (all must pass);
+3. every approval driver's :meth:`ApprovalDriver.decide` (any reject rejects,
+   else any review holds the funds for a second person, else it posts).
+
+A rejected transaction charges no fee. Fees are computed before limits only so
+that a limit such as "no overdraft" or "at most 2,500.00 a day, fees included"
+can see them; drivers never see each other's answers otherwise.
+
+What a driver may do
+--------------------
+A driver is a pure function of its context and its parameters: same input,
+same answer. It must not open files or sockets, read the clock (use
+``ctx.request.at``), keep state between calls, or mutate its inputs (they are
+frozen). It answers with data: the answer types below, each naming the rule
+that produced it so a decision can be explained afterwards.
+
+What an exception means
+-----------------------
+If a driver raises, returns anything but its slot's answer type, returns an
+invalid answer (a fee in another currency, a negative fee, an empty rule
+name), or takes longer than its ``budget_ms``, the kernel fails the
+transaction closed: it is rejected with a stable reason code
+(``driver_raised``, ``driver_bad_answer``, ``driver_timeout``), the fault is
+written to the audit log naming the driver and its distribution, and the next
+transaction is processed normally.
+
+Version policy
+--------------
+``CONTRACT_VERSION`` is an integer. It is bumped when a change could break an
+existing driver: a field removed or renamed in a type a driver receives, a
+changed meaning of a field, a new abstract method, or a changed answer type.
+Adding an optional field with a default to a type a driver receives, or a new
+helper, does not bump it. The kernel accepts drivers declaring any version in
+``SUPPORTED_CONTRACT_VERSIONS`` (inclusive range) and refuses others when a
+profile is applied and by ``bank plugins check``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Annotated, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from bank_core.money import (
+    MAX_AMOUNT_MINOR,
+    Money,
+    MoneyError,
+    Rate,
+    format_minor,
+    parse_minor,
+)
+
+__all__ = [
+    "CONTRACT_VERSION", "SUPPORTED_CONTRACT_VERSIONS", "Slot", "NAMESPACES",
+    "Kind", "AccountStatus", "Decision", "Money", "MoneyError", "Rate",
+    "MAX_AMOUNT_MINOR", "format_minor", "Request", "AccountSnapshot", "Tally",
+    "UsageCounters", "PolicyContext", "FeeLine", "FeeAnswer", "LimitAnswer",
+    "ApprovalAnswer", "DriverParams", "AmountText", "PercentText",
+    "amount_minor", "Driver", "FeeDriver", "LimitDriver", "ApprovalDriver",
+]
+
+CONTRACT_VERSION = 1
+SUPPORTED_CONTRACT_VERSIONS = (1, 1)  # (lowest, highest), inclusive
+
+
+class Slot(enum.StrEnum):
+    FEE = "fee"
+    LIMIT = "limit"
+    APPROVAL = "approval"
+
+
+NAMESPACES: Mapping[Slot, str] = MappingProxyType({
+    Slot.FEE: "bank.policy.fee",
+    Slot.LIMIT: "bank.policy.limit",
+    Slot.APPROVAL: "bank.policy.approval",
+})
+
+
+class Kind(enum.StrEnum):
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+    TRANSFER = "transfer"
+
+
+class AccountStatus(enum.StrEnum):
+    OPEN = "open"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
+class Decision(enum.StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    REVIEW = "review"
+
+
+# --------------------------------------------------------------------------
+# What a driver receives (all frozen)
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The transaction being decided.
+
+    ``source`` is the account money leaves (None for a deposit), ``dest`` the
+    account it enters (None for a withdrawal). ``at`` is the transaction's
+    time, timezone-aware in UTC; use it instead of the clock.
+    """
+
+    institution: str
+    kind: Kind
+    amount: Money
+    source: str | None
+    dest: str | None
+    channel: str
+    memo: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """A customer account as it stands before this transaction.
+
+    ``posted`` is the posted balance (credits minus debits); ``held_out`` the
+    funds reserved by held outgoing transactions; ``held_in`` incoming funds
+    not yet posted. ``available = posted - held_out``.
+    """
+
+    id: str
+    currency: str
+    status: AccountStatus
+    product: str
+    opened_at: datetime
+    posted: Money
+    held_out: Money
+    held_in: Money
+
+    @property
+    def available(self) -> Money:
+        return self.posted - self.held_out
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Outgoing usage in one window: principal, fees and count."""
+
+    amount_minor: int = 0
+    fee_minor: int = 0
+    count: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(self.amount_minor + other.amount_minor,
+                     self.fee_minor + other.fee_minor, self.count + other.count)
+
+
+_EMPTY: Mapping[tuple[Kind, str], Tally] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCounters:
+    """The source account's outgoing usage before this transaction.
+
+    ``day`` and ``month`` are keyed by ``(kind, channel)`` and cover the
+    calendar day and month of ``request.at`` in the institution's timezone.
+    Posted and held transactions count; rejected and released ones do not.
+    ``recent_out_at`` holds the times of the most recent outgoing
+    transactions in the 24 hours up to ``request.at`` (at most
+    ``RECENT_OUT_LIMIT``), oldest first.
+    """
+
+    RECENT_OUT_LIMIT: ClassVar[int] = 50
+
+    day: Mapping[tuple[Kind, str], Tally] = _EMPTY
+    month: Mapping[tuple[Kind, str], Tally] = _EMPTY
+    recent_out_at: tuple[datetime, ...] = ()
+
+    @staticmethod
+    def _total(window: Mapping[tuple[Kind, str], Tally], kind: Kind | None,
+               channel: str | None) -> Tally:
+        total = Tally()
+        for (k, ch), tally in window.items():
+            if (kind is None or k == kind) and (channel is None or ch == channel):
+                total = total + tally
+        return total
+
+    def day_total(self, kind: Kind | None = None, channel: str | None = None) -> Tally:
+        return self._total(self.day, kind, channel)
+
+    def month_total(self, kind: Kind | None = None, channel: str | None = None) -> Tally:
+        return self._total(self.month, kind, channel)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyContext:
+    """Everything a driver may look at. ``fees`` is zero while fee drivers run
+    and the sum of all fee lines when limit and approval drivers run."""
+
+    request: Request
+    source: AccountSnapshot | None
+    dest: AccountSnapshot | None
+    usage: UsageCounters
+    timezone: str
+    local_date: date
+    fees: Money
+
+    @property
+    def payer(self) -> AccountSnapshot | None:
+        """The account that pays fees: the source, or for a deposit the dest."""
+        return self.source if self.source is not None else self.dest
+
+
+# --------------------------------------------------------------------------
+# What a driver answers
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class FeeLine:
+    """One fee, debited from the payer and credited to fee income."""
+
+    rule: str
+    amount: Money
+    memo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeeAnswer:
+    """A fee driver's answer: zero or more lines, and the rule that decided."""
+
+    rule: str
+    lines: tuple[FeeLine, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitAnswer:
+    """A limit verdict. ``threshold`` and ``observed`` say what was compared
+    (an amount or a count) so the decision can be explained."""
+
+    passed: bool
+    rule: str
+    message: str = ""
+    threshold: Money | int | None = None
+    observed: Money | int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalAnswer:
+    decision: Decision
+    rule: str
+    message: str = ""
+    threshold: Money | int | None = None
+    observed: Money | int | None = None
+
+
+# --------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------
+
+_AMOUNT_TEXT = re.compile(r"\A[0-9]+(\.[0-9]{1,3})?\Z")
+
+
+def _check_amount_text(value: str) -> str:
+    if not _AMOUNT_TEXT.match(value):
+        raise ValueError(f"{value!r} is not a plain decimal amount like \"2500.00\"")
+    return value
+
+
+def _check_percent_text(value: str) -> str:
+    Rate.parse_percent(value)
+    return value
+
+
+AmountText = Annotated[str, AfterValidator(_check_amount_text)]
+"""An amount in major units as text ("2500.00"); convert with :func:`amount_minor`."""
+
+PercentText = Annotated[str, AfterValidator(_check_percent_text)]
+"""A percentage as text ("0.5" means 0.5%); convert with ``Rate.parse_percent``."""
+
+
+@lru_cache(maxsize=4096)
+def amount_minor(text: str, currency: str) -> int:
+    """A parameter amount in minor units of ``currency`` (cached, exact)."""
+    return parse_minor(text, currency, field="param", allow_zero=True)
+
+
+class DriverParams(BaseModel):
+    """Base of every driver's ``Params``: frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------
+# The three slots
+# --------------------------------------------------------------------------
+
+class Driver(ABC):
+    """Common shape of a driver.
+
+    ``contract_version``: the contract version the driver implements.
+    ``Params``: a :class:`DriverParams` subclass; every field needs a default
+    so a profile may omit it. ``budget_ms``: the time one call may take.
+    The kernel instantiates a driver once per distinct params and reuses it.
+    """
+
+    contract_version: ClassVar[int] = CONTRACT_VERSION
+    Params: ClassVar[type[DriverParams]] = DriverParams
+    budget_ms: ClassVar[int] = 50
+
+    def __init__(self, params: DriverParams) -> None:
+        self.params = params
+
+
+class FeeDriver(Driver):
+    slot: ClassVar[Slot] = Slot.FEE
+
+    @abstractmethod
+    def fees(self, ctx: PolicyContext) -> FeeAnswer:
+        """Called first, once per transaction. Return the fees to charge (in
+        the request's currency, each positive) or no lines."""
+
+
+class LimitDriver(Driver):
+    slot: ClassVar[Slot] = Slot.LIMIT
+
+    @abstractmethod
+    def check(self, ctx: PolicyContext) -> LimitAnswer:
+        """Called after fees, with ``ctx.fees`` set. Return ``passed=False``
+        to reject the transaction; every limit driver must pass."""
+
+
+class ApprovalDriver(Driver):
+    slot: ClassVar[Slot] = Slot.APPROVAL
+
+    @abstractmethod
+    def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
+        """Called after all limits passed. Any REJECT rejects; else any REVIEW
+        holds the funds until a second person approves or rejects."""
+
+
+SLOT_BASES: Mapping[Slot, type[Driver]] = MappingProxyType({
+    Slot.FEE: FeeDriver, Slot.LIMIT: LimitDriver, Slot.APPROVAL: ApprovalDriver,
+})
+
+ANSWER_TYPES: Mapping[Slot, type] = MappingProxyType({
+    Slot.FEE: FeeAnswer, Slot.LIMIT: LimitAnswer, Slot.APPROVAL: ApprovalAnswer,
+})
