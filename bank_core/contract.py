@@ -55,7 +55,7 @@ import enum
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -192,8 +192,8 @@ class UsageCounters:
 
     RECENT_OUT_LIMIT: ClassVar[int] = 50
 
-    day: Mapping[tuple[Kind, str], Tally] = _EMPTY
-    month: Mapping[tuple[Kind, str], Tally] = _EMPTY
+    day: Mapping[tuple[Kind, str], Tally] = field(default_factory=lambda: _EMPTY)
+    month: Mapping[tuple[Kind, str], Tally] = field(default_factory=lambda: _EMPTY)
     recent_out_at: tuple[datetime, ...] = ()
 
     @staticmethod

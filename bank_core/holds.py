@@ -1,0 +1,230 @@
+"""Holds (two-phase transfers) and reversals.
+
+A held transaction reserves funds: its lines sit in the pending counters.
+Approving settles them into posted (after re-checking the profile's limits
+at that moment, and only by an actor other than the initiator); rejecting or
+expiring releases them. A posted transaction is never edited: a reversal is a
+new transaction with the opposite lines, pointing at the original.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from bank_core import ledger
+from bank_core.contract import Kind, Money, PolicyContext, Request, Slot, Tally, UsageCounters
+from bank_core.errors import Conflict, NotFound, Refused
+from bank_core.messages import as_utc, txn_id_for, utc_now
+from bank_core.money import format_minor
+from bank_core.pipeline import InstitutionView, snapshot, zone
+from bank_core.storage.models import Txn
+
+if TYPE_CHECKING:
+    from bank_core.service import BankService
+
+
+@dataclass(frozen=True, slots=True)
+class HoldOutcome:
+    txn_id: str
+    status: str
+    message: str
+    reasons: list[dict[str, Any]]
+
+
+def _without(usage: UsageCounters, row: Any) -> UsageCounters:
+    """Usage as if this held transaction had not been counted (the windows
+    are those of the hold's own time, so it is in both)."""
+    own = Tally(row.amount_minor, row.fee_minor, 1)
+    key = (Kind(row.kind), row.channel)
+
+    def minus(window: Any) -> Any:
+        if key not in window:
+            return window
+        left = window[key]
+        return {**window, key: Tally(left.amount_minor - own.amount_minor,
+                                     left.fee_minor - own.fee_minor, left.count - own.count)}
+
+    at = as_utc(row.at)
+    return UsageCounters(minus(usage.day), minus(usage.month),
+                         tuple(t for t in usage.recent_out_at if t != at))
+
+
+class Holds:
+    def __init__(self, service: BankService) -> None:
+        self.service = service
+
+    def _held(self, conn: Connection, institution_id: str, txn_id: str) -> Any:
+        row = conn.execute(select(Txn).where(Txn.institution_id == institution_id,
+                                             Txn.id == txn_id).with_for_update()).first()
+        if row is None:
+            raise NotFound(f"transaction {txn_id!r} not found")
+        if row.status != "held":
+            raise Conflict(f"transaction {txn_id} is {row.status}, not held")
+        return row
+
+    def _release(self, conn: Connection, inst: InstitutionView, row: Any, status: str,
+                 actor: str, reason: str, now: datetime) -> None:
+        lines = ledger.lines_from_json(row.lines)
+        ledger.apply_deltas(conn, inst.id, ledger.deltas_for(lines, "release"))
+        if row.kind in (Kind.WITHDRAWAL, Kind.TRANSFER):
+            local_date = as_utc(row.at).astimezone(zone(inst.timezone)).date()
+            ledger.bump_usage(conn, inst.id, row.source_account_id, local_date, row.kind,
+                              row.channel, -row.amount_minor, -row.fee_minor, -1)
+        conn.execute(update(Txn).where(Txn.id == row.id).values(
+            status=status, resolved_at=now, resolved_by=actor, resolution=reason))
+        self.service.audit.append(conn, inst.id, actor=actor, action=f"txn.{status}",
+                                  subject=row.id, payload={"reason": reason}, at=now)
+
+    def _expired(self, inst: InstitutionView, row: Any, now: datetime) -> bool:
+        return as_utc(row.decided_at) + timedelta(hours=inst.hold_expiry_hours) <= now
+
+    def approve(self, institution_id: str, txn_id: str, actor: str,
+                now: datetime | None = None) -> HoldOutcome:
+        """Post a held transaction. Refused for its initiator, after expiry,
+        and when the profile's limits fail at this moment."""
+        svc = self.service
+
+        def work(conn: Connection) -> HoldOutcome:
+            moment = now or utc_now()
+            inst = svc.institution(conn, institution_id)
+            row = self._held(conn, institution_id, txn_id)
+            if actor == row.initiator:
+                raise Refused(f"four-eyes: {actor!r} initiated {txn_id}; a different person must approve it")
+            if self._expired(inst, row, moment):
+                self._release(conn, inst, row, "expired", actor, "hold expired before approval", moment)
+                return HoldOutcome(txn_id, "expired", f"hold {txn_id} had expired; it was released, not posted", [])
+            verdict = self._recheck(conn, inst, row)
+            if verdict.status == "rejected":
+                svc.audit.append(conn, inst.id, actor=actor, action="txn.approval_refused", subject=txn_id,
+                                 payload={"reasons": [r.to_dict() for r in verdict.reasons]}, at=moment)
+                failed = next(r for r in verdict.reasons if r.outcome in ("fail", "fault"))
+                return HoldOutcome(txn_id, "held", f"cannot approve {txn_id}: {failed.rule}: {failed.message}",
+                                   [r.to_dict() for r in verdict.reasons])
+            lines = ledger.lines_from_json(row.lines)
+            currencies = {l.account_id: row.currency for l in lines}
+            ledger.apply_deltas(conn, inst.id, ledger.deltas_for(lines, "settle"))
+            ledger.insert_postings(conn, inst.id, txn_id, lines, currencies, moment)
+            conn.execute(update(Txn).where(Txn.id == txn_id).values(
+                status="posted", resolved_at=moment, resolved_by=actor, resolution="approved"))
+            svc.audit.append(conn, inst.id, actor=actor, action="txn.approved", subject=txn_id,
+                             payload={"initiator": row.initiator,
+                                      "reasons": [r.to_dict() for r in verdict.reasons]}, at=moment)
+            return HoldOutcome(txn_id, "posted", f"{txn_id} approved and posted", [r.to_dict() for r in verdict.reasons])
+
+        outcome = svc.write(work)
+        if outcome.status == "expired":
+            raise Refused(outcome.message)
+        if outcome.status == "held":
+            raise Refused(outcome.message)
+        return outcome
+
+    def _recheck(self, conn: Connection, inst: InstitutionView, row: Any) -> Any:
+        """Run the limit slot again on the balances as they are now, as if
+        this hold had not reserved anything yet."""
+        svc = self.service
+        ids = [a for a in (row.source_account_id, row.dest_account_id) if a]
+        records = svc.accounts.get_many(conn, inst.id, ids, for_update=True)
+        balances = ledger.load_balances(conn, inst.id, ids, for_update=True)
+        own = ledger.deltas_for(ledger.lines_from_json(row.lines), "hold")
+        snaps = {a: snapshot(records[a], balances[a], own.get(a, [0, 0, 0, 0])) for a in ids}
+        at = as_utc(row.at)
+        local_date = at.astimezone(zone(inst.timezone)).date()
+        usage = UsageCounters()
+        if row.source_account_id:
+            usage = ledger.load_usage(conn, inst.id, row.source_account_id, local_date, at)
+            usage = _without(usage, row)
+        request = Request(inst.id, Kind(row.kind), Money(row.amount_minor, row.currency),
+                          row.source_account_id, row.dest_account_id, row.channel, row.memo, at)
+        ctx = PolicyContext(request, snaps.get(row.source_account_id or ""),
+                            snaps.get(row.dest_account_id or ""), usage, inst.timezone, local_date,
+                            Money(row.fee_minor, row.currency))
+        return svc.evaluator.evaluate(inst.drivers, ctx, skip_fees=True, slots=(Slot.LIMIT,))
+
+    def reject(self, institution_id: str, txn_id: str, actor: str, reason: str) -> HoldOutcome:
+        if not reason.strip():
+            raise Refused("a reason is required to reject a hold")
+
+        def work(conn: Connection) -> HoldOutcome:
+            inst = self.service.institution(conn, institution_id)
+            row = self._held(conn, institution_id, txn_id)
+            self._release(conn, inst, row, "released", actor, reason, utc_now())
+            return HoldOutcome(txn_id, "released", f"{txn_id} rejected; funds released", [])
+
+        return self.service.write(work)
+
+    def expire(self, institution_id: str, actor: str, now: datetime | None = None) -> list[str]:
+        """Release every hold older than the profile's ``hold_expiry_hours``."""
+        def work(conn: Connection) -> list[str]:
+            moment = now or utc_now()
+            inst = self.service.institution(conn, institution_id)
+            cutoff = moment - timedelta(hours=inst.hold_expiry_hours)
+            rows = conn.execute(select(Txn).where(Txn.institution_id == institution_id,
+                                                  Txn.status == "held", Txn.decided_at <= cutoff)
+                                .order_by(Txn.decided_at, Txn.id).with_for_update()).all()
+            for row in rows:
+                self._release(conn, inst, row, "expired", actor,
+                              f"hold older than {inst.hold_expiry_hours} hours", moment)
+            return [row.id for row in rows]
+
+        return self.service.write(work)
+
+    def reverse(self, institution_id: str, txn_id: str, actor: str, memo: str = "") -> dict[str, Any]:
+        """Post the opposite of a posted transaction, linked to it. Refused
+        twice, for reversals, and when it would overdraw a customer account."""
+        svc = self.service
+
+        def work(conn: Connection) -> dict[str, Any]:
+            now = utc_now()
+            inst = svc.institution(conn, institution_id)
+            row = conn.execute(select(Txn).where(Txn.institution_id == institution_id,
+                                                 Txn.id == txn_id).with_for_update()).first()
+            if row is None:
+                raise NotFound(f"transaction {txn_id!r} not found")
+            if row.status != "posted":
+                raise Conflict(f"transaction {txn_id} is {row.status}; only posted ones can be reversed")
+            if row.kind == "reversal":
+                raise Conflict(f"transaction {txn_id} is itself a reversal")
+            done = conn.execute(select(Txn.id).where(Txn.reverses_txn_id == txn_id)).scalar()
+            if done is not None:
+                raise Conflict(f"transaction {txn_id} was already reversed by {done}")
+            postings = conn.execute(select(ledger.Posting.account_id, ledger.Posting.amount_minor,
+                                           ledger.Posting.rule)
+                                    .where(ledger.Posting.txn_id == txn_id)).all()
+            lines = [ledger.Line(p.account_id, -p.amount_minor, "reversal") for p in postings]
+            balances = ledger.load_balances(conn, inst.id, {l.account_id for l in lines}, for_update=True)
+            customers = {a for a in (row.source_account_id, row.dest_account_id) if a}
+            deltas = ledger.deltas_for(lines, "post")
+            for acc in sorted(customers):
+                b, d = balances[acc], deltas.get(acc, [0, 0, 0, 0])
+                after = b.available + d[1] - d[0]
+                if after < 0:
+                    raise Refused(f"reversing {txn_id} would overdraw {acc}: available "
+                                  f"{format_minor(b.available, b.currency)} {b.currency}, "
+                                  f"after {format_minor(after, b.currency)}")
+            ref = f"reversal:{txn_id}"
+            new_id = txn_id_for(inst.id, ref)
+            ledger.check_balanced(lines, {a: b.currency for a, b in balances.items()})
+            ledger.apply_deltas(conn, inst.id, deltas, balances)
+            view = {"txn_id": new_id, "reverses": txn_id, "status": "posted",
+                    "amount": format_minor(row.amount_minor, row.currency), "currency": row.currency}
+            conn.execute(insert(Txn).values(
+                id=new_id, institution_id=inst.id, idempotency_key=ref, request_hash=txn_id,
+                kind="reversal", status="posted", amount_minor=row.amount_minor,
+                fee_minor=0, currency=row.currency, source_account_id=row.dest_account_id,
+                dest_account_id=row.source_account_id, channel=row.channel,
+                memo=memo or f"reversal of {txn_id}", at=now, decided_at=now, initiator=actor,
+                profile_version=inst.profile_version, reverses_txn_id=txn_id, lines="[]",
+                result=json.dumps({"code": None, "reasons": [], "fees": []})))
+            ledger.insert_postings(conn, inst.id, new_id, lines,
+                                   {a: b.currency for a, b in balances.items()}, now)
+            svc.audit.append(conn, inst.id, actor=actor, action="txn.reversed", subject=new_id,
+                             payload={**view, "lines": [[l.account_id, l.amount_minor] for l in lines]},
+                             at=now)
+            return view
+
+        return svc.write(work)

@@ -1,0 +1,187 @@
+"""The ledger's storage operations: balances, postings, usage counters.
+
+Functions take the caller's connection and never commit. Every query is
+scoped to one institution. Balances change only through ``apply_lines``,
+which turns a balanced set of signed lines into increments of the four
+counters, so a balance read never scans history.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from types import MappingProxyType
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bank_core.contract import Kind, Tally, UsageCounters
+from bank_core.errors import require
+from bank_core.messages import as_utc
+from bank_core.storage.models import Balance, Posting, Txn, UsageCounter
+
+OUTGOING_KINDS = (Kind.WITHDRAWAL, Kind.TRANSFER)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One planned posting: signed minor units, credit positive."""
+
+    account_id: str
+    amount_minor: int
+    rule: str
+
+
+@dataclass(slots=True)
+class BalanceRow:
+    account_id: str
+    currency: str
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+
+    @property
+    def posted(self) -> int:
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def available(self) -> int:
+        return self.posted - self.debits_pending
+
+
+def lines_to_json(lines: Sequence[Line]) -> str:
+    return json.dumps([[l.account_id, l.amount_minor, l.rule] for l in lines])
+
+
+def lines_from_json(text: str) -> list[Line]:
+    return [Line(a, m, r) for a, m, r in json.loads(text)]
+
+
+def check_balanced(lines: Sequence[Line], currencies: dict[str, str]) -> None:
+    """The kernel's own check, after the drivers spoke: every transaction's
+    lines sum to zero per currency."""
+    sums: dict[str, int] = defaultdict(int)
+    for line in lines:
+        sums[currencies[line.account_id]] += line.amount_minor
+    require(all(total == 0 for total in sums.values()), f"unbalanced lines: {dict(sums)}")
+
+
+def create_balance(conn: Connection, institution_id: str, account_id: str, currency: str) -> None:
+    conn.execute(insert(Balance).values(account_id=account_id, institution_id=institution_id,
+                                        currency=currency, debits_posted=0, credits_posted=0,
+                                        debits_pending=0, credits_pending=0))
+
+
+def load_balances(conn: Connection, institution_id: str, ids: Iterable[str],
+                  *, for_update: bool = False) -> dict[str, BalanceRow]:
+    query = select(Balance.account_id, Balance.currency, Balance.debits_posted,
+                   Balance.credits_posted, Balance.debits_pending, Balance.credits_pending
+                   ).where(Balance.institution_id == institution_id,
+                           Balance.account_id.in_(list(ids)))
+    if for_update:
+        query = query.with_for_update()
+    return {row.account_id: BalanceRow(*row) for row in conn.execute(query)}
+
+
+def deltas_for(lines: Sequence[Line], stage: str) -> dict[str, list[int]]:
+    """Counter increments [dp, cp, dpend, cpend] per account for ``stage``:
+    'post' (straight to posted), 'hold' (to pending), 'settle' (pending to
+    posted) or 'release' (pending removed)."""
+    deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for line in lines:
+        debit, credit = (-line.amount_minor, 0) if line.amount_minor < 0 else (0, line.amount_minor)
+        d = deltas[line.account_id]
+        if stage in ("post", "settle"):
+            d[0] += debit
+            d[1] += credit
+        if stage == "hold":
+            d[2] += debit
+            d[3] += credit
+        if stage in ("settle", "release"):
+            d[2] -= debit
+            d[3] -= credit
+    return deltas
+
+
+def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[int]],
+                 cached: dict[str, BalanceRow] | None = None) -> None:
+    """Increment counters in one set-based statement; keep ``cached`` in step."""
+    if not deltas:
+        return
+    stmt = (update(Balance)
+            .where(Balance.institution_id == bindparam("inst"),
+                   Balance.account_id == bindparam("acc"))
+            .values(debits_posted=Balance.debits_posted + bindparam("dp"),
+                    credits_posted=Balance.credits_posted + bindparam("cp"),
+                    debits_pending=Balance.debits_pending + bindparam("dpend"),
+                    credits_pending=Balance.credits_pending + bindparam("cpend")))
+    conn.execute(stmt, [{"inst": institution_id, "acc": acc, "dp": d[0], "cp": d[1],
+                         "dpend": d[2], "cpend": d[3]} for acc, d in deltas.items()])
+    if cached is not None:
+        for acc, d in deltas.items():
+            row = cached.get(acc)
+            if row is not None:
+                row.debits_posted += d[0]
+                row.credits_posted += d[1]
+                row.debits_pending += d[2]
+                row.credits_pending += d[3]
+
+
+def insert_postings(conn: Connection, institution_id: str, txn_id: str, lines: Sequence[Line],
+                    currencies: dict[str, str], posted_at: datetime) -> None:
+    conn.execute(insert(Posting), [
+        {"txn_id": txn_id, "institution_id": institution_id, "account_id": l.account_id,
+         "amount_minor": l.amount_minor, "currency": currencies[l.account_id], "rule": l.rule,
+         "posted_at": posted_at} for l in lines])
+
+
+# ---------------------------------------------------------------- usage
+
+
+def period_keys(local_date: date) -> tuple[str, str]:
+    return local_date.isoformat(), local_date.isoformat()[:7]
+
+
+def load_usage(conn: Connection, institution_id: str, account_id: str, local_date: date,
+               at: datetime) -> UsageCounters:
+    day_key, month_key = period_keys(local_date)
+    day: dict[tuple[Kind, str], Tally] = {}
+    month: dict[tuple[Kind, str], Tally] = {}
+    rows = conn.execute(select(UsageCounter.period, UsageCounter.kind, UsageCounter.channel,
+                               UsageCounter.amount_minor, UsageCounter.fee_minor,
+                               UsageCounter.count)
+                        .where(UsageCounter.institution_id == institution_id,
+                               UsageCounter.account_id == account_id,
+                               UsageCounter.period.in_([day_key, month_key])))
+    for row in rows:
+        target = day if row.period == day_key else month
+        target[(Kind(row.kind), row.channel)] = Tally(row.amount_minor, row.fee_minor, row.count)
+    recent = conn.execute(
+        select(Txn.at).where(Txn.institution_id == institution_id,
+                             Txn.source_account_id == account_id,
+                             Txn.status.in_(("posted", "held")),
+                             Txn.kind.in_([str(k) for k in OUTGOING_KINDS]),
+                             Txn.at > at - timedelta(hours=24), Txn.at <= at)
+        .order_by(Txn.at.desc()).limit(UsageCounters.RECENT_OUT_LIMIT)).scalars().all()
+    return UsageCounters(MappingProxyType(day), MappingProxyType(month),
+                         tuple(sorted(as_utc(t) for t in recent)))
+
+
+def bump_usage(conn: Connection, institution_id: str, account_id: str, local_date: date,
+               kind: str, channel: str, amount_minor: int, fee_minor: int, count: int) -> None:
+    """Add (or with negative numbers remove) one transaction's usage."""
+    rows = [{"account_id": account_id, "period": key, "kind": kind, "channel": channel,
+             "institution_id": institution_id, "amount_minor": amount_minor,
+             "fee_minor": fee_minor, "count": count} for key in period_keys(local_date)]
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    stmt = dialect.insert(UsageCounter)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["account_id", "period", "kind", "channel"],
+        set_={"amount_minor": UsageCounter.amount_minor + stmt.excluded.amount_minor,
+              "fee_minor": UsageCounter.fee_minor + stmt.excluded.fee_minor,
+              "count": UsageCounter.count + stmt.excluded.count})
+    conn.execute(stmt, rows)

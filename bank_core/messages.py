@@ -1,0 +1,156 @@
+"""What goes into the service facade and what comes out.
+
+``TxnRequest`` is what a client sends (amount as text, parsed strictly);
+``TxnResult`` is the typed answer, stored with the transaction so that a
+replay of the same idempotency key returns exactly the first result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from bank_core.contract import Kind
+from bank_core.errors import InvalidRequest
+from bank_core.money import MoneyError, check_currency
+
+MAX_REF_LENGTH = 200
+MAX_MEMO_LENGTH = 500
+DEFAULT_CHANNEL = "branch"
+_CHANNEL_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
+_REF_RE = re.compile(r"\A[\x21-\x7e]{1,200}\Z")  # printable ASCII, no spaces
+_AMOUNT_SHAPE = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC; naive values (as SQLite returns them) are taken as UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class TxnRequest:
+    """A transaction request as a client sends it.
+
+    ``source`` is the account debited (withdrawal, transfer), ``dest`` the one
+    credited (deposit, transfer). ``currency`` may be omitted: it is then the
+    accounts' currency. ``at`` may be omitted: it is then the time of
+    processing (and is not part of the idempotency body).
+    """
+
+    institution: str
+    ref: str
+    kind: str
+    amount: str
+    source: str | None = None
+    dest: str | None = None
+    currency: str | None = None
+    channel: str = DEFAULT_CHANNEL
+    memo: str = ""
+    at: datetime | None = None
+    actor: str = "system"
+
+    def check_shape(self) -> Kind:
+        """Field-level validation that needs no database; returns the kind."""
+        if not isinstance(self.ref, str) or not _REF_RE.match(self.ref):
+            raise InvalidRequest(f"ref: {self.ref!r} must be 1-{MAX_REF_LENGTH} printable characters without spaces")
+        try:
+            kind = Kind(self.kind)
+        except ValueError:
+            raise InvalidRequest(f"type: {self.kind!r} is not one of deposit, withdrawal, transfer") from None
+        if not isinstance(self.amount, str) or not _AMOUNT_SHAPE.match(self.amount):
+            shown = self.amount if isinstance(self.amount, str) else f"{self.amount!r} ({type(self.amount).__name__})"
+            raise InvalidRequest(f"amount: {shown!r} is not a plain positive decimal amount like \"10.50\"")
+        needs = {Kind.DEPOSIT: (False, True), Kind.WITHDRAWAL: (True, False), Kind.TRANSFER: (True, True)}[kind]
+        for label, value, needed in (("from", self.source, needs[0]), ("to", self.dest, needs[1])):
+            if needed and not value:
+                raise InvalidRequest(f"{label}: a {kind} needs a '{label}' account")
+            if not needed and value:
+                raise InvalidRequest(f"{label}: a {kind} takes no '{label}' account")
+        if kind is Kind.TRANSFER and self.source == self.dest:
+            raise InvalidRequest("to: a transfer needs two different accounts")
+        if self.currency is not None:
+            try:
+                check_currency(self.currency)
+            except MoneyError as exc:
+                raise InvalidRequest(str(exc)) from None
+        if not isinstance(self.channel, str) or not _CHANNEL_RE.match(self.channel):
+            raise InvalidRequest(f"channel: {self.channel!r} must be 1-64 characters of a-z, 0-9, '_' or '-'")
+        if not isinstance(self.memo, str) or len(self.memo) > MAX_MEMO_LENGTH:
+            raise InvalidRequest(f"memo: longer than {MAX_MEMO_LENGTH} characters")
+        if self.at is not None and (not isinstance(self.at, datetime) or self.at.tzinfo is None):
+            raise InvalidRequest(f"at: {self.at!r} must be a time with a timezone, e.g. 2026-11-22T10:00:00Z")
+        return kind
+
+    def body_hash(self, currency: str, amount_minor: int) -> str:
+        """The idempotency body: what makes two requests with one key the same."""
+        body = {"kind": self.kind, "source": self.source, "dest": self.dest,
+                "amount_minor": amount_minor, "currency": currency, "channel": self.channel,
+                "memo": self.memo,
+                "at": as_utc(self.at).isoformat() if self.at is not None else None}
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def txn_id_for(institution: str, ref: str) -> str:
+    """Transaction ids derive from (institution, idempotency key): a retried
+    request can never create a second id."""
+    digest = hashlib.sha256(f"{institution}\x00{ref}".encode()).hexdigest()
+    return "txn_" + digest[:20]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class FeeOut(_Out):
+    driver: str
+    rule: str
+    amount: str
+    currency: str
+    memo: str = ""
+
+
+class BalanceOut(_Out):
+    account: str
+    posted: str
+    available: str
+    held_out: str
+    currency: str
+
+
+class TxnResult(_Out):
+    """The answer to a transaction request. Amounts are strings in major units."""
+
+    txn_id: str
+    institution: str
+    ref: str
+    kind: str
+    status: str  # posted | held | rejected
+    code: str | None  # the rule or fault that rejected or held it
+    amount: str
+    currency: str
+    fee_total: str
+    fees: list[FeeOut]
+    reasons: list[dict[str, Any]]
+    source: str | None
+    dest: str | None
+    channel: str
+    memo: str
+    at: str
+    profile_version: int
+    balances: list[BalanceOut]
+
+    def to_json(self) -> str:
+        return self.model_dump_json()

@@ -1,0 +1,86 @@
+"""Ports: the small interfaces the kernel needs from the internal servers.
+
+The accounts server and the audit server implement these; the composition
+root hands implementations to the service. Every method takes the open
+connection of the caller's unit of work and never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+ROLE_CUSTOMER = "customer"
+INTERNAL_ROLES = ("cash", "fee_income", "suspense")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: str
+    institution_id: str
+    currency: str
+    holder: str
+    product: str
+    status: str  # open | frozen | closed
+    role: str  # customer | cash | fee_income | suspense
+    opened_at: datetime
+    closed_at: datetime | None = None
+
+
+class AccountsPort(Protocol):
+    def open(self, conn: Connection, institution_id: str, *, holder: str, product: str,
+             currency: str, role: str, now: datetime, account_id: str | None = None
+             ) -> AccountRecord: ...
+
+    def get_many(self, conn: Connection, institution_id: str, ids: Sequence[str],
+                 *, for_update: bool = False) -> dict[str, AccountRecord]:
+        """Records for ``ids`` that exist in this institution; others are absent."""
+        ...
+
+    def internal(self, conn: Connection, institution_id: str, role: str,
+                 currency: str) -> AccountRecord | None: ...
+
+    def set_status(self, conn: Connection, institution_id: str, account_id: str,
+                   status: str, now: datetime) -> AccountRecord: ...
+
+    def list(self, conn: Connection, institution_id: str, *,
+             include_internal: bool = False) -> list[AccountRecord]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    institution_id: str
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditVerdict:
+    ok: bool
+    entries: int
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+
+class AuditPort(Protocol):
+    def start_chain(self, conn: Connection, institution_id: str) -> None: ...
+
+    def append(self, conn: Connection, institution_id: str, *, actor: str, action: str,
+               subject: str, payload: dict[str, Any], at: datetime) -> int:
+        """Append one entry; returns its sequence number."""
+        ...
+
+    def verify(self, conn: Connection, institution_id: str) -> AuditVerdict: ...
+
+    def entries(self, conn: Connection, institution_id: str, *, subject: str | None = None,
+                limit: int | None = None) -> list[AuditEntry]: ...

@@ -1,0 +1,128 @@
+"""Bank profiles: which drivers run for an institution, with which params.
+
+A profile is validated whole before anything is applied: unknown keys, a bad
+id, currency or timezone, an unknown driver, a contract-version mismatch and
+params that fail the driver's own model are all collected, each with its
+place in the file (``limit[2].params.max``), and reported together.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bank_core.contract import Slot
+from bank_core.errors import ProfileError
+from bank_core.money import CURRENCY_EXPONENTS
+from bank_core.registry import BoundDriver, DriverLoadError, Registry
+
+MAX_HOLD_EXPIRY_HOURS = 24 * 90
+_ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
+
+
+class DriverRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    driver: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str = Field(min_length=1, max_length=200)
+    currency: str
+    timezone: str
+    hold_expiry_hours: int = Field(default=72, ge=1, le=MAX_HOLD_EXPIRY_HOURS)
+    fee: list[DriverRef] = Field(default_factory=list)
+    limit: list[DriverRef] = Field(default_factory=list)
+    approval: list[DriverRef] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not _ID_RE.match(value):
+            raise ValueError(f"{value!r} must be 1-64 characters of a-z, 0-9, '_' or '-'")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _check_currency(cls, value: str) -> str:
+        if value not in CURRENCY_EXPONENTS:
+            raise ValueError(f"{value!r} is not a supported ISO 4217 currency code")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA timezone such as 'America/New_York'") from None
+        return value
+
+    def slot_refs(self, slot: Slot) -> list[DriverRef]:
+        return {Slot.FEE: self.fee, Slot.LIMIT: self.limit, Slot.APPROVAL: self.approval}[slot]
+
+    def document(self) -> str:
+        return self.model_dump_json()
+
+
+DEFAULT_PROFILE: dict[str, Any] = {
+    "id": "default",
+    "name": "Default Bank",
+    "currency": "USD",
+    "timezone": "UTC",
+    "hold_expiry_hours": 72,
+    "fee": [{"driver": "core.no_fee"}],
+    "limit": [{"driver": "core.no_overdraft"}],
+    "approval": [{"driver": "core.frozen_reject"}, {"driver": "core.auto_approve"}],
+}
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ProfileError([f"{path}: no such file"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError([f"{path}: not valid TOML: {exc}"]) from None
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def validate_profile(document: dict[str, Any], registry: Registry) -> Profile:
+    """The validated profile, or ``ProfileError`` listing every problem."""
+    try:
+        profile = Profile.model_validate(document)
+    except pydantic.ValidationError as exc:
+        raise ProfileError([f"{_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]) from None
+    problems: list[str] = []
+    for slot in Slot:
+        for index, ref in enumerate(profile.slot_refs(slot)):
+            try:
+                registry.bind(slot, ref.driver, ref.params)
+            except DriverLoadError as exc:
+                where = f"{slot}[{index}]" + (".params" if exc.stage == "params" else ".driver")
+                problems.append(f"{where}: {exc}")
+    if problems:
+        raise ProfileError(problems)
+    return profile
+
+
+def bind_profile(profile: Profile, registry: Registry) -> dict[Slot, list[BoundDriver]]:
+    return {slot: [registry.bind(slot, ref.driver, ref.params) for ref in profile.slot_refs(slot)]
+            for slot in Slot}

@@ -1,0 +1,209 @@
+"""The registry: finds, loads and validates policy drivers through stevedore.
+
+Three steps, each with its own error naming the slot, the entry point, the
+distribution and the cause (after flake8's finder and oslo's
+DriverLoadFailure): *find* (the name is registered in the slot's namespace),
+*load* (importing it works), *validate* (it subclasses the slot's base class,
+declares a supported contract version, has a strict ``Params`` model, and the
+profile's params pass that model).
+
+Only the names a profile lists are loaded, with
+``NamedExtensionManager(name_order=True)`` and callbacks that raise; duplicate
+names are an error (``error_on_conflict``). Classes are loaded once per
+process; instances are cached per (slot, name, params).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from stevedore import extension, named
+
+from bank_core.contract import (
+    NAMESPACES,
+    SLOT_BASES,
+    SUPPORTED_CONTRACT_VERSIONS,
+    Driver,
+    DriverParams,
+    Slot,
+)
+
+MAX_DRIVERS_PER_SLOT = 16
+
+
+class DriverLoadError(Exception):
+    """A driver could not be found, loaded or validated."""
+
+    def __init__(self, slot: Slot | str, name: str, cause: str,
+                 distribution: str | None = None, stage: str = "load") -> None:
+        self.slot = str(slot)
+        self.name = name
+        self.cause = cause
+        self.distribution = distribution
+        self.stage = stage
+        where = f" from {distribution}" if distribution else ""
+        super().__init__(f"{self.slot} driver {name!r}{where}: {cause}")
+
+
+def _dist_label(entry_point: Any) -> str | None:
+    dist = getattr(entry_point, "dist", None)
+    if dist is None:
+        return None
+    return f"{dist.name} {dist.version}"
+
+
+def _raise_load_failure(manager: Any, entry_point: Any, exc: BaseException) -> None:
+    slot = next((s for s, ns in NAMESPACES.items() if ns == manager.namespace), manager.namespace)
+    raise DriverLoadError(slot, entry_point.name, f"failed to import: {type(exc).__name__}: {exc}",
+                          _dist_label(entry_point), stage="load") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedDriver:
+    """A driver class found and loaded, with where it came from."""
+
+    slot: Slot
+    name: str
+    cls: type[Driver]
+    distribution: str | None  # "name version"
+
+    def validate_class(self) -> None:
+        cls = self.cls
+        base = SLOT_BASES[self.slot]
+        if not isinstance(cls, type) or not issubclass(cls, base):
+            raise DriverLoadError(self.slot, self.name,
+                                  f"{cls!r} is not a subclass of bank_core.contract.{base.__name__}",
+                                  self.distribution, stage="validate")
+        low, high = SUPPORTED_CONTRACT_VERSIONS
+        version = getattr(cls, "contract_version", None)
+        if type(version) is not int or not low <= version <= high:
+            raise DriverLoadError(self.slot, self.name,
+                                  f"declares contract version {version!r}; this kernel supports "
+                                  f"{low}..{high}", self.distribution, stage="contract")
+        params = getattr(cls, "Params", None)
+        if not (isinstance(params, type) and issubclass(params, DriverParams)):
+            raise DriverLoadError(self.slot, self.name,
+                                  "Params must subclass bank_core.contract.DriverParams",
+                                  self.distribution, stage="validate")
+        if params.model_config.get("extra") != "forbid":
+            raise DriverLoadError(self.slot, self.name, "Params must forbid unknown keys",
+                                  self.distribution, stage="validate")
+        budget = getattr(cls, "budget_ms", None)
+        if type(budget) is not int or budget <= 0:
+            raise DriverLoadError(self.slot, self.name, f"budget_ms {budget!r} must be a positive int",
+                                  self.distribution, stage="validate")
+
+    def parse_params(self, params: dict[str, Any]) -> DriverParams:
+        try:
+            return self.cls.Params.model_validate(params)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
+                for err in exc.errors())
+            raise DriverLoadError(self.slot, self.name, f"bad params: {problems}",
+                                  self.distribution, stage="params") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class BoundDriver:
+    """A driver instance with its params, ready to be called by the kernel."""
+
+    slot: Slot
+    name: str
+    distribution: str | None
+    driver: Driver
+    budget_ms: int
+
+
+class Registry:
+    """Loads drivers once per process and hands out bound instances."""
+
+    def __init__(self) -> None:
+        self._classes: dict[tuple[Slot, str], LoadedDriver] = {}
+        self._bound: dict[tuple[Slot, str, str], BoundDriver] = {}
+        self._lock = threading.Lock()
+
+    def load(self, slot: Slot, names: Sequence[str]) -> list[LoadedDriver]:
+        """Find, load and validate ``names`` in ``slot``, in order."""
+        if len(names) > MAX_DRIVERS_PER_SLOT:
+            raise DriverLoadError(slot, ",".join(names),
+                                  f"more than {MAX_DRIVERS_PER_SLOT} drivers in one slot")
+        with self._lock:
+            missing = [n for n in dict.fromkeys(names) if (slot, n) not in self._classes]
+            if missing:
+                for loaded in self._discover(slot, missing):
+                    self._classes[(slot, loaded.name)] = loaded
+        result = [self._classes[(slot, n)] for n in names]
+        for loaded in result:
+            loaded.validate_class()
+        return result
+
+    @staticmethod
+    def _discover(slot: Slot, names: list[str]) -> Iterable[LoadedDriver]:
+        def on_missing(missing_names: Iterable[str]) -> None:
+            missing_list = sorted(missing_names)
+            raise DriverLoadError(slot, ", ".join(missing_list),
+                                  f"no such entry point in namespace {NAMESPACES[slot]!r} "
+                                  "(is its policy package installed?)", stage="find")
+
+        manager = named.NamedExtensionManager(
+            NAMESPACES[slot], names=names, invoke_on_load=False, name_order=True,
+            on_load_failure_callback=_raise_load_failure,
+            on_missing_entrypoints_callback=on_missing,
+            conflict_resolver=extension.error_on_conflict,
+        )
+        for ext in manager.extensions:
+            yield LoadedDriver(slot, ext.name, ext.plugin, _dist_label(ext.entry_point))
+
+    def bind(self, slot: Slot, name: str, params: dict[str, Any]) -> BoundDriver:
+        key = (slot, name, json.dumps(params, sort_keys=True, default=str))
+        bound = self._bound.get(key)
+        if bound is None:
+            (loaded,) = self.load(slot, [name])
+            parsed = loaded.parse_params(params)
+            try:
+                instance = loaded.cls(parsed)
+            except Exception as exc:  # a constructor that raises is a load failure
+                raise DriverLoadError(slot, name, f"constructor raised {type(exc).__name__}: {exc}",
+                                      loaded.distribution, stage="load") from exc
+            bound = BoundDriver(slot, name, loaded.distribution, instance, loaded.cls.budget_ms)
+            self._bound[key] = bound
+        return bound
+
+
+def list_installed() -> list[dict[str, Any]]:
+    """Every driver installed in the three namespaces and whether it loads."""
+    rows: list[dict[str, Any]] = []
+    for slot, namespace in NAMESPACES.items():
+        failures: dict[str, str] = {}
+
+        def on_failure(manager: Any, entry_point: Any, exc: BaseException) -> None:
+            failures[entry_point.name] = f"{type(exc).__name__}: {exc}"
+
+        manager = extension.ExtensionManager(namespace, invoke_on_load=False,
+                                             on_load_failure_callback=on_failure)
+        loaded = {ext.name: ext for ext in manager.extensions}
+        for entry_point in manager.list_entry_points():
+            ext = loaded.get(entry_point.name)
+            error = failures.get(entry_point.name)
+            version = None
+            if ext is not None:
+                candidate = LoadedDriver(slot, ext.name, ext.plugin, _dist_label(entry_point))
+                version = getattr(ext.plugin, "contract_version", None)
+                try:
+                    candidate.validate_class()
+                except DriverLoadError as exc:
+                    error = exc.cause
+            dist = getattr(entry_point, "dist", None)
+            rows.append({
+                "slot": str(slot), "name": entry_point.name, "target": entry_point.value,
+                "distribution": dist.name if dist else None,
+                "version": dist.version if dist else None,
+                "contract_version": version, "loads": error is None, "error": error,
+            })
+    return sorted(rows, key=lambda r: (r["slot"], r["name"]))

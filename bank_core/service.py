@@ -1,0 +1,315 @@
+"""The service facade (the adapter): the one thing every client calls.
+
+It opens units of work, maps requests in and results out, and holds no
+business rule of an institution: those are in the drivers its profile names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from bank_core import ledger
+from bank_core.contract import Slot
+from bank_core.decide import Evaluator
+from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, Refused
+from bank_core.holds import Holds
+from bank_core.messages import TxnRequest, TxnResult, as_utc, utc_now
+from bank_core.money import MoneyError, check_currency, format_minor
+from bank_core.pipeline import InstitutionView, Pipeline
+from bank_core.ports import INTERNAL_ROLES, ROLE_CUSTOMER, AccountRecord, AccountsPort, AuditPort
+from bank_core.profile import Profile, bind_profile, validate_profile
+from bank_core.registry import Registry
+from bank_core.storage.engine import run_in_transaction
+from bank_core.storage.models import Institution, ProfileVersion, Txn
+
+DEFAULT_CHUNK_SIZE = 500
+MAX_CHUNK_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One request's outcome in a batch: a result, or the error it raised."""
+
+    index: int
+    request: TxnRequest
+    result: TxnResult | None = None
+    error: BankError | None = None
+
+
+class BankService:
+    def __init__(self, engine: Engine, accounts: AccountsPort, audit: AuditPort,
+                 registry: Registry | None = None) -> None:
+        self.engine = engine
+        self.accounts = accounts
+        self.audit = audit
+        self.registry = registry or Registry()
+        self.evaluator = Evaluator()
+        self.pipeline = Pipeline(accounts, audit, self.evaluator)
+        self.holds = Holds(self)
+        self._views: dict[tuple[str, int], InstitutionView] = {}
+
+    # ------------------------------------------------------------ units of work
+
+    def write(self, work: Any) -> Any:
+        return run_in_transaction(self.engine, work)
+
+    def read(self, work: Any) -> Any:
+        return run_in_transaction(self.engine, work, read_only=True)
+
+    # ------------------------------------------------------------ institutions
+
+    def institution(self, conn: Connection, institution_id: str) -> InstitutionView:
+        row = conn.execute(select(Institution).where(Institution.id == institution_id)).first()
+        if row is None:
+            raise NotFound(f"institution {institution_id!r} not found (apply its profile first)")
+        key = (row.id, row.profile_version)
+        view = self._views.get(key)
+        if view is None:
+            profile = self.profile(conn, row.id, row.profile_version)
+            view = InstitutionView(row.id, profile.currency, profile.timezone,
+                                   profile.hold_expiry_hours, row.profile_version,
+                                   bind_profile(profile, self.registry))
+            self._views[key] = view
+        return view
+
+    def profile(self, conn: Connection, institution_id: str, version: int | None = None) -> Profile:
+        query = select(ProfileVersion.document).where(ProfileVersion.institution_id == institution_id)
+        if version is None:
+            query = query.order_by(ProfileVersion.version.desc()).limit(1)
+        else:
+            query = query.where(ProfileVersion.version == version)
+        document = conn.execute(query).scalar()
+        if document is None:
+            raise NotFound(f"institution {institution_id!r} not found")
+        return Profile.model_validate_json(document)
+
+    def institutions(self) -> list[dict[str, Any]]:
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(select(Institution).order_by(Institution.id))
+            return [{"id": r.id, "name": r.name, "currency": r.currency, "timezone": r.timezone,
+                     "hold_expiry_hours": r.hold_expiry_hours, "profile_version": r.profile_version}
+                    for r in rows]
+        return self.read(work)
+
+    def apply_profile(self, document: dict[str, Any], actor: str) -> tuple[Profile, int]:
+        """Validate everything, then create the institution or add a version."""
+        profile = validate_profile(document, self.registry)
+
+        def work(conn: Connection) -> int:
+            now = utc_now()
+            row = conn.execute(select(Institution.profile_version)
+                               .where(Institution.id == profile.id).with_for_update()).first()
+            version = 1 if row is None else row.profile_version + 1
+            values = {"name": profile.name, "currency": profile.currency,
+                      "timezone": profile.timezone, "hold_expiry_hours": profile.hold_expiry_hours,
+                      "profile_version": version}
+            if row is None:
+                conn.execute(Institution.__table__.insert().values(id=profile.id, created_at=now, **values))
+                self.audit.start_chain(conn, profile.id)
+            else:
+                conn.execute(update(Institution).where(Institution.id == profile.id).values(**values))
+            conn.execute(ProfileVersion.__table__.insert().values(
+                institution_id=profile.id, version=version, document=profile.document(),
+                applied_at=now, applied_by=actor))
+            self._ensure_internal(conn, profile.id, profile.currency, now, actor)
+            self.audit.append(conn, profile.id, actor=actor, action="profile.applied",
+                              subject=f"profile:{version}",
+                              payload={"version": version, "profile": json.loads(profile.document())},
+                              at=now)
+            return version
+
+        return profile, self.write(work)
+
+    def _ensure_internal(self, conn: Connection, institution_id: str, currency: str,
+                         now: datetime, actor: str) -> None:
+        for role in INTERNAL_ROLES:
+            if self.accounts.internal(conn, institution_id, role, currency) is None:
+                record = self.accounts.open(conn, institution_id, holder=f"{institution_id} {role}",
+                                            product="internal", currency=currency, role=role, now=now)
+                ledger.create_balance(conn, institution_id, record.id, currency)
+                self.audit.append(conn, institution_id, actor=actor, action="account.opened",
+                                  subject=record.id, payload={"role": role, "currency": currency},
+                                  at=now)
+
+    # ------------------------------------------------------------ accounts
+
+    def open_account(self, institution_id: str, *, holder: str, product: str = "standard",
+                     currency: str | None = None, actor: str = "system",
+                     opened_at: datetime | None = None) -> AccountRecord:
+        holder = holder.strip()
+        if not holder or len(holder) > 200:
+            raise InvalidRequest("holder: must be 1-200 characters")
+        if not product or len(product) > 64:
+            raise InvalidRequest("product: must be 1-64 characters")
+
+        def work(conn: Connection) -> AccountRecord:
+            inst = self.institution(conn, institution_id)
+            cur = currency or inst.currency
+            try:
+                check_currency(cur)
+            except MoneyError as exc:
+                raise InvalidRequest(str(exc)) from None
+            now = utc_now()
+            self._ensure_internal(conn, institution_id, cur, now, actor)
+            record = self.accounts.open(conn, institution_id, holder=holder, product=product,
+                                        currency=cur, role=ROLE_CUSTOMER,
+                                        now=as_utc(opened_at) if opened_at else now)
+            ledger.create_balance(conn, institution_id, record.id, cur)
+            self.audit.append(conn, institution_id, actor=actor, action="account.opened",
+                              subject=record.id,
+                              payload={"holder": holder, "product": product, "currency": cur}, at=now)
+            return record
+
+        return self.write(work)
+
+    def _customer(self, conn: Connection, institution_id: str, account_id: str,
+                  for_update: bool = False) -> AccountRecord:
+        found = self.accounts.get_many(conn, institution_id, [account_id], for_update=for_update)
+        record = found.get(account_id)
+        if record is None or record.role != ROLE_CUSTOMER:
+            raise NotFound(f"account {account_id!r} not found")
+        return record
+
+    def set_account_status(self, institution_id: str, account_id: str, status: str,
+                           actor: str) -> AccountRecord:
+        allowed = {"frozen": ("open",), "open": ("frozen",), "closed": ("open", "frozen")}[status]
+
+        def work(conn: Connection) -> AccountRecord:
+            self.institution(conn, institution_id)
+            record = self._customer(conn, institution_id, account_id, for_update=True)
+            if record.status not in allowed:
+                raise Conflict(f"account {account_id} is {record.status}; cannot make it {status}")
+            if status == "closed":
+                bal = ledger.load_balances(conn, institution_id, [account_id], for_update=True)[account_id]
+                if bal.posted or bal.debits_pending or bal.credits_pending:
+                    raise Refused(f"account {account_id} has balance "
+                                  f"{format_minor(bal.posted, bal.currency)} {bal.currency} "
+                                  "and pending holds; only an account at zero can be closed")
+            now = utc_now()
+            updated = self.accounts.set_status(conn, institution_id, account_id, status, now)
+            action = {"frozen": "account.frozen", "open": "account.unfrozen", "closed": "account.closed"}[status]
+            self.audit.append(conn, institution_id, actor=actor, action=action, subject=account_id,
+                              payload={"from": record.status, "to": status}, at=now)
+            return updated
+
+        return self.write(work)
+
+    def account(self, institution_id: str, account_id: str) -> tuple[AccountRecord, ledger.BalanceRow]:
+        def work(conn: Connection) -> tuple[AccountRecord, ledger.BalanceRow]:
+            record = self._customer(conn, institution_id, account_id)
+            return record, ledger.load_balances(conn, institution_id, [account_id])[account_id]
+        return self.read(work)
+
+    def list_accounts(self, institution_id: str, include_internal: bool = False
+                      ) -> list[tuple[AccountRecord, ledger.BalanceRow]]:
+        def work(conn: Connection) -> list[tuple[AccountRecord, ledger.BalanceRow]]:
+            self.institution(conn, institution_id)
+            records = self.accounts.list(conn, institution_id, include_internal=include_internal)
+            balances = ledger.load_balances(conn, institution_id, [r.id for r in records])
+            return [(r, balances[r.id]) for r in records]
+        return self.read(work)
+
+    # ------------------------------------------------------------ transactions
+
+    def submit(self, request: TxnRequest) -> TxnResult:
+        request.check_shape()
+
+        def work(conn: Connection) -> TxnResult:
+            inst = self.institution(conn, request.institution)
+            return self.pipeline.submit(conn, inst, request, utc_now())
+
+        return self.write(work)
+
+    def submit_batch(self, requests: Iterable[TxnRequest],
+                     chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[BatchItem]:
+        """Commit requests in chunks, one database transaction per chunk.
+
+        Each request has exactly the semantics of ``submit``: a rejection or
+        an invalid request is that request's outcome and never rolls back its
+        neighbours. Results of a chunk are yielded after it commits.
+        """
+        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+            raise InvalidRequest(f"chunk size must be 1..{MAX_CHUNK_SIZE}")
+        chunk: list[tuple[int, TxnRequest]] = []
+        for index, request in enumerate(requests):
+            chunk.append((index, request))
+            if len(chunk) >= chunk_size:
+                yield from self._run_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._run_chunk(chunk)
+
+    def _run_chunk(self, chunk: list[tuple[int, TxnRequest]]) -> list[BatchItem]:
+        def work(conn: Connection) -> list[BatchItem]:
+            items = []
+            for index, request in chunk:
+                try:
+                    request.check_shape()
+                    inst = self.institution(conn, request.institution)
+                    result = self.pipeline.submit(conn, inst, request, utc_now())
+                    items.append(BatchItem(index, request, result=result))
+                except BankError as exc:
+                    items.append(BatchItem(index, request, error=exc))
+            return items
+        return self.write(work)
+
+    def txn(self, institution_id: str, txn_id: str) -> dict[str, Any]:
+        def work(conn: Connection) -> dict[str, Any]:
+            self.institution(conn, institution_id)
+            row = conn.execute(select(Txn).where(Txn.institution_id == institution_id,
+                                                 Txn.id == txn_id)).first()
+            if row is None:
+                raise NotFound(f"transaction {txn_id!r} not found")
+            return txn_view(row)
+        return self.read(work)
+
+    def txns(self, institution_id: str, *, account: str | None = None, status: str | None = None,
+             limit: int = 100) -> list[dict[str, Any]]:
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            self.institution(conn, institution_id)
+            query = select(Txn).where(Txn.institution_id == institution_id)
+            if account is not None:
+                self._customer(conn, institution_id, account)
+                query = query.where((Txn.source_account_id == account) | (Txn.dest_account_id == account))
+            if status is not None:
+                query = query.where(Txn.status == status)
+            rows = conn.execute(query.order_by(Txn.decided_at.desc(), Txn.id).limit(limit))
+            return [txn_view(r) for r in rows]
+        return self.read(work)
+
+    # ------------------------------------------------------------ audit
+
+    def audit_verify(self, institution_id: str):  # type: ignore[no-untyped-def]
+        def work(conn: Connection):  # type: ignore[no-untyped-def]
+            self.institution(conn, institution_id)
+            return self.audit.verify(conn, institution_id)
+        return self.read(work)
+
+    def audit_log(self, institution_id: str, *, subject: str | None = None, limit: int | None = 50):  # type: ignore[no-untyped-def]
+        def work(conn: Connection):  # type: ignore[no-untyped-def]
+            self.institution(conn, institution_id)
+            return self.audit.entries(conn, institution_id, subject=subject, limit=limit)
+        return self.read(work)
+
+
+def txn_view(row: Any) -> dict[str, Any]:
+    """A transaction as it stands now (status may have moved since its result)."""
+    first = json.loads(row.result)
+    return {
+        "txn_id": row.id, "ref": row.idempotency_key, "kind": row.kind, "status": row.status,
+        "amount": format_minor(row.amount_minor, row.currency), "currency": row.currency,
+        "fee_total": format_minor(row.fee_minor, row.currency), "source": row.source_account_id,
+        "dest": row.dest_account_id, "channel": row.channel, "memo": row.memo,
+        "at": as_utc(row.at).isoformat(), "decided_at": as_utc(row.decided_at).isoformat(),
+        "initiator": row.initiator, "profile_version": row.profile_version,
+        "reverses": row.reverses_txn_id, "code": first.get("code"), "reasons": first.get("reasons", []),
+        "fees": first.get("fees", []),
+        "resolved_at": as_utc(row.resolved_at).isoformat() if row.resolved_at else None,
+        "resolved_by": row.resolved_by, "resolution": row.resolution,
+    }

@@ -1,0 +1,1 @@
+"""Storage: the declarative base, the kernel's tables, engines and migrations."""

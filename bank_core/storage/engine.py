@@ -1,0 +1,118 @@
+"""Engines and the retrying unit of work.
+
+SQLite (the embedded default): WAL, foreign keys on, a busy timeout, and every
+writing transaction opened with ``BEGIN IMMEDIATE`` so two writers never
+deadlock upgrading a read lock. PostgreSQL: SERIALIZABLE isolation, so the
+same code is correct on PostgreSQL-compatible distributed engines; a
+serialization failure or deadlock is retried a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+T = TypeVar("T")
+
+ENV_DATABASE_URL = "BANK_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+MAX_TXN_ATTEMPTS = 25
+RETRY_BASE_SLEEP_MS = 2
+RETRY_MAX_SLEEP_MS = 200
+# serialization_failure, deadlock_detected, and a unique key a concurrent
+# writer took first (the retry then sees its row: an idempotent replay).
+_RETRY_SQLSTATES = frozenset({"40001", "40P01", "23505"})
+
+
+class StorageError(Exception):
+    """The database could not be reached or kept failing."""
+
+
+def default_sqlite_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "bank" / "bank.db"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The database URL: the argument, else ``BANK_DATABASE_URL``, else the
+    embedded SQLite file under the user's data directory."""
+    url = url or os.environ.get(ENV_DATABASE_URL)
+    if not url:
+        path = default_sqlite_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = resolve_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, isolation_level="SERIALIZABLE", pool_pre_ping=True)
+    return create_engine(url)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "DEFERRED" if conn.get_execution_options().get("bank_read_only") else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _RETRY_SQLSTATES:
+        return True
+    return "database is locked" in str(orig)
+
+
+def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *,
+                       read_only: bool = False) -> T:
+    """Run ``work(conn)`` in one database transaction, committed on return.
+
+    Serialization failures and deadlocks are retried up to
+    ``MAX_TXN_ATTEMPTS`` times with jittered exponential backoff; ``work``
+    must therefore have no effect outside the database.
+    """
+    for attempt in range(1, MAX_TXN_ATTEMPTS + 1):
+        try:
+            with engine.connect() as conn:
+                if read_only:
+                    conn = conn.execution_options(bank_read_only=True)
+                with conn.begin():
+                    return work(conn)
+        except DBAPIError as exc:
+            if not is_retryable(exc) or attempt == MAX_TXN_ATTEMPTS:
+                raise
+            ceiling = min(RETRY_MAX_SLEEP_MS, RETRY_BASE_SLEEP_MS * 2 ** attempt)
+            time.sleep(random.uniform(0, ceiling) / 1000)
+    raise StorageError("unreachable")  # pragma: no cover

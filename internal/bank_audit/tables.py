@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bank_core.storage.base import Base
+
+
+class AuditEntryRow(Base):
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_subject", "institution_id", "subject"),)
+
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institution.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The last sequence number and hash of each chain (detects a cut tail,
+    and is the row writers lock to append in order)."""
+
+    __tablename__ = "audit_head"
+
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institution.id"), primary_key=True)
+    seq: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(64))
