@@ -24,6 +24,8 @@ from bank_core.contract import (
 class NoFee(FeeDriver):
     """Charges nothing."""
 
+    contract_version = 1
+
     def fees(self, ctx: PolicyContext) -> FeeAnswer:
         return FeeAnswer(rule="core.no_fee", message="no fee")
 
@@ -33,6 +35,8 @@ class NoOverdraft(LimitDriver):
 
     Deposits always pass (only fees could be charged, and they come out of the
     deposit itself, so they are checked too)."""
+
+    contract_version = 1
 
     def check(self, ctx: PolicyContext) -> LimitAnswer:
         payer = ctx.payer
@@ -58,16 +62,20 @@ class NoOverdraft(LimitDriver):
 class FrozenReject(ApprovalDriver):
     """Rejects any transaction that touches a frozen account."""
 
+    contract_version = 1
+
     def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
         for account in (ctx.source, ctx.dest):
             if account is not None and account.status == AccountStatus.FROZEN:
-                return ApprovalAnswer(Decision.REJECT, "core.frozen_account",
+                return ApprovalAnswer(Decision.REJECT, "core.frozen_reject",
                                       f"account {account.id} is frozen")
-        return ApprovalAnswer(Decision.APPROVE, "core.frozen_account", "no frozen account")
+        return ApprovalAnswer(Decision.APPROVE, "core.frozen_reject", "no frozen account")
 
 
 class AutoApprove(ApprovalDriver):
     """Approves everything."""
+
+    contract_version = 1
 
     def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
         return ApprovalAnswer(Decision.APPROVE, "core.auto_approve", "approved automatically")

@@ -79,6 +79,7 @@ __all__ = [
     "UsageCounters", "PolicyContext", "FeeLine", "FeeAnswer", "LimitAnswer",
     "ApprovalAnswer", "DriverParams", "AmountText", "PercentText",
     "amount_minor", "Driver", "FeeDriver", "LimitDriver", "ApprovalDriver",
+    "SLOT_BASES", "ANSWER_TYPES",
 ]
 
 CONTRACT_VERSION = 1
@@ -185,6 +186,8 @@ class UsageCounters:
     ``day`` and ``month`` are keyed by ``(kind, channel)`` and cover the
     calendar day and month of ``request.at`` in the institution's timezone.
     Posted and held transactions count; rejected and released ones do not.
+    Amounts are minor units of the source account's currency. For a deposit
+    (no source account) every window is empty.
     ``recent_out_at`` holds the times of the most recent outgoing
     transactions in the 24 hours up to ``request.at`` (at most
     ``RECENT_OUT_LIMIT``), oldest first.
@@ -318,13 +321,15 @@ class DriverParams(BaseModel):
 class Driver(ABC):
     """Common shape of a driver.
 
-    ``contract_version``: the contract version the driver implements.
+    ``contract_version``: the contract version the driver implements; every
+    driver class must set it itself (it is not inherited from this base, so
+    a kernel upgrade can never silently claim an old driver is current).
     ``Params``: a :class:`DriverParams` subclass; every field needs a default
     so a profile may omit it. ``budget_ms``: the time one call may take.
     The kernel instantiates a driver once per distinct params and reuses it.
     """
 
-    contract_version: ClassVar[int] = CONTRACT_VERSION
+    contract_version: ClassVar[int]
     Params: ClassVar[type[DriverParams]] = DriverParams
     budget_ms: ClassVar[int] = 50
 

@@ -15,6 +15,7 @@ process; instances are cached per (slot, name, params).
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import threading
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,7 @@ from bank_core.contract import (
 )
 
 MAX_DRIVERS_PER_SLOT = 16
+_BASES = (*SLOT_BASES.values(), Driver, object)
 
 
 class DriverLoadError(Exception):
@@ -50,8 +52,25 @@ class DriverLoadError(Exception):
         super().__init__(f"{self.slot} driver {name!r}{where}: {cause}")
 
 
-def _dist_label(entry_point: Any) -> str | None:
+def _distribution(entry_point: Any) -> Any:
+    """The distribution that registered ``entry_point``.
+
+    Stevedore rebuilds entry points from its cache without ``.dist``, so look
+    the entry point up in ``importlib.metadata`` by group, name and value."""
     dist = getattr(entry_point, "dist", None)
+    if dist is not None:
+        return dist
+    group, name, value = (getattr(entry_point, a, None) for a in ("group", "name", "value"))
+    if group is None:
+        return None
+    for candidate in importlib.metadata.entry_points(group=group, name=name):
+        if candidate.value == value and candidate.dist is not None:
+            return candidate.dist
+    return None
+
+
+def _dist_label(entry_point: Any) -> str | None:
+    dist = _distribution(entry_point)
     if dist is None:
         return None
     return f"{dist.name} {dist.version}"
@@ -81,6 +100,8 @@ class LoadedDriver:
                                   self.distribution, stage="validate")
         low, high = SUPPORTED_CONTRACT_VERSIONS
         version = getattr(cls, "contract_version", None)
+        if not any("contract_version" in vars(k) for k in cls.__mro__ if k not in _BASES):
+            version = None  # must be declared by the driver, not inherited
         if type(version) is not int or not low <= version <= high:
             raise DriverLoadError(self.slot, self.name,
                                   f"declares contract version {version!r}; this kernel supports "
@@ -199,7 +220,7 @@ def list_installed() -> list[dict[str, Any]]:
                     candidate.validate_class()
                 except DriverLoadError as exc:
                     error = exc.cause
-            dist = getattr(entry_point, "dist", None)
+            dist = _distribution(entry_point)
             rows.append({
                 "slot": str(slot), "name": entry_point.name, "target": entry_point.value,
                 "distribution": dist.name if dist else None,

@@ -9,24 +9,23 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from bank_core import ledger
-from bank_core.contract import Slot
 from bank_core.decide import Evaluator
 from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, Refused
 from bank_core.holds import Holds
 from bank_core.messages import TxnRequest, TxnResult, as_utc, utc_now
 from bank_core.money import MoneyError, check_currency, format_minor
-from bank_core.pipeline import InstitutionView, Pipeline
+from bank_core.pipeline import InstitutionView, Pipeline, zone
 from bank_core.ports import INTERNAL_ROLES, ROLE_CUSTOMER, AccountRecord, AccountsPort, AuditPort
 from bank_core.profile import Profile, bind_profile, validate_profile
 from bank_core.registry import Registry
 from bank_core.storage.engine import run_in_transaction
-from bank_core.storage.models import Institution, ProfileVersion, Txn
+from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
 
 DEFAULT_CHUNK_SIZE = 500
 MAX_CHUNK_SIZE = 10_000
@@ -281,6 +280,36 @@ class BankService:
                 query = query.where(Txn.status == status)
             rows = conn.execute(query.order_by(Txn.decided_at.desc(), Txn.id).limit(limit))
             return [txn_view(r) for r in rows]
+        return self.read(work)
+
+    def statement(self, institution_id: str, account_id: str, first: date | None,
+                  last: date | None) -> dict[str, Any]:
+        """Postings of one account between two local dates, with the running
+        balance. (A statement reads history; a balance never does.)"""
+        def work(conn: Connection) -> dict[str, Any]:
+            inst = self.institution(conn, institution_id)
+            record = self._customer(conn, institution_id, account_id)
+            tz = zone(inst.timezone)
+            start = datetime.combine(first, time.min, tz) if first else None
+            end = datetime.combine(last + timedelta(days=1), time.min, tz) if last else None
+            base = select(func.coalesce(func.sum(Posting.amount_minor), 0)).where(
+                Posting.institution_id == institution_id, Posting.account_id == account_id)
+            opening = conn.execute(base.where(Posting.posted_at < start)).scalar() if start else 0
+            query = select(Posting).where(Posting.institution_id == institution_id,
+                                          Posting.account_id == account_id)
+            if start is not None:
+                query = query.where(Posting.posted_at >= start)
+            if end is not None:
+                query = query.where(Posting.posted_at < end)
+            running, lines = opening, []
+            for p in conn.execute(query.order_by(Posting.id)):
+                running += p.amount_minor
+                lines.append({"posted_at": as_utc(p.posted_at).isoformat(), "txn_id": p.txn_id,
+                              "rule": p.rule, "amount": format_minor(p.amount_minor, p.currency),
+                              "balance": format_minor(running, p.currency)})
+            cur = record.currency
+            return {"account": account_id, "currency": cur, "opening": format_minor(opening, cur),
+                    "closing": format_minor(running, cur), "lines": lines}
         return self.read(work)
 
     # ------------------------------------------------------------ audit

@@ -1,0 +1,52 @@
+"""The ``bank`` command: a thin joiner of command groups (one module each)."""
+
+from __future__ import annotations
+
+import typer
+
+from bank_cli import accounts, audit, db, demo, profiles, reports, txns
+from bank_cli.state import ENV_ACTOR, ENV_PROFILE, State
+
+app = typer.Typer(
+    name="bank",
+    help="Run a bank's day on the bank engine: accounts, transactions, holds, audit, profiles.\n\n"
+         "Example: bank --profile northwind txn deposit acc_1a2b3c 100.00",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    profile: str = typer.Option(None, "--profile", envvar=ENV_PROFILE,
+                                help="Institution to act as (default: `bank profile use`, else 'default')."),
+    db_url: str = typer.Option(None, "--db", envvar="BANK_DATABASE_URL",
+                               help="SQLAlchemy database URL (default: an embedded SQLite file)."),
+    actor: str = typer.Option(None, "--actor", envvar=ENV_ACTOR,
+                              help="Who is acting, for the audit log and four-eyes (default: OS user)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    ctx.obj = State(profile=profile, db=db_url, actor=actor, json=json_out, debug=debug)
+
+
+app.add_typer(accounts.app, name="account")
+app.add_typer(txns.app, name="txn")
+app.add_typer(audit.app, name="audit")
+app.add_typer(profiles.app, name="profile")
+app.add_typer(db.app, name="db")
+app.command("init")(db.init)
+app.command("balance")(reports.balance)
+app.command("statement")(reports.statement)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

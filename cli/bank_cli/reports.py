@@ -1,0 +1,73 @@
+"""``bank balance`` and ``bank statement``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import date
+
+import typer
+
+from bank_cli.accounts import account_doc
+from bank_cli.state import EXIT_INVALID, command, emit, fail, out, state, table
+
+
+@command
+def balance(ctx: typer.Context, account: str = typer.Argument(..., metavar="ACCOUNT")) -> None:
+    """Show an account's posted and available balance (read in O(1), never from history).
+
+    Example: bank balance acc_1a2b3c4d5e6f
+    """
+    st = state(ctx)
+    doc = account_doc(*st.service.account(st.institution, account))
+    short = {k: doc[k] for k in ("id", "currency", "posted", "available", "held", "status")}
+    emit(st, short, lambda: out.print(
+        f"{doc['id']}: posted {doc['posted']} {doc['currency']}, available {doc['available']} "
+        f"{doc['currency']}, held {doc['held']} {doc['currency']}", highlight=False))
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(EXIT_INVALID, f"{name}: {value!r} is not a date like 2026-11-22")
+
+
+@command
+def statement(
+    ctx: typer.Context,
+    account: str = typer.Argument(..., metavar="ACCOUNT"),
+    date_from: str = typer.Option(None, "--from", help="First day, YYYY-MM-DD (institution's timezone)."),
+    date_to: str = typer.Option(None, "--to", help="Last day, YYYY-MM-DD (inclusive)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+) -> None:
+    """Postings of an account with running balance.
+
+    Example: bank statement acc_1a2b3c4d5e6f --from 2026-11-01 --to 2026-11-30 --format csv
+    """
+    st = state(ctx)
+    if fmt not in ("table", "csv", "json"):
+        fail(EXIT_INVALID, f"--format: {fmt!r} is not one of table, csv, json")
+    doc = st.service.statement(st.institution, account, _date(date_from, "--from"),
+                               _date(date_to, "--to"))
+    if st.json or fmt == "json":
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["posted_at", "txn_id", "rule", "amount", "balance", "currency"])
+        for line in doc["lines"]:
+            writer.writerow([line["posted_at"], line["txn_id"], line["rule"], line["amount"],
+                             line["balance"], doc["currency"]])
+        sys.stdout.write(buffer.getvalue())
+    else:
+        out.print(table(f"Statement of {account} ({doc['currency']})",
+                        ["Posted at", "Txn", "Rule", "Amount", "Balance"],
+                        [[l["posted_at"], l["txn_id"], l["rule"], l["amount"], l["balance"]]
+                         for l in doc["lines"]]))
+        out.print(f"opening {doc['opening']}  closing {doc['closing']} {doc['currency']}",
+                  highlight=False)

@@ -1,0 +1,263 @@
+"""``bank txn``: move money, inspect decisions, approve or reject holds."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+import typer
+
+from bank_cli.state import (
+    EXIT_HELD,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_REJECTED,
+    command,
+    emit,
+    fail,
+    out,
+    state,
+    table,
+)
+
+app = typer.Typer(help="Transactions: deposit, withdraw, transfer, holds, reversals.",
+                  no_args_is_help=True)
+
+STATUS_EXIT = {"posted": EXIT_OK, "held": EXIT_HELD, "rejected": EXIT_REJECTED}
+
+REF_HELP = "Idempotency key; sending the same ref again returns the first result (default: generated)."
+CHANNEL_HELP = "Channel, e.g. branch, atm, online, mobile."
+
+
+def parse_at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(EXIT_INVALID, f"--at: {value!r} is not an ISO-8601 time like 2026-11-22T10:00:00Z")
+    if moment.tzinfo is None:
+        fail(EXIT_INVALID, f"--at: {value!r} needs a timezone, e.g. 2026-11-22T10:00:00Z")
+    return moment
+
+
+def reasons_rows(reasons: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[r["slot"], r["driver"], r["rule"], r["outcome"], r.get("threshold"), r.get("observed"),
+             r["message"]] for r in reasons]
+
+
+def reasons_table(title: str, reasons: list[dict[str, Any]]) -> Any:
+    return table(title, ["Slot", "Driver", "Rule", "Outcome", "Threshold", "Observed", "Message"],
+                 reasons_rows(reasons))
+
+
+def _submit(ctx: typer.Context, kind: str, amount: str, source: str | None, dest: str | None,
+            ref: str | None, channel: str, memo: str, currency: str | None, at: str | None) -> None:
+    from bank_core.messages import TxnRequest
+
+    st = state(ctx)
+    generated = ref is None
+    ref = ref or "cli-" + secrets.token_hex(8)
+    result = st.service.submit(TxnRequest(
+        institution=st.institution, ref=ref, kind=kind, amount=amount, source=source, dest=dest,
+        currency=currency, channel=channel, memo=memo, at=parse_at(at), actor=st.who))
+    doc = result.model_dump(mode="json")
+
+    def human() -> None:
+        if generated:
+            out.print(f"ref: {ref}", highlight=False)
+        out.print(f"{result.status} {result.txn_id}: {result.kind} {result.amount} {result.currency}"
+                  f" (fee {result.fee_total} {result.currency})", highlight=False)
+        if result.status != "posted":
+            out.print(f"reason: {result.code}", highlight=False)
+            shown = [r for r in result.reasons if r["outcome"] in ("fail", "reject", "review", "fault")]
+            out.print(reasons_table("Why", shown))
+        for bal in result.balances:
+            out.print(f"{bal.account}: posted {bal.posted} available {bal.available} {bal.currency}",
+                      highlight=False)
+
+    emit(st, doc, human)
+    raise typer.Exit(STATUS_EXIT[result.status])
+
+
+@app.command("deposit")
+@command
+def deposit(
+    ctx: typer.Context,
+    account: str = typer.Argument(..., metavar="ACCOUNT"),
+    amount: str = typer.Argument(..., metavar="AMOUNT", help="Major units as text, e.g. 100.00"),
+    ref: str = typer.Option(None, "--ref", help=REF_HELP),
+    channel: str = typer.Option("branch", "--channel", help=CHANNEL_HELP),
+    memo: str = typer.Option("", "--memo"),
+    currency: str = typer.Option(None, "--currency", help="Must match the account's currency."),
+    at: str = typer.Option(None, "--at", help="Transaction time, ISO-8601 with timezone (default: now)."),
+) -> None:
+    """Deposit cash into an account. Exit 0 posted, 3 held, 4 rejected.
+
+    Example: bank txn deposit acc_1a2b3c4d5e6f 250.00 --ref dep-0001
+    """
+    _submit(ctx, "deposit", amount, None, account, ref, channel, memo, currency, at)
+
+
+@app.command("withdraw")
+@command
+def withdraw(
+    ctx: typer.Context,
+    account: str = typer.Argument(..., metavar="ACCOUNT"),
+    amount: str = typer.Argument(..., metavar="AMOUNT", help="Major units as text, e.g. 40.00"),
+    ref: str = typer.Option(None, "--ref", help=REF_HELP),
+    channel: str = typer.Option("branch", "--channel", help=CHANNEL_HELP),
+    memo: str = typer.Option("", "--memo"),
+    currency: str = typer.Option(None, "--currency", help="Must match the account's currency."),
+    at: str = typer.Option(None, "--at", help="Transaction time, ISO-8601 with timezone (default: now)."),
+) -> None:
+    """Withdraw cash from an account. Exit 0 posted, 3 held, 4 rejected.
+
+    Example: bank txn withdraw acc_1a2b3c4d5e6f 40.00 --channel atm
+    """
+    _submit(ctx, "withdrawal", amount, account, None, ref, channel, memo, currency, at)
+
+
+@app.command("transfer")
+@command
+def transfer(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., metavar="FROM"),
+    dest: str = typer.Argument(..., metavar="TO"),
+    amount: str = typer.Argument(..., metavar="AMOUNT", help="Major units as text, e.g. 75.50"),
+    ref: str = typer.Option(None, "--ref", help=REF_HELP),
+    channel: str = typer.Option("branch", "--channel", help=CHANNEL_HELP),
+    memo: str = typer.Option("", "--memo"),
+    currency: str = typer.Option(None, "--currency", help="Must match both accounts' currency."),
+    at: str = typer.Option(None, "--at", help="Transaction time, ISO-8601 with timezone (default: now)."),
+) -> None:
+    """Transfer between two accounts of the institution. Exit 0 posted, 3 held, 4 rejected.
+
+    Example: bank txn transfer acc_1a2b3c4d5e6f acc_6f5e4d3c2b1a 75.50 --memo rent
+    """
+    _submit(ctx, "transfer", amount, source, dest, ref, channel, memo, currency, at)
+
+
+@app.command("show")
+@command
+def show(ctx: typer.Context, txn_id: str = typer.Argument(..., metavar="ID")) -> None:
+    """Show a transaction as it stands now.
+
+    Example: bank txn show txn_0123456789abcdef0123
+    """
+    st = state(ctx)
+    doc = st.service.txn(st.institution, txn_id)
+    plain = {k: v for k, v in doc.items() if k not in ("reasons", "fees")}
+    emit(st, doc, lambda: out.print(table(None, ["Field", "Value"], [[k, v] for k, v in plain.items()])))
+
+
+@app.command("list")
+@command
+def list_txns(
+    ctx: typer.Context,
+    account: str = typer.Option(None, "--account", help="Only this account's transactions."),
+    status: str = typer.Option(None, "--status", help="posted, held, rejected, released or expired."),
+    limit: int = typer.Option(100, "--limit", min=1, max=10_000),
+) -> None:
+    """List transactions, newest first.
+
+    Example: bank txn list --status held
+    """
+    st = state(ctx)
+    if status is not None and status not in ("posted", "held", "rejected", "released", "expired"):
+        fail(EXIT_INVALID, f"--status: {status!r} is not one of posted, held, rejected, released, expired")
+    docs = st.service.txns(st.institution, account=account, status=status, limit=limit)
+    emit(st, {"institution": st.institution, "transactions": docs}, lambda: out.print(table(
+        f"Transactions of {st.institution}",
+        ["Id", "Kind", "Status", "Amount", "Fee", "From", "To", "Code", "At"],
+        [[d["txn_id"], d["kind"], d["status"], f"{d['amount']} {d['currency']}", d["fee_total"],
+          d["source"], d["dest"], d["code"], d["at"]] for d in docs])))
+
+
+@app.command("explain")
+@command
+def explain(ctx: typer.Context, txn_id: str = typer.Argument(..., metavar="ID")) -> None:
+    """Every driver's answer for a transaction: rule, threshold, observed value.
+
+    Example: bank txn explain txn_0123456789abcdef0123
+    """
+    st = state(ctx)
+    doc = st.service.txn(st.institution, txn_id)
+    trail = [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action}
+             for e in st.service.audit_log(st.institution, subject=txn_id, limit=None)]
+    document = {"txn_id": txn_id, "status": doc["status"], "code": doc["code"],
+                "profile_version": doc["profile_version"], "reasons": doc["reasons"],
+                "fees": doc["fees"], "audit": trail}
+
+    def human() -> None:
+        out.print(f"{txn_id}: {doc['status']} (decided by profile version {doc['profile_version']}, "
+                  f"code {doc['code']})", highlight=False)
+        out.print(reasons_table("Driver answers", doc["reasons"]))
+        for entry in trail:
+            out.print(f"audit #{entry['seq']} {entry['at']} {entry['actor']}: {entry['action']}",
+                      highlight=False)
+
+    emit(st, document, human)
+
+
+@app.command("approve")
+@command
+def approve(ctx: typer.Context, txn_id: str = typer.Argument(..., metavar="ID")) -> None:
+    """Approve a held transaction (four-eyes: not by its initiator). Re-checks limits now.
+
+    Example: BANK_ACTOR=bob bank txn approve txn_0123456789abcdef0123
+    """
+    st = state(ctx)
+    outcome = st.service.holds.approve(st.institution, txn_id, st.who)
+    emit(st, {"txn_id": outcome.txn_id, "status": outcome.status, "message": outcome.message},
+         lambda: out.print(outcome.message, highlight=False))
+
+
+@app.command("reject")
+@command
+def reject(
+    ctx: typer.Context,
+    txn_id: str = typer.Argument(..., metavar="ID"),
+    reason: str = typer.Option(..., "--reason", help="Why; recorded in the audit log."),
+) -> None:
+    """Reject a held transaction and release its funds.
+
+    Example: bank txn reject txn_0123456789abcdef0123 --reason "customer did not confirm"
+    """
+    st = state(ctx)
+    outcome = st.service.holds.reject(st.institution, txn_id, st.who, reason)
+    emit(st, {"txn_id": outcome.txn_id, "status": outcome.status, "message": outcome.message},
+         lambda: out.print(outcome.message, highlight=False))
+
+
+@app.command("reverse")
+@command
+def reverse(
+    ctx: typer.Context,
+    txn_id: str = typer.Argument(..., metavar="ID"),
+    memo: str = typer.Option("", "--memo"),
+) -> None:
+    """Reverse a posted transaction with a new, linked transaction (once only).
+
+    Example: bank txn reverse txn_0123456789abcdef0123 --memo "duplicate charge"
+    """
+    st = state(ctx)
+    view = st.service.holds.reverse(st.institution, txn_id, st.who, memo)
+    emit(st, view, lambda: out.print(f"{view['txn_id']} reverses {txn_id}", highlight=False))
+
+
+@app.command("expire")
+@command
+def expire(
+    ctx: typer.Context,
+    as_of: str = typer.Option(None, "--as-of", help="Treat this ISO-8601 time as now (default: now)."),
+) -> None:
+    """Release holds older than the profile's hold_expiry_hours.
+
+    Example: bank txn expire
+    """
+    st = state(ctx)
+    released = st.service.holds.expire(st.institution, st.who, parse_at(as_of))
+    emit(st, {"expired": released},
+         lambda: out.print(f"expired {len(released)} hold(s)" + (": " + ", ".join(released) if released else "")))
