@@ -51,7 +51,11 @@ class NoOverdraft(LimitDriver):
         after = payer.available.amount_minor + credit - debit
         observed = Money(payer.available.amount_minor + credit, payer.currency)
         needed = Money(debit, payer.currency)
-        if after < 0:
+        # A deposit that pays its own fees never lowers the balance, so it
+        # passes even into an account that is already below zero (one
+        # overdrawn under an earlier profile); refusing it would keep the
+        # account overdrawn.
+        if after < 0 and not (ctx.source is None and credit >= debit):
             return LimitAnswer(False, "core.no_overdraft",
                                f"available {observed} does not cover {needed}",
                                threshold=needed, observed=observed)

@@ -12,6 +12,7 @@ stops waiting after the sum of the budgets plus a grace period.
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -197,6 +198,15 @@ def _with_fees(ctx: PolicyContext, fees: Money) -> PolicyContext:
                          ctx.local_date, fees)
 
 
+class _Hang(BaseException):
+    """Raised by the alarm inside a driver that overran the row's deadline.
+    A BaseException, so a driver's ``except Exception`` cannot swallow it."""
+
+
+def _on_alarm(_signum: int, _frame: Any) -> None:
+    raise _Hang()
+
+
 class _Worker:
     """One daemon thread that runs evaluations; abandoned if one hangs."""
 
@@ -215,16 +225,49 @@ class _Worker:
 
 
 class Evaluator:
-    """Runs drivers with a watchdog. One per process (or per thread)."""
+    """Runs drivers under a watchdog.
+
+    In the main thread of a process (the CLI, a batch job) the watchdog is a
+    real-time interval timer: it costs two system calls per transaction, and
+    a driver that never returns is interrupted by SIGALRM. Elsewhere (a
+    server's worker threads) the evaluation runs on a daemon worker thread
+    and the caller stops waiting at the deadline; the stuck thread is
+    abandoned.
+    """
 
     def __init__(self) -> None:
         self._worker: _Worker | None = None
         self._lock = threading.Lock()
+        self._alarm_ready = False
 
     def evaluate(self, drivers: Drivers, ctx: PolicyContext, *, skip_fees: bool = False,
                  slots: Sequence[Slot] = (Slot.FEE, Slot.LIMIT, Slot.APPROVAL)) -> Verdict:
         progress: list[BoundDriver] = []
         budget_ms = sum(b.budget_ms for s in slots for b in drivers[s]) + HANG_GRACE_MS
+        if self._use_alarm():
+            try:
+                signal.setitimer(signal.ITIMER_REAL, budget_ms / 1000)
+                try:
+                    return _evaluate(drivers, ctx, progress, skip_fees, slots)
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+            except _Hang:
+                return _hung(progress, budget_ms)
+        return self._evaluate_on_worker(drivers, ctx, progress, skip_fees, slots, budget_ms)
+
+    def _use_alarm(self) -> bool:
+        if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+            return False
+        if not self._alarm_ready:
+            current = signal.getsignal(signal.SIGALRM)
+            if current not in (signal.SIG_DFL, signal.SIG_IGN, None, _on_alarm):
+                return False  # someone else owns SIGALRM: don't take it
+            signal.signal(signal.SIGALRM, _on_alarm)
+            self._alarm_ready = True
+        return True
+
+    def _evaluate_on_worker(self, drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
+                            skip_fees: bool, slots: Sequence[Slot], budget_ms: int) -> Verdict:
         box: list[Any] = []
         done = threading.Event()
         with self._lock:
@@ -236,11 +279,16 @@ class Evaluator:
             if not finished:
                 self._worker = None  # abandon the stuck thread; the next call gets a new one
         if not finished:
-            bound = progress[-1]
-            fault = DriverFault(DRIVER_TIMEOUT, bound,
-                                f"{bound.name} did not return within {budget_ms} ms")
-            return Verdict("rejected", [_fault_reason(fault)], [], DRIVER_TIMEOUT)
+            return _hung(progress, budget_ms)
         ok, value = box[0]
         if not ok:
             raise value
         return value
+
+
+def _hung(progress: list[BoundDriver], budget_ms: int) -> Verdict:
+    if not progress:
+        raise RuntimeError("the watchdog fired before any driver ran")
+    bound = progress[-1]
+    fault = DriverFault(DRIVER_TIMEOUT, bound, f"{bound.name} did not return within {budget_ms} ms")
+    return Verdict("rejected", [_fault_reason(fault)], [], DRIVER_TIMEOUT)

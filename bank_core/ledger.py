@@ -174,9 +174,19 @@ def load_usage(conn: Connection, institution_id: str, account_id: str, local_dat
 def bump_usage(conn: Connection, institution_id: str, account_id: str, local_date: date,
                kind: str, channel: str, amount_minor: int, fee_minor: int, count: int) -> None:
     """Add (or with negative numbers remove) one transaction's usage."""
-    rows = [{"account_id": account_id, "period": key, "kind": kind, "channel": channel,
-             "institution_id": institution_id, "amount_minor": amount_minor,
-             "fee_minor": fee_minor, "count": count} for key in period_keys(local_date)]
+    bump_usage_many(conn, institution_id, {
+        (account_id, key, kind, channel): [amount_minor, fee_minor, count]
+        for key in period_keys(local_date)})
+
+
+def bump_usage_many(conn: Connection, institution_id: str,
+                    deltas: dict[tuple[str, str, str, str], list[int]]) -> None:
+    """Upsert usage increments keyed (account, period, kind, channel)."""
+    if not deltas:
+        return
+    rows = [{"account_id": acc, "period": period, "kind": kind, "channel": channel,
+             "institution_id": institution_id, "amount_minor": d[0], "fee_minor": d[1],
+             "count": d[2]} for (acc, period, kind, channel), d in sorted(deltas.items())]
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     stmt = dialect.insert(UsageCounter)
     stmt = stmt.on_conflict_do_update(

@@ -80,6 +80,12 @@ class AuditPort(Protocol):
         """Append one entry; returns its sequence number."""
         ...
 
+    def append_many(self, conn: Connection, institution_id: str,
+                    entries: list[tuple[str, str, str, str, datetime]]) -> None:
+        """Append ``(actor, action, subject, payload_json, at)`` in order;
+        ``payload_json`` is canonical JSON (sorted keys, no spaces)."""
+        ...
+
     def verify(self, conn: Connection, institution_id: str) -> AuditVerdict: ...
 
     def entries(self, conn: Connection, institution_id: str, *, subject: str | None = None,

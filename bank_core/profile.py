@@ -105,22 +105,44 @@ def _loc(parts: tuple[Any, ...]) -> str:
 
 
 def validate_profile(document: dict[str, Any], registry: Registry) -> Profile:
-    """The validated profile, or ``ProfileError`` listing every problem."""
+    """The validated profile, or ``ProfileError`` listing every problem.
+
+    The drivers are checked even when the top level fails (a bad currency
+    must not hide an unknown driver): every problem is reported at once."""
+    problems: list[str] = []
+    profile: Profile | None = None
     try:
         profile = Profile.model_validate(document)
     except pydantic.ValidationError as exc:
-        raise ProfileError([f"{_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]) from None
-    problems: list[str] = []
+        problems.extend(f"{_loc(err['loc'])}: {err['msg']}" for err in exc.errors())
     for slot in Slot:
-        for index, ref in enumerate(profile.slot_refs(slot)):
+        for index, ref in _driver_refs(document, profile, slot):
             try:
                 registry.bind(slot, ref.driver, ref.params)
             except DriverLoadError as exc:
                 where = f"{slot}[{index}]" + (".params" if exc.stage == "params" else ".driver")
                 problems.append(f"{where}: {exc}")
-    if problems:
+    if problems or profile is None:
         raise ProfileError(problems)
     return profile
+
+
+def _driver_refs(document: Any, profile: Profile | None, slot: Slot) -> list[tuple[int, DriverRef]]:
+    """A slot's driver references with their index; from the raw document
+    when the profile as a whole did not validate (entries that are not even
+    a well-formed reference were already reported with their place)."""
+    if profile is not None:
+        return list(enumerate(profile.slot_refs(slot)))
+    raw = document.get(str(slot)) if isinstance(document, dict) else None
+    if not isinstance(raw, list):
+        return []
+    refs = []
+    for index, item in enumerate(raw):
+        try:
+            refs.append((index, DriverRef.model_validate(item)))
+        except pydantic.ValidationError:
+            continue
+    return refs
 
 
 def bind_profile(profile: Profile, registry: Registry) -> dict[Slot, list[BoundDriver]]:

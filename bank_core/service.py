@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
 from bank_core import ledger
+from bank_core.chunk import Outcome, process_chunk
 from bank_core.decide import Evaluator
-from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, Refused
+from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.holds import Holds
 from bank_core.messages import TxnRequest, TxnResult, as_utc, utc_now
 from bank_core.money import MoneyError, check_currency, format_minor
@@ -27,18 +27,19 @@ from bank_core.registry import Registry
 from bank_core.storage.engine import run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
 
-DEFAULT_CHUNK_SIZE = 500
+DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class BatchItem:
-    """One request's outcome in a batch: a result, or the error it raised."""
-
-    index: int
-    request: TxnRequest
-    result: TxnResult | None = None
-    error: BankError | None = None
+def _chunks(requests: Iterable[TxnRequest], size: int) -> Iterator[list[TxnRequest]]:
+    chunk: list[TxnRequest] = []
+    for request in requests:
+        chunk.append(request)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class BankService:
@@ -217,46 +218,56 @@ class BankService:
     # ------------------------------------------------------------ transactions
 
     def submit(self, request: TxnRequest) -> TxnResult:
+        """Decide one request: posted, held or rejected (a ``TxnResult``), or
+        raise ``InvalidRequest``, ``NotFound`` or ``Conflict``."""
         request.check_shape()
 
-        def work(conn: Connection) -> TxnResult:
+        def work(conn: Connection) -> Outcome:
             inst = self.institution(conn, request.institution)
-            return self.pipeline.submit(conn, inst, request, utc_now())
+            return process_chunk(self.pipeline, conn, inst, [request], utc_now())[0]
 
-        return self.write(work)
+        outcome = self.write(work)
+        if outcome.error is not None:
+            raise outcome.error
+        return TxnResult.model_validate(outcome.result)
 
-    def submit_batch(self, requests: Iterable[TxnRequest],
-                     chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[BatchItem]:
-        """Commit requests in chunks, one database transaction per chunk.
-
-        Each request has exactly the semantics of ``submit``: a rejection or
-        an invalid request is that request's outcome and never rolls back its
-        neighbours. Results of a chunk are yielded after it commits.
+    def submit_batch(self, institution_id: str, requests: Iterable[TxnRequest], *,
+                     chunk_size: int = DEFAULT_CHUNK_SIZE, dry_run: bool = False
+                     ) -> Iterator[Outcome]:
+        """Decide many requests of one institution, in order, one database
+        transaction per chunk, with exactly the semantics of ``submit``: a
+        rejection or an invalid request is that request's outcome and never
+        rolls back its neighbours. A chunk's outcomes are yielded after it
+        commits. With ``dry_run`` every chunk runs in one transaction that is
+        rolled back at the end: later rows see earlier ones as if posted,
+        and nothing is written.
         """
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
             raise InvalidRequest(f"chunk size must be 1..{MAX_CHUNK_SIZE}")
-        chunk: list[tuple[int, TxnRequest]] = []
-        for index, request in enumerate(requests):
-            chunk.append((index, request))
-            if len(chunk) >= chunk_size:
-                yield from self._run_chunk(chunk)
-                chunk = []
-        if chunk:
-            yield from self._run_chunk(chunk)
+        chunks = _chunks(requests, chunk_size)
+        if dry_run:
+            yield from self._dry_run(institution_id, chunks)
+            return
+        done = 0
+        for chunk in chunks:
+            def work(conn: Connection, chunk: list[TxnRequest] = chunk) -> list[Outcome]:
+                inst = self.institution(conn, institution_id)
+                return process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done)
+            outcomes = self.write(work)
+            done += len(chunk)
+            yield from outcomes
 
-    def _run_chunk(self, chunk: list[tuple[int, TxnRequest]]) -> list[BatchItem]:
-        def work(conn: Connection) -> list[BatchItem]:
-            items = []
-            for index, request in chunk:
-                try:
-                    request.check_shape()
-                    inst = self.institution(conn, request.institution)
-                    result = self.pipeline.submit(conn, inst, request, utc_now())
-                    items.append(BatchItem(index, request, result=result))
-                except BankError as exc:
-                    items.append(BatchItem(index, request, error=exc))
-            return items
-        return self.write(work)
+    def _dry_run(self, institution_id: str, chunks: Iterator[list[TxnRequest]]) -> Iterator[Outcome]:
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                inst = self.institution(conn, institution_id)
+                done = 0
+                for chunk in chunks:
+                    yield from process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done)
+                    done += len(chunk)
+            finally:
+                transaction.rollback()
 
     def txn(self, institution_id: str, txn_id: str) -> dict[str, Any]:
         def work(conn: Connection) -> dict[str, Any]:

@@ -54,6 +54,29 @@ class AuditServer:
                      .values(seq=seq, hash=digest))
         return seq
 
+    def append_many(self, conn: Connection, institution_id: str,
+                    entries: list[tuple[str, str, str, str, datetime]]) -> None:
+        """Append ``(actor, action, subject, payload_json, at)`` entries in
+        order with one read of the head, one insert and one head update.
+        ``payload_json`` must already be canonical (see ``canonical_json``)."""
+        if not entries:
+            return
+        head = conn.execute(select(AuditHead.seq, AuditHead.hash)
+                            .where(AuditHead.institution_id == institution_id)
+                            .with_for_update()).one()
+        seq, prev = head.seq, head.hash
+        rows = []
+        for actor, action, subject, payload_json, at in entries:
+            seq += 1
+            digest = entry_hash(institution_id, seq, at, actor, action, subject, payload_json, prev)
+            rows.append({"institution_id": institution_id, "seq": seq, "at": at, "actor": actor,
+                         "action": action, "subject": subject, "payload": payload_json,
+                         "prev_hash": prev, "hash": digest})
+            prev = digest
+        conn.execute(insert(AuditEntryRow), rows)
+        conn.execute(update(AuditHead).where(AuditHead.institution_id == institution_id)
+                     .values(seq=seq, hash=prev))
+
     def verify(self, conn: Connection, institution_id: str) -> AuditVerdict:
         rows = conn.execute(select(AuditEntryRow)
                             .where(AuditEntryRow.institution_id == institution_id)
