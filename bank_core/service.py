@@ -188,9 +188,10 @@ class BankService:
             if status == "closed":
                 bal = ledger.load_balances(conn, institution_id, [account_id], for_update=True)[account_id]
                 if bal.posted or bal.debits_pending or bal.credits_pending:
+                    holds = " and pending holds" if bal.debits_pending or bal.credits_pending else ""
                     raise Refused(f"account {account_id} has balance "
-                                  f"{format_minor(bal.posted, bal.currency)} {bal.currency} "
-                                  "and pending holds; only an account at zero can be closed")
+                                  f"{format_minor(bal.posted, bal.currency)} {bal.currency}{holds}; "
+                                  "only an account at zero with no holds can be closed")
             now = utc_now()
             updated = self.accounts.set_status(conn, institution_id, account_id, status, now)
             action = {"frozen": "account.frozen", "open": "account.unfrozen", "closed": "account.closed"}[status]

@@ -9,7 +9,9 @@ import typer
 from bank_cli.state import command, emit, out, state, table
 from bank_core.money import format_minor
 
-app = typer.Typer(help="Customer accounts of the active institution.", no_args_is_help=True)
+app = typer.Typer(help="Customer accounts of the active institution.\n\n"
+                       "Example: bank account open --holder \"Ada Lovelace\"",
+                  no_args_is_help=True)
 
 
 def account_doc(record: Any, balance: Any) -> dict[str, Any]:

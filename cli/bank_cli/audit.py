@@ -6,7 +6,9 @@ import typer
 
 from bank_cli.state import EXIT_INTEGRITY, command, emit, err, out, state, table
 
-app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
+app = typer.Typer(help="The append-only, hash-chained audit log.\n\n"
+                       "Example: bank --profile northwind audit verify",
+                  no_args_is_help=True)
 
 
 @app.command("verify")

@@ -6,7 +6,9 @@ import typer
 
 from bank_cli.state import command, emit, out, state
 
-app = typer.Typer(help="Database schema (alembic migrations).", no_args_is_help=True)
+app = typer.Typer(help="Database schema (alembic migrations).\n\n"
+                       "Example: bank --db sqlite:///bank.db db current",
+                  no_args_is_help=True)
 
 
 @command

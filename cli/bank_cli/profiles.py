@@ -7,9 +7,11 @@ from pathlib import Path
 
 import typer
 
-from bank_cli.state import ENV_PROFILE, command, emit, out, read_config, state, table, write_config
+from bank_cli.state import command, emit, out, read_config, state, table, write_config
 
-app = typer.Typer(help="Bank profiles: which policy drivers an institution runs.", no_args_is_help=True)
+app = typer.Typer(help="Bank profiles: which policy drivers an institution runs.\n\n"
+                       "Example: bank profile apply policies/harbor/harbor_policies/profile.toml",
+                  no_args_is_help=True)
 
 
 @app.command("apply")
@@ -62,9 +64,9 @@ def show(ctx: typer.Context, institution: str = typer.Argument(None, metavar="[I
 @app.command("use")
 @command
 def use(ctx: typer.Context, institution: str = typer.Argument(..., metavar="ID")) -> None:
-    f"""Make ID the active institution (stored in your configuration).
+    """Make ID the active institution (stored in your configuration).
 
-    --profile and {ENV_PROFILE} still override it for one command.
+    --profile and BANK_PROFILE still override it for one command.
 
     Example: bank profile use harbor
     """

@@ -103,8 +103,15 @@ def state(ctx: typer.Context) -> State:
     return ctx.ensure_object(State)
 
 
+def one_line(message: str) -> str:
+    """An error message as one line (driver, database and library messages
+    may span several; SQLAlchemy appends a "Background on this error" link)."""
+    lines = [line.strip() for line in message.splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith("(Background on this error"))
+
+
 def fail(code: int, message: str) -> NoReturn:
-    err.print(f"error: {message}", markup=False, highlight=False)
+    err.print(f"error: {one_line(message)}", markup=False, highlight=False)
     raise typer.Exit(code)
 
 
@@ -134,7 +141,7 @@ def command(fn: F) -> F:
             if debug:
                 traceback.print_exc()
             for problem in exc.problems:
-                err.print(f"error: {problem}", markup=False, highlight=False)
+                err.print(f"error: {one_line(problem)}", markup=False, highlight=False)
             raise typer.Exit(EXIT_INVALID) from None
         except (BankError, DriverLoadError) as exc:
             if debug:
@@ -143,7 +150,7 @@ def command(fn: F) -> F:
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if debug:
                 traceback.print_exc()
-            fail(EXIT_SYSTEM, f"{type(exc).__name__}: {exc} (run with --debug for details)")
+            fail(EXIT_SYSTEM, f"{type(exc).__name__}: {one_line(str(exc))} (run with --debug for details)")
 
     return wrapper  # type: ignore[return-value]
 

@@ -21,13 +21,19 @@ from bank_cli.state import (
     table,
 )
 
-app = typer.Typer(help="Transactions: deposit, withdraw, transfer, holds, reversals.",
+app = typer.Typer(help="Transactions: deposit, withdraw, transfer, holds, reversals.\n\n"
+                       "Example: bank txn transfer acc_1a2b3c4d5e6f acc_6f5e4d3c2b1a 75.50",
                   no_args_is_help=True)
 
 STATUS_EXIT = {"posted": EXIT_OK, "held": EXIT_HELD, "rejected": EXIT_REJECTED}
 
 REF_HELP = "Idempotency key; sending the same ref again returns the first result (default: generated)."
 CHANNEL_HELP = "Channel, e.g. branch, atm, online, mobile."
+# A negative amount ("-5") must reach the strict amount parser (exit 5, "amount:
+# '-5' ...") instead of being taken for an unknown option (exit 2, "No such
+# option: -5"). Unknown words become arguments; a real typo still fails as
+# "unexpected extra argument".
+MONEY_COMMAND = {"ignore_unknown_options": True}
 
 
 def parse_at(value: str | None) -> datetime | None:
@@ -81,7 +87,7 @@ def _submit(ctx: typer.Context, kind: str, amount: str, source: str | None, dest
     raise typer.Exit(STATUS_EXIT[result.status])
 
 
-@app.command("deposit")
+@app.command("deposit", context_settings=MONEY_COMMAND)
 @command
 def deposit(
     ctx: typer.Context,
@@ -100,7 +106,7 @@ def deposit(
     _submit(ctx, "deposit", amount, None, account, ref, channel, memo, currency, at)
 
 
-@app.command("withdraw")
+@app.command("withdraw", context_settings=MONEY_COMMAND)
 @command
 def withdraw(
     ctx: typer.Context,
@@ -119,7 +125,7 @@ def withdraw(
     _submit(ctx, "withdrawal", amount, account, None, ref, channel, memo, currency, at)
 
 
-@app.command("transfer")
+@app.command("transfer", context_settings=MONEY_COMMAND)
 @command
 def transfer(
     ctx: typer.Context,
@@ -261,3 +267,8 @@ def expire(
     released = st.service.holds.expire(st.institution, st.who, parse_at(as_of))
     emit(st, {"expired": released},
          lambda: out.print(f"expired {len(released)} hold(s)" + (": " + ", ".join(released) if released else "")))
+
+
+from bank_cli.process import process  # noqa: E402 - registered after the group exists
+
+app.command("process")(process)

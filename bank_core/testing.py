@@ -1,0 +1,411 @@
+"""The conformance kit for policy drivers: builders and checks (public API).
+
+A policy package tests its drivers with this module and nothing else from the
+kernel but :mod:`bank_core.contract`; it imports only the contract, the
+standard library and pydantic (and pytest, lazily, for
+:class:`DriverConformance`), so it runs without a database.
+
+Builders make the frozen inputs a driver receives, with sensible defaults::
+
+    ctx = make_context("withdrawal", "40.00", channel="atm",
+                       usage=make_usage(month={("withdrawal", "atm"): (8_000, 0, 4)}))
+
+Amounts are text in major units (``"40.00"``, parsed exactly) or an ``int``
+of minor units; a float is refused. Times are timezone-aware; build a local
+wall-clock time with :func:`local_time` and the edges of a day or a month in
+an institution's timezone with :func:`day_start`, :func:`day_end`,
+:func:`month_start` and :func:`month_end`.
+
+Conformance: :func:`check_driver` (one call, returns :class:`Problem` data)
+or :class:`DriverConformance` (a pytest base class, one test per check).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+from collections.abc import Callable, Collection, Mapping
+from datetime import date, datetime, timedelta, timezone
+from types import MappingProxyType
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from bank_core._conformance import (
+    CHECKS,
+    Problem,
+    Subject,
+    run_checks,
+)
+from bank_core.contract import (
+    NAMESPACES,
+    AccountSnapshot,
+    AccountStatus,
+    Kind,
+    Money,
+    PolicyContext,
+    Request,
+    Slot,
+    Tally,
+    UsageCounters,
+    amount_minor,
+)
+
+__all__ = [
+    "UTC", "DEFAULT_AT", "DEFAULT_OPENED_AT", "DEFAULT_INSTITUTION", "SOURCE_ID", "DEST_ID",
+    "money", "local_time", "local_date", "day_start", "day_end", "month_start", "month_end",
+    "make_request", "make_account", "make_usage", "make_context", "edge_contexts",
+    "probe_contexts", "CHECKS", "Problem", "check_driver", "check_driver_class",
+    "DriverConformance",
+]
+
+UTC = timezone.utc
+DEFAULT_AT = datetime(2024, 3, 15, 15, 0, tzinfo=UTC)
+DEFAULT_OPENED_AT = datetime(2023, 1, 2, 12, 0, tzinfo=UTC)
+DEFAULT_INSTITUTION = "testbank"
+SOURCE_ID = "acc-source"
+DEST_ID = "acc-dest"
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_DEFAULT: Any = object()
+
+
+# --------------------------------------------------------------------------
+# Amounts and times
+# --------------------------------------------------------------------------
+
+def _minor(amount: str | int, currency: str) -> int:
+    """``amount`` in minor units: text in major units (a leading ``-`` is
+    allowed, for balances) or an int that already is minor units."""
+    if type(amount) is int:
+        return amount
+    if not isinstance(amount, str):
+        raise TypeError(f"amount {amount!r}: give text like \"10.50\" or an int of minor units, "
+                        f"not {type(amount).__name__}")
+    if amount.startswith("-"):
+        return -amount_minor(amount[1:], currency)
+    return amount_minor(amount, currency)
+
+
+def money(amount: str | int, currency: str = "USD") -> Money:
+    """``money("10.50")`` is 1050 minor units of USD; ``money(1050)`` too."""
+    return Money(_minor(amount, currency), currency)
+
+
+def local_time(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
+               microsecond: int = 0, *, tz: str = "UTC") -> datetime:
+    """The instant of a wall-clock time in ``tz``, in UTC (as ``Request.at``)."""
+    return datetime(year, month, day, hour, minute, second, microsecond,
+                    tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def local_date(at: datetime, tz: str = "UTC") -> date:
+    """The calendar date of ``at`` in ``tz`` (what the kernel puts in ``ctx.local_date``)."""
+    return at.astimezone(ZoneInfo(tz)).date()
+
+
+def day_start(day: date, tz: str = "UTC") -> datetime:
+    """The first instant of ``day`` in ``tz``, in UTC."""
+    return local_time(day.year, day.month, day.day, tz=tz)
+
+
+def day_end(day: date, tz: str = "UTC") -> datetime:
+    """The last microsecond of ``day`` in ``tz``, in UTC."""
+    return day_start(day + timedelta(days=1), tz) - _ONE_MICROSECOND
+
+
+def month_start(year: int, month: int, tz: str = "UTC") -> datetime:
+    """The first instant of the month in ``tz``, in UTC."""
+    return local_time(year, month, 1, tz=tz)
+
+
+def month_end(year: int, month: int, tz: str = "UTC") -> datetime:
+    """The last microsecond of the month in ``tz``, in UTC."""
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return day_start(following, tz) - _ONE_MICROSECOND
+
+
+# --------------------------------------------------------------------------
+# What a driver receives
+# --------------------------------------------------------------------------
+
+def make_request(kind: Kind | str = Kind.TRANSFER, amount: str | int = "10.00", currency: str = "USD",
+                 at: datetime | None = None, channel: str = "branch", *,
+                 source: str | None = _DEFAULT, dest: str | None = _DEFAULT,
+                 institution: str = DEFAULT_INSTITUTION, memo: str = "") -> Request:
+    """A request; ``source`` and ``dest`` default to what ``kind`` needs
+    (no source for a deposit, no dest for a withdrawal)."""
+    kind = Kind(kind)
+    if source is _DEFAULT:
+        source = None if kind is Kind.DEPOSIT else SOURCE_ID
+    if dest is _DEFAULT:
+        dest = None if kind is Kind.WITHDRAWAL else DEST_ID
+    at = DEFAULT_AT if at is None else at
+    if at.tzinfo is None:
+        raise ValueError("at: give a timezone-aware time (see local_time)")
+    return Request(institution, kind, money(amount, currency), source, dest, channel, memo,
+                   at.astimezone(UTC))
+
+
+def make_account(id: str = SOURCE_ID, *, currency: str = "USD", balance: str | int = "1000.00",
+                 held_out: str | int = 0, held_in: str | int = 0,
+                 status: AccountStatus | str = AccountStatus.OPEN, product: str = "standard",
+                 opened_at: datetime = DEFAULT_OPENED_AT) -> AccountSnapshot:
+    """An account snapshot; ``balance`` is the posted balance (may be
+    negative, "-50.00"), ``available`` is ``balance - held_out``."""
+    return AccountSnapshot(id, currency, AccountStatus(status), product, opened_at.astimezone(UTC),
+                           money(balance, currency), money(held_out, currency),
+                           money(held_in, currency))
+
+
+Window = Mapping[tuple[Kind | str, str], Tally | tuple[int, int, int]]
+
+
+def _window(window: Window | None) -> Mapping[tuple[Kind, str], Tally]:
+    items = {}
+    for (kind, channel), tally in (window or {}).items():
+        items[(Kind(kind), channel)] = tally if isinstance(tally, Tally) else Tally(*tally)
+    return MappingProxyType(items)
+
+
+def make_usage(day: Window | None = None, month: Window | None = None,
+               recent_out_at: tuple[datetime, ...] = ()) -> UsageCounters:
+    """Usage counters, read-only like the kernel's. Keys are ``(kind,
+    channel)``; values a :class:`Tally` or ``(amount_minor, fee_minor, count)``."""
+    return UsageCounters(_window(day), _window(month), tuple(sorted(recent_out_at)))
+
+
+def make_context(kind: Kind | str = Kind.TRANSFER, amount: str | int = "10.00", currency: str = "USD",
+                 *, at: datetime | None = None, channel: str = "branch", timezone: str = "UTC",
+                 source: AccountSnapshot | None = None, dest: AccountSnapshot | None = None,
+                 usage: UsageCounters | None = None, fees: str | int = 0,
+                 request: Request | None = None) -> PolicyContext:
+    """A whole context. Accounts default to open ``standard`` accounts with
+    1000.00 (in ``currency``) on the sides ``kind`` needs; pass ``request``
+    to use your own (then ``kind``, ``amount``, ``currency``, ``at`` and
+    ``channel`` are taken from it)."""
+    if request is None:
+        request = make_request(kind, amount, currency, at, channel,
+                               source=source.id if source else _DEFAULT,
+                               dest=dest.id if dest else _DEFAULT)
+    currency = request.amount.currency
+    if request.source is not None and source is None:
+        source = make_account(request.source, currency=currency)
+    if request.dest is not None and dest is None:
+        dest = make_account(request.dest, currency=currency)
+    if request.source is None:
+        source = None
+    if request.dest is None:
+        dest = None
+    if usage is None or request.source is None:
+        usage = make_usage() if usage is None or request.source is None else usage
+    return PolicyContext(request, source, dest, usage, timezone, local_date(request.at, timezone),
+                         money(fees, currency))
+
+
+# --------------------------------------------------------------------------
+# Edge inputs and the standard probe
+# --------------------------------------------------------------------------
+
+def _busy_usage(at: datetime, currency: str) -> UsageCounters:
+    big = amount_minor("100000", currency)
+    window = {(kind, ch): (big, amount_minor("10", currency), 40)
+              for kind in (Kind.WITHDRAWAL, Kind.TRANSFER) for ch in ("atm", "branch", "online")}
+    recent = tuple(at - timedelta(minutes=20 * i) for i in range(UsageCounters.RECENT_OUT_LIMIT, 0, -1))
+    return make_usage(window, window, recent)
+
+
+def edge_contexts(*, timezone: str = "UTC", currency: str = "USD") -> list[tuple[str, PolicyContext]]:
+    """Labelled contexts every driver must answer with its slot's answer type.
+
+    For each kind: a typical request, zero and negative balances, the
+    smallest and the largest amount, frozen accounts, a brand-new account,
+    busy usage counters, fees already set, the first and last instant of a
+    day, a month (a leap February) and a year in ``timezone``, and the
+    same in JPY (no decimals) and BHD (three decimals)."""
+    tz = timezone
+    cases: list[tuple[str, PolicyContext]] = []
+    for kind in Kind:
+        def ctx(label: str, *, cur: str = currency, amount: str | int = "10", at: datetime = DEFAULT_AT,
+                balance: str | int = "1000", status: str = "open", opened_at: datetime = DEFAULT_OPENED_AT,
+                usage: UsageCounters | None = None, channel: str = "branch", fees: str | int = 0,
+                held_out: str | int = 0, kind: Kind = kind) -> None:
+            request = make_request(kind, amount, cur, at, channel)
+            accounts = {side: make_account(side_id, currency=cur, balance=balance, status=status,
+                                           opened_at=opened_at, held_out=held_out)
+                        for side, side_id in (("source", request.source), ("dest", request.dest))
+                        if side_id is not None}
+            usage = usage if usage is not None else make_usage()
+            cases.append((f"{kind} {cur} {label}", make_context(
+                request=request, timezone=tz, usage=usage, fees=fees, **accounts)))
+
+        ctx("typical")
+        ctx("atm channel", channel="atm")
+        ctx("zero balance", balance=0)
+        ctx("overdrawn with holds", balance="-50", held_out="20")
+        ctx("smallest amount", amount=1)
+        ctx("maximum amount", amount=_max_amount(), balance=_max_amount())
+        ctx("maximum amount, zero balance", amount=_max_amount(), balance=0)
+        ctx("frozen account", status="frozen")
+        ctx("closed account", status="closed")
+        ctx("brand-new account", opened_at=DEFAULT_AT)
+        ctx("busy usage", usage=_busy_usage(DEFAULT_AT, currency))
+        ctx("fees already set", fees="3")
+        for label, at in _boundaries(tz):
+            ctx(label, at=at, usage=_busy_usage(at, currency) if "last" in label else make_usage())
+        for other in ("JPY", "BHD"):
+            if other != currency:
+                ctx("typical", cur=other)
+                ctx("maximum amount", cur=other, amount=_max_amount(), balance=_max_amount())
+                ctx("zero balance", cur=other, balance=0)
+                ctx("busy usage", cur=other, usage=_busy_usage(DEFAULT_AT, other))
+    return cases
+
+
+def _max_amount() -> int:
+    from bank_core.contract import MAX_AMOUNT_MINOR
+
+    return MAX_AMOUNT_MINOR
+
+
+def _boundaries(tz: str) -> list[tuple[str, datetime]]:
+    day = DEFAULT_AT.date()
+    return [
+        ("first instant of the day", day_start(day, tz)),
+        ("last instant of the day", day_end(day, tz)),
+        ("first instant of the month", month_start(2024, 3, tz)),
+        ("last instant of a leap February", month_end(2024, 2, tz)),
+        ("first instant of the year", month_start(2025, 1, tz)),
+        ("last instant of the year", month_end(2024, 12, tz)),
+    ]
+
+
+def probe_contexts(*, currency: str = "USD", timezone: str = "UTC") -> list[tuple[str, PolicyContext]]:
+    """The standard probe ``bank plugins check`` runs: one ordinary request
+    of each kind, 10 major units, in the institution's currency and zone."""
+    return [(f"{kind} probe", make_context(kind, "10", currency, timezone=timezone)) for kind in Kind]
+
+
+# --------------------------------------------------------------------------
+# Conformance
+# --------------------------------------------------------------------------
+
+def _load_entry_point(name: str, slot: Slot) -> tuple[Any, list[Problem]]:
+    namespace = NAMESPACES[slot]
+    found = importlib.metadata.entry_points(group=namespace, name=name)
+    if not found:
+        return None, [Problem("entry_point", f"no entry point {name!r} in namespace {namespace!r} "
+                                             "(is the package installed? pip install -e .)")]
+    if len(found) > 1:
+        owners = sorted(f"{ep.dist.name if ep.dist else '?'}: {ep.value}" for ep in found)
+        return None, [Problem("entry_point", f"{name!r} is registered {len(found)} times in "
+                                             f"{namespace!r}: {', '.join(owners)}")]
+    (entry_point,) = found
+    try:
+        return entry_point.load(), []
+    except Exception as exc:  # noqa: BLE001 - any import error is the finding
+        return None, [Problem("entry_point", f"{name!r} ({entry_point.value}) failed to import: "
+                                             f"{type(exc).__name__}: {exc}")]
+
+
+def check_driver_class(cls: type, slot: Slot | str, params: Mapping[str, Any] | None = None, *,
+                       timezone: str = "UTC", currency: str = "USD",
+                       params_by_currency: Mapping[str, Mapping[str, Any]] | None = None,
+                       checks: Collection[str] | None = None) -> list[Problem]:
+    """Every conformance problem of a driver class (not via an entry point).
+
+    ``params`` are the profile's params for the driver (default: none, so
+    the Params defaults). A profile's amounts are written in its currency; a
+    request in another currency gets the same params, so a driver whose
+    params cannot be expressed in JPY or BHD is reported. If your
+    institution would use different params there, give them in
+    ``params_by_currency`` (e.g. ``{"JPY": {"fee": "300"}}``)."""
+    subject = Subject(cls, Slot(slot), dict(params or {}), timezone, currency,
+                      {k: dict(v) for k, v in (params_by_currency or {}).items()})
+    return run_checks(subject, lambda: edge_contexts(timezone=timezone, currency=currency),
+                      set(checks) if checks is not None else set(CHECKS))
+
+
+def check_driver(entry_point_name: str, slot: Slot | str, params: Mapping[str, Any] | None = None,
+                 **options: Any) -> list[Problem]:
+    """Every conformance problem of the driver registered as
+    ``entry_point_name`` in ``slot``'s namespace; an empty list means it
+    conforms. ``options`` are those of :func:`check_driver_class`."""
+    cls, problems = _load_entry_point(entry_point_name, Slot(slot))
+    if cls is None:
+        return problems
+    return check_driver_class(cls, slot, params, **options)
+
+
+class DriverConformance:
+    """A pytest base class: one test per conformance check.
+
+    Subclass it in a ``Test...`` class and set ``slot`` and ``entry_point``
+    (and ``params``, ``timezone``, ``currency``, ``params_by_currency`` as
+    for :func:`check_driver_class`)::
+
+        class TestTransferFee(DriverConformance):
+            slot = Slot.FEE
+            entry_point = "acme.transfer_fee"
+            params = {"fee": "1.00"}
+
+    The checks run once per class; each test reports its own problems.
+    """
+
+    slot: ClassVar[Slot | str | None] = None
+    entry_point: ClassVar[str | None] = None
+    params: ClassVar[Mapping[str, Any] | None] = None
+    timezone: ClassVar[str] = "UTC"
+    currency: ClassVar[str] = "USD"
+    params_by_currency: ClassVar[Mapping[str, Mapping[str, Any]] | None] = None
+
+    _results: ClassVar[dict[type, list[Problem]]] = {}
+
+    def _problems(self) -> list[Problem]:
+        cls = type(self)
+        if cls.entry_point is None or cls.slot is None:
+            import pytest
+
+            pytest.skip("set slot and entry_point on the DriverConformance subclass")
+        if cls not in DriverConformance._results:
+            DriverConformance._results[cls] = check_driver(
+                cls.entry_point, cls.slot, cls.params, timezone=cls.timezone, currency=cls.currency,
+                params_by_currency=cls.params_by_currency)
+        return DriverConformance._results[cls]
+
+    def _expect_none(self, *checks: str) -> None:
+        problems = self._problems()
+        loaded = not any(p.check == "entry_point" for p in problems)
+        if not loaded and "entry_point" not in checks:
+            raise AssertionError(f"{self.entry_point}: not checked, the driver did not load")
+        mine = [str(p) for p in problems if p.check in checks]
+        if mine:
+            raise AssertionError(f"{self.entry_point}:\n  " + "\n  ".join(mine))
+
+    def test_reachable_through_entry_point(self) -> None:
+        self._expect_none("entry_point")
+
+    def test_declares_supported_contract_version(self) -> None:
+        self._expect_none("contract_version", "budget")
+
+    def test_params_model_with_defaults(self) -> None:
+        self._expect_none("params_model", "params_defaults", "params", "construct")
+
+    def test_params_reject_unknown_keys(self) -> None:
+        self._expect_none("params_unknown_keys")
+
+    def test_deterministic(self) -> None:
+        self._expect_none("deterministic")
+
+    def test_does_not_mutate_inputs(self) -> None:
+        self._expect_none("no_mutation")
+
+    def test_answers_edge_inputs(self) -> None:
+        self._expect_none("edge_inputs")
+
+    def test_names_its_rule(self) -> None:
+        self._expect_none("rule_name")
+
+    def test_opens_no_files_or_sockets(self) -> None:
+        self._expect_none("no_io")
+
+
+_ = Callable  # re-exported type names used in annotations only

@@ -1,0 +1,174 @@
+"""``bank txn process FILE``: a file of transactions, streamed, in chunks.
+
+Crash-safe and idempotent: each chunk is one database transaction, every row
+carries its idempotency key, and the results file is written under a
+temporary name and moved into place only when the run completes. A run killed
+at any moment and run again posts nothing twice and ends with the same
+ledger, audit chain and results as one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bank_cli.state import EXIT_INVALID, EXIT_OK, command, err, fail, out, state
+from bank_core.batchfile import FileFormatError, RowError, detect_format, read_rows, result_line
+from bank_core.messages import TxnRequest
+from bank_core.money import format_minor, parse_minor
+
+MAX_ERRORS_SHOWN = 20
+
+
+def _count_rows(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
+class Results:
+    """Result lines to ``--out`` (atomically renamed at the end) and tallies."""
+
+    def __init__(self, target: Path | None) -> None:
+        self.target = target
+        self.partial = target.with_name(target.name + ".partial") if target else None
+        self.handle = self.partial.open("w", encoding="utf-8") if self.partial else None
+        self.counts: Counter[str] = Counter()
+        self.fees: dict[str, int] = {}
+        self.replayed = 0
+        self.errors_shown = 0
+
+    def add(self, doc: dict[str, Any], replayed: bool = False) -> None:
+        self.counts[doc["status"]] += 1
+        self.replayed += replayed
+        if doc["fee_total"] is not None and doc["status"] != "rejected":
+            minor = parse_minor(doc["fee_total"], doc["currency"], allow_zero=True)
+            self.fees[doc["currency"]] = self.fees.get(doc["currency"], 0) + minor
+        if doc["status"] == "invalid":
+            if self.errors_shown < MAX_ERRORS_SHOWN:
+                err.print(f"line {doc['line']}: {doc['error']}", markup=False, highlight=False)
+            self.errors_shown += 1
+        if self.handle is not None:
+            self.handle.write(json.dumps(doc, separators=(",", ":")) + "\n")
+
+    def close(self, complete: bool) -> None:
+        if self.handle is None:
+            return
+        self.handle.close()
+        if complete:
+            os.replace(self.partial, self.target)  # type: ignore[arg-type]
+
+
+def _outcomes(st: Any, rows: Iterator[tuple[int, TxnRequest | RowError]], chunk_size: int,
+              dry_run: bool) -> Iterator[dict[str, Any]]:
+    """Result documents in input order: row errors interleaved with outcomes."""
+    pending: deque[tuple[int, TxnRequest | RowError]] = deque()
+
+    def requests() -> Iterator[TxnRequest]:
+        for line, item in rows:
+            pending.append((line, item))
+            if isinstance(item, TxnRequest):
+                yield item
+
+    for outcome in st.service.submit_batch(st.institution, requests(), chunk_size=chunk_size,
+                                           dry_run=dry_run):
+        while True:
+            line, item = pending.popleft()
+            if isinstance(item, RowError):
+                yield result_line(line, item.ref, None, item)
+                continue
+            doc = result_line(line, item.ref, outcome, None)
+            doc["_replayed"] = outcome.replayed
+            yield doc
+            break
+    while pending:
+        line, item = pending.popleft()
+        yield result_line(line, getattr(item, "ref", None), None, item if isinstance(item, RowError) else None)
+
+
+@command
+def process(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., metavar="FILE", exists=True, dir_okay=False, readable=True),
+    out_path: Path = typer.Option(None, "--out", help="Write one JSON result per input row here."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Evaluate every row as if posted; write nothing."),
+    fmt: str = typer.Option(None, "--format", help="csv or jsonl (default: from the file name)."),
+    chunk_size: int = typer.Option(1000, "--chunk-size", min=1, max=10_000,
+                                   help="Rows per database transaction."),
+) -> None:
+    """Process a CSV or JSONL file of transactions, streaming, in chunks.
+
+    Columns/fields: ref (required), type (deposit|withdrawal|transfer), from, to, amount,
+    currency, channel, memo, at. Re-running the same file posts nothing twice. Exit 0 when
+    every row was valid (posted, held or rejected by policy), 5 when any row was invalid.
+
+    Example: bank --profile northwind txn process day.csv --out results.jsonl
+    """
+    st = state(ctx)
+    try:
+        kind = detect_format(file, fmt)
+    except FileFormatError as exc:
+        fail(EXIT_INVALID, str(exc))
+    if out_path is not None and out_path.resolve() == file.resolve():
+        fail(EXIT_INVALID, "--out: must not be the input file")
+    st.service  # connect (and migrate) before the clock starts
+    results = Results(out_path)
+    interactive = sys.stderr.isatty() and not st.json
+    started = time.perf_counter()
+    complete = False
+    try:
+        with file.open("r", encoding="utf-8", newline="") as handle:
+            rows = read_rows(handle, kind, st.institution, st.who)
+            docs = _outcomes(st, rows, chunk_size, dry_run)
+            if interactive:
+                total = _count_rows(file) - (1 if kind == "csv" else 0)
+                columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.fields[rate]} rows/s"), TimeRemainingColumn()]
+                with Progress(*columns, transient=True) as bar:
+                    task = bar.add_task("processing", total=total, rate="-")
+                    for n, doc in enumerate(docs, start=1):
+                        results.add(doc, doc.pop("_replayed", False))
+                        if n % 500 == 0:
+                            bar.update(task, completed=n, rate=f"{n / (time.perf_counter() - started):,.0f}")
+            else:
+                for doc in docs:
+                    results.add(doc, doc.pop("_replayed", False))
+        complete = True
+    except FileFormatError as exc:
+        fail(EXIT_INVALID, str(exc))
+    except UnicodeDecodeError as exc:
+        fail(EXIT_INVALID, f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+    finally:
+        results.close(complete)
+    _summary(st, file, results, time.perf_counter() - started, dry_run)
+    raise typer.Exit(EXIT_INVALID if results.counts["invalid"] else EXIT_OK)
+
+
+def _summary(st: Any, file: Path, results: Results, elapsed: float, dry_run: bool) -> None:
+    rows = sum(results.counts.values())
+    doc = {"file": str(file), "rows": rows, "dry_run": dry_run,
+           **{k: results.counts.get(k, 0) for k in ("posted", "held", "rejected", "invalid")},
+           "replayed": results.replayed,
+           "fees": {cur: format_minor(v, cur) for cur, v in sorted(results.fees.items())},
+           "elapsed_s": round(elapsed, 3), "rows_per_s": int(rows / elapsed) if elapsed > 0 else None,
+           "results": str(results.target) if results.target else None}
+    if results.errors_shown > MAX_ERRORS_SHOWN:
+        err.print(f"... and {results.errors_shown - MAX_ERRORS_SHOWN} more invalid rows"
+                  + (f" (see {results.target})" if results.target else ""), markup=False)
+    if st.json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    fees = ", ".join(f"{v} {c}" for c, v in doc["fees"].items()) or "none"
+    out.print(f"{'dry run: ' if dry_run else ''}{rows} rows: {doc['posted']} posted, {doc['held']} held, "
+              f"{doc['rejected']} rejected, {doc['invalid']} invalid"
+              f"{f' ({results.replayed} already processed earlier)' if results.replayed else ''}",
+              highlight=False)
+    out.print(f"fees: {fees}; {elapsed:.2f} s, {doc['rows_per_s']} rows/s", highlight=False)
