@@ -28,7 +28,7 @@ from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 
 from bank_core.contract import (
     AccountStatus,
@@ -56,6 +56,7 @@ from bank_core.messages import TxnRequest, as_utc, txn_id_for
 from bank_core.money import MoneyError, format_minor, parse_minor
 from bank_core.pipeline import KERNEL, ACCOUNT_CLOSED, InstitutionView, Pipeline, snapshot, zone
 from bank_core.ports import ROLE_CUSTOMER, AccountRecord
+from bank_core.storage.bulk import bulk_insert
 from bank_core.storage.models import Posting, Txn
 
 OUTGOING = (Kind.WITHDRAWAL, Kind.TRANSFER)
@@ -278,7 +279,7 @@ class Chunk:
             "dest_account_id": request.dest, "channel": request.channel, "memo": request.memo,
             "at": at, "decided_at": self.now, "initiator": request.actor,
             "profile_version": inst.profile_version, "reverses_txn_id": None,
-            "lines": lines_to_json(lines if status == "held" else []), "result": result_json,
+            "lines": lines_to_json(lines) if status == "held" else "[]", "result": result_json,
             "resolved_at": None, "resolved_by": None, "resolution": None})
         if status == "posted":
             self.posting_rows.extend(
@@ -309,10 +310,8 @@ class Chunk:
 
     def flush(self) -> None:
         conn, inst = self.conn, self.inst
-        if self.txn_rows:
-            conn.execute(insert(Txn), self.txn_rows)
-        if self.posting_rows:
-            conn.execute(insert(Posting), self.posting_rows)
+        bulk_insert(conn, Txn.__table__, self.txn_rows)
+        bulk_insert(conn, Posting.__table__, self.posting_rows)
         apply_deltas(conn, inst.id, {a: d for a, d in self.deltas.items() if any(d)})
         bump_usage_many(conn, inst.id, self.usage_deltas)
         self.p.audit.append_many(conn, inst.id, self.audit)

@@ -2,9 +2,10 @@
 
 A held transaction reserves funds: its lines sit in the pending counters.
 Approving settles them into posted (after re-checking the profile's limits
-at that moment, and only by an actor other than the initiator); rejecting or
-expiring releases them. A posted transaction is never edited: a reversal is a
-new transaction with the opposite lines, pointing at the original.
+and approval rejections at that moment, and only by an actor other than the
+initiator); rejecting or expiring releases them. A posted transaction is
+never edited: a reversal is a new transaction with the opposite lines,
+pointing at the original.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class Holds:
     def approve(self, institution_id: str, txn_id: str, actor: str,
                 now: datetime | None = None) -> HoldOutcome:
         """Post a held transaction. Refused for its initiator, after expiry,
-        and when the profile's limits fail at this moment."""
+        and when the profile's limits fail or an approval driver rejects at
+        this moment."""
         svc = self.service
 
         def work(conn: Connection) -> HoldOutcome:
@@ -102,7 +104,7 @@ class Holds:
             if verdict.status == "rejected":
                 svc.audit.append(conn, inst.id, actor=actor, action="txn.approval_refused", subject=txn_id,
                                  payload={"reasons": [r.to_dict() for r in verdict.reasons]}, at=moment)
-                failed = next(r for r in verdict.reasons if r.outcome in ("fail", "fault"))
+                failed = next(r for r in verdict.reasons if r.outcome in ("fail", "fault", "reject"))
                 return HoldOutcome(txn_id, "held", f"cannot approve {txn_id}: {failed.rule}: {failed.message}",
                                    [r.to_dict() for r in verdict.reasons])
             lines = ledger.lines_from_json(row.lines)
@@ -124,8 +126,11 @@ class Holds:
         return outcome
 
     def _recheck(self, conn: Connection, inst: InstitutionView, row: Any) -> Any:
-        """Run the limit slot again on the balances as they are now, as if
-        this hold had not reserved anything yet."""
+        """Run the limit and approval slots again on the balances and account
+        states as they are now, as if this hold had not reserved anything yet.
+        An approval driver's REVIEW is what the approver is answering, so only
+        a REJECT (e.g. ``core.frozen_reject``: an account frozen while the
+        transaction was held) refuses; fees are not recomputed."""
         svc = self.service
         ids = [a for a in (row.source_account_id, row.dest_account_id) if a]
         records = svc.accounts.get_many(conn, inst.id, ids, for_update=True)
@@ -143,7 +148,8 @@ class Holds:
         ctx = PolicyContext(request, snaps.get(row.source_account_id or ""),
                             snaps.get(row.dest_account_id or ""), usage, inst.timezone, local_date,
                             Money(row.fee_minor, row.currency))
-        return svc.evaluator.evaluate(inst.drivers, ctx, skip_fees=True, slots=(Slot.LIMIT,))
+        return svc.evaluator.evaluate(inst.drivers, ctx, skip_fees=True,
+                                      slots=(Slot.LIMIT, Slot.APPROVAL))
 
     def reject(self, institution_id: str, txn_id: str, actor: str, reason: str) -> HoldOutcome:
         if not reason.strip():

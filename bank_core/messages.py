@@ -8,7 +8,6 @@ replay of the same idempotency key returns exactly the first result.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -95,11 +94,9 @@ class TxnRequest:
 
     def body_hash(self, currency: str, amount_minor: int) -> str:
         """The idempotency body: what makes two requests with one key the same."""
-        body = {"kind": self.kind, "source": self.source, "dest": self.dest,
-                "amount_minor": amount_minor, "currency": currency, "channel": self.channel,
-                "memo": self.memo,
-                "at": as_utc(self.at).isoformat() if self.at is not None else None}
-        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        at = as_utc(self.at).isoformat() if self.at is not None else ""
+        text = "\x1f".join((self.kind, self.source or "", self.dest or "", str(amount_minor),
+                            currency, self.channel, self.memo, at))
         return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -60,7 +60,8 @@ class Money:
     def __post_init__(self) -> None:
         if type(self.amount_minor) is not int:
             raise MoneyError("amount_minor", self.amount_minor, "must be an int count of minor units")
-        exponent(self.currency)
+        if self.currency not in CURRENCY_EXPONENTS:
+            exponent(self.currency)  # raises, naming the currency
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -106,14 +107,19 @@ class Money:
         return f"{self.format()} {self.currency}"
 
 
+_SCALE = {cur: 10**exp for cur, exp in CURRENCY_EXPONENTS.items()}
+
+
 def format_minor(amount_minor: int, currency: str) -> str:
-    exp = exponent(currency)
-    sign = "-" if amount_minor < 0 else ""
-    digits = str(abs(amount_minor))
+    """Minor units as major-unit text: ``format_minor(-1050, "USD") == "-10.50"``."""
+    exp = CURRENCY_EXPONENTS.get(currency)
+    if exp is None:
+        exp = exponent(currency)
     if exp == 0:
-        return sign + digits
-    digits = digits.rjust(exp + 1, "0")
-    return f"{sign}{digits[:-exp]}.{digits[-exp:]}"
+        return str(amount_minor)
+    whole, frac = divmod(abs(amount_minor), _SCALE[currency])
+    sign = "-" if amount_minor < 0 else ""
+    return f"{sign}{whole}.{frac:0{exp}d}"
 
 
 def parse_minor(value: object, currency: str, field: str = "amount",

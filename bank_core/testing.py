@@ -22,9 +22,8 @@ or :class:`DriverConformance` (a pytest base class, one test per check).
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -37,6 +36,7 @@ from bank_core._conformance import (
     run_checks,
 )
 from bank_core.contract import (
+    MAX_AMOUNT_MINOR,
     NAMESPACES,
     AccountSnapshot,
     AccountStatus,
@@ -195,8 +195,9 @@ def make_context(kind: Kind | str = Kind.TRANSFER, amount: str | int = "10.00", 
         source = None
     if request.dest is None:
         dest = None
-    if usage is None or request.source is None:
-        usage = make_usage() if usage is None or request.source is None else usage
+    usage = make_usage() if usage is None else usage
+    if request.source is None and (usage.day or usage.month or usage.recent_out_at):
+        raise ValueError("usage: a deposit has no source account, so the kernel gives it empty usage")
     return PolicyContext(request, source, dest, usage, timezone, local_date(request.at, timezone),
                          money(fees, currency))
 
@@ -213,57 +214,58 @@ def _busy_usage(at: datetime, currency: str) -> UsageCounters:
     return make_usage(window, window, recent)
 
 
-def edge_contexts(*, timezone: str = "UTC", currency: str = "USD") -> list[tuple[str, PolicyContext]]:
+def edge_contexts(*, timezone: str = "UTC", currency: str = "USD",
+                  slot: Slot | str | None = None) -> list[tuple[str, PolicyContext]]:
     """Labelled contexts every driver must answer with its slot's answer type.
 
-    For each kind: a typical request, zero and negative balances, the
-    smallest and the largest amount, frozen accounts, a brand-new account,
-    busy usage counters, fees already set, the first and last instant of a
-    day, a month (a leap February) and a year in ``timezone``, and the
-    same in JPY (no decimals) and BHD (three decimals)."""
-    tz = timezone
+    For each kind: a typical request, the ``atm`` channel, zero and negative
+    balances, the smallest and the largest amount (``MAX_AMOUNT_MINOR``), a
+    frozen account, a brand-new account (opened at the request's time), busy
+    usage counters, fees already set (not for the fee slot: fee drivers
+    always see zero), the first and last instant of a day, a month (a leap
+    February) and a year in ``timezone``; and the same kinds in JPY (no
+    decimals) and BHD (three decimals). Only inputs the kernel can produce:
+    a deposit has empty usage, a closed account never reaches a driver."""
     cases: list[tuple[str, PolicyContext]] = []
-    for kind in Kind:
-        def ctx(label: str, *, cur: str = currency, amount: str | int = "10", at: datetime = DEFAULT_AT,
-                balance: str | int = "1000", status: str = "open", opened_at: datetime = DEFAULT_OPENED_AT,
-                usage: UsageCounters | None = None, channel: str = "branch", fees: str | int = 0,
-                held_out: str | int = 0, kind: Kind = kind) -> None:
-            request = make_request(kind, amount, cur, at, channel)
-            accounts = {side: make_account(side_id, currency=cur, balance=balance, status=status,
-                                           opened_at=opened_at, held_out=held_out)
-                        for side, side_id in (("source", request.source), ("dest", request.dest))
-                        if side_id is not None}
-            usage = usage if usage is not None else make_usage()
-            cases.append((f"{kind} {cur} {label}", make_context(
-                request=request, timezone=tz, usage=usage, fees=fees, **accounts)))
+    with_fees = slot is None or Slot(slot) is not Slot.FEE
 
-        ctx("typical")
-        ctx("atm channel", channel="atm")
-        ctx("zero balance", balance=0)
-        ctx("overdrawn with holds", balance="-50", held_out="20")
-        ctx("smallest amount", amount=1)
-        ctx("maximum amount", amount=_max_amount(), balance=_max_amount())
-        ctx("maximum amount, zero balance", amount=_max_amount(), balance=0)
-        ctx("frozen account", status="frozen")
-        ctx("closed account", status="closed")
-        ctx("brand-new account", opened_at=DEFAULT_AT)
-        ctx("busy usage", usage=_busy_usage(DEFAULT_AT, currency))
-        ctx("fees already set", fees="3")
-        for label, at in _boundaries(tz):
-            ctx(label, at=at, usage=_busy_usage(at, currency) if "last" in label else make_usage())
+    def add(kind: Kind, label: str, *, cur: str = currency, amount: str | int = "10",
+            at: datetime = DEFAULT_AT, balance: str | int = "1000", status: str = "open",
+            opened_at: datetime = DEFAULT_OPENED_AT, busy: bool = False, channel: str = "branch",
+            fees: str | int = 0, held_out: str | int = 0) -> None:
+        request = make_request(kind, amount, cur, at, channel)
+        accounts = {side: make_account(side_id, currency=cur, balance=balance, status=status,
+                                       opened_at=opened_at, held_out=held_out)
+                    for side, side_id in (("source", request.source), ("dest", request.dest))
+                    if side_id is not None}
+        usage = _busy_usage(at, cur) if busy and request.source is not None else make_usage()
+        cases.append((f"{kind} {cur} {label}", make_context(
+            request=request, timezone=timezone, usage=usage, fees=fees, **accounts)))
+
+    for kind in Kind:
+        add(kind, "typical")
+        add(kind, "atm channel", channel="atm")
+        add(kind, "zero balance", balance=0)
+        add(kind, "overdrawn, with holds", balance="-50", held_out="20")
+        add(kind, "smallest amount", amount=1)
+        add(kind, "maximum amount", amount=MAX_AMOUNT_MINOR, balance=MAX_AMOUNT_MINOR)
+        add(kind, "maximum amount, zero balance", amount=MAX_AMOUNT_MINOR, balance=0)
+        add(kind, "frozen account", status="frozen")
+        add(kind, "brand-new account", opened_at=DEFAULT_AT)
+        add(kind, "busy usage", busy=True)
+        if with_fees:
+            add(kind, "fees already set", fees="3", busy=True)
+        for label, at in _boundaries(timezone):
+            add(kind, label, at=at, busy=label.startswith("last"))
         for other in ("JPY", "BHD"):
             if other != currency:
-                ctx("typical", cur=other)
-                ctx("maximum amount", cur=other, amount=_max_amount(), balance=_max_amount())
-                ctx("zero balance", cur=other, balance=0)
-                ctx("busy usage", cur=other, usage=_busy_usage(DEFAULT_AT, other))
+                add(kind, "typical", cur=other)
+                add(kind, "maximum amount", cur=other, amount=MAX_AMOUNT_MINOR, balance=MAX_AMOUNT_MINOR)
+                add(kind, "zero balance", cur=other, balance=0)
+                add(kind, "busy usage", cur=other, busy=True)
+                if with_fees:
+                    add(kind, "fees already set", cur=other, fees="3", busy=True)
     return cases
-
-
-def _max_amount() -> int:
-    from bank_core.contract import MAX_AMOUNT_MINOR
-
-    return MAX_AMOUNT_MINOR
 
 
 def _boundaries(tz: str) -> list[tuple[str, datetime]]:
@@ -320,7 +322,7 @@ def check_driver_class(cls: type, slot: Slot | str, params: Mapping[str, Any] | 
     ``params_by_currency`` (e.g. ``{"JPY": {"fee": "300"}}``)."""
     subject = Subject(cls, Slot(slot), dict(params or {}), timezone, currency,
                       {k: dict(v) for k, v in (params_by_currency or {}).items()})
-    return run_checks(subject, lambda: edge_contexts(timezone=timezone, currency=currency),
+    return run_checks(subject, lambda: edge_contexts(timezone=timezone, currency=currency, slot=slot),
                       set(checks) if checks is not None else set(CHECKS))
 
 
@@ -407,5 +409,3 @@ class DriverConformance:
     def test_opens_no_files_or_sockets(self) -> None:
         self._expect_none("no_io")
 
-
-_ = Callable  # re-exported type names used in annotations only

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from bank_cli.state import command, emit, out, state, table
+from bank_core.messages import as_utc
 from bank_core.money import format_minor
 
 app = typer.Typer(help="Customer accounts of the active institution.\n\n"
@@ -18,7 +19,7 @@ def account_doc(record: Any, balance: Any) -> dict[str, Any]:
     cur = balance.currency
     return {"id": record.id, "institution": record.institution_id, "holder": record.holder,
             "product": record.product, "currency": record.currency, "status": record.status,
-            "opened_at": record.opened_at.isoformat(),
+            "opened_at": as_utc(record.opened_at).isoformat(),
             "posted": format_minor(balance.posted, cur),
             "available": format_minor(balance.available, cur),
             "held": format_minor(balance.debits_pending, cur)}

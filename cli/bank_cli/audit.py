@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bank_cli.state import EXIT_INTEGRITY, command, emit, err, out, state, table
+from bank_core.messages import as_utc
 
 app = typer.Typer(help="The append-only, hash-chained audit log.\n\n"
                        "Example: bank --profile northwind audit verify",
@@ -46,7 +47,7 @@ def log(
     if txn is not None:
         st.service.txn(st.institution, txn)  # not found is an error, not an empty list
     entries = st.service.audit_log(st.institution, subject=txn, limit=limit)
-    docs = [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
+    docs = [{"seq": e.seq, "at": as_utc(e.at).isoformat(), "actor": e.actor, "action": e.action,
              "subject": e.subject, "payload": e.payload, "hash": e.hash} for e in entries]
     emit(st, {"institution": st.institution, "entries": docs}, lambda: out.print(table(
         f"Audit log of {st.institution}", ["Seq", "At", "Actor", "Action", "Subject", "Hash"],

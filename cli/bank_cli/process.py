@@ -57,7 +57,7 @@ class Results:
                 err.print(f"line {doc['line']}: {doc['error']}", markup=False, highlight=False)
             self.errors_shown += 1
         if self.handle is not None:
-            self.handle.write(json.dumps(doc, separators=(",", ":")) + "\n")
+            self.handle.write(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
 
     def close(self, complete: bool) -> None:
         if self.handle is None:

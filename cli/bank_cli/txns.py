@@ -20,6 +20,7 @@ from bank_cli.state import (
     state,
     table,
 )
+from bank_core.messages import as_utc
 
 app = typer.Typer(help="Transactions: deposit, withdraw, transfer, holds, reversals.\n\n"
                        "Example: bank txn transfer acc_1a2b3c4d5e6f acc_6f5e4d3c2b1a 75.50",
@@ -190,7 +191,7 @@ def explain(ctx: typer.Context, txn_id: str = typer.Argument(..., metavar="ID"))
     """
     st = state(ctx)
     doc = st.service.txn(st.institution, txn_id)
-    trail = [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action}
+    trail = [{"seq": e.seq, "at": as_utc(e.at).isoformat(), "actor": e.actor, "action": e.action}
              for e in st.service.audit_log(st.institution, subject=txn_id, limit=None)]
     document = {"txn_id": txn_id, "status": doc["status"], "code": doc["code"],
                 "profile_version": doc["profile_version"], "reasons": doc["reasons"],

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from bank_audit.tables import AuditEntryRow, AuditHead
 from bank_core.ports import AuditEntry, AuditVerdict
+from bank_core.storage.bulk import bulk_insert
 
 GENESIS_HASH = "0" * 64
 
@@ -73,7 +74,7 @@ class AuditServer:
                          "action": action, "subject": subject, "payload": payload_json,
                          "prev_hash": prev, "hash": digest})
             prev = digest
-        conn.execute(insert(AuditEntryRow), rows)
+        bulk_insert(conn, AuditEntryRow.__table__, rows)
         conn.execute(update(AuditHead).where(AuditHead.institution_id == institution_id)
                      .values(seq=seq, hash=prev))
 
