@@ -146,7 +146,7 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
                 for line in answer.lines:
                     fee_lines.append((bound.name, line))
                     reasons.append(Reason("fee", bound.name, bound.distribution, line.rule, "fee",
-                                          line.memo or answer.message, observed=str(line.amount),
+                                          answer.message or line.memo, observed=str(line.amount),
                                           elapsed_us=us))
                 if not answer.lines:
                     reasons.append(Reason("fee", bound.name, bound.distribution, answer.rule,

@@ -96,14 +96,18 @@ class Holds:
             inst = svc.institution(conn, institution_id)
             row = self._held(conn, institution_id, txn_id)
             if actor == row.initiator:
-                raise Refused(f"four-eyes: {actor!r} initiated {txn_id}; a different person must approve it")
+                message = f"four-eyes: {actor!r} initiated {txn_id}; a different person must approve it"
+                svc.audit.append(conn, inst.id, actor=actor, action="txn.approval_refused", subject=txn_id,
+                                 payload={"reason": "four-eyes", "message": message}, at=moment)
+                return HoldOutcome(txn_id, "held", message, [])
             if self._expired(inst, row, moment):
                 self._release(conn, inst, row, "expired", actor, "hold expired before approval", moment)
                 return HoldOutcome(txn_id, "expired", f"hold {txn_id} had expired; it was released, not posted", [])
             verdict = self._recheck(conn, inst, row)
             if verdict.status == "rejected":
                 svc.audit.append(conn, inst.id, actor=actor, action="txn.approval_refused", subject=txn_id,
-                                 payload={"reasons": [r.to_dict() for r in verdict.reasons]}, at=moment)
+                                 payload={"reasons": [r.to_dict() for r in verdict.reasons],
+                                          "profile_version": inst.profile_version}, at=moment)
                 failed = next(r for r in verdict.reasons if r.outcome in ("fail", "fault", "reject"))
                 return HoldOutcome(txn_id, "held", f"cannot approve {txn_id}: {failed.rule}: {failed.message}",
                                    [r.to_dict() for r in verdict.reasons])
@@ -114,14 +118,12 @@ class Holds:
             conn.execute(update(Txn).where(Txn.id == txn_id).values(
                 status="posted", resolved_at=moment, resolved_by=actor, resolution="approved"))
             svc.audit.append(conn, inst.id, actor=actor, action="txn.approved", subject=txn_id,
-                             payload={"initiator": row.initiator,
+                             payload={"initiator": row.initiator, "profile_version": inst.profile_version,
                                       "reasons": [r.to_dict() for r in verdict.reasons]}, at=moment)
             return HoldOutcome(txn_id, "posted", f"{txn_id} approved and posted", [r.to_dict() for r in verdict.reasons])
 
-        outcome = svc.write(work)
-        if outcome.status == "expired":
-            raise Refused(outcome.message)
-        if outcome.status == "held":
+        outcome = svc.write(work, institution_id)  # refusals are audited and committed, then raised
+        if outcome.status in ("expired", "held"):
             raise Refused(outcome.message)
         return outcome
 
@@ -161,7 +163,7 @@ class Holds:
             self._release(conn, inst, row, "released", actor, reason, utc_now())
             return HoldOutcome(txn_id, "released", f"{txn_id} rejected; funds released", [])
 
-        return self.service.write(work)
+        return self.service.write(work, institution_id)
 
     def expire(self, institution_id: str, actor: str, now: datetime | None = None) -> list[str]:
         """Release every hold older than the profile's ``hold_expiry_hours``."""
@@ -177,7 +179,7 @@ class Holds:
                               f"hold older than {inst.hold_expiry_hours} hours", moment)
             return [row.id for row in rows]
 
-        return self.service.write(work)
+        return self.service.write(work, institution_id)
 
     def reverse(self, institution_id: str, txn_id: str, actor: str, memo: str = "") -> dict[str, Any]:
         """Post the opposite of a posted transaction, linked to it. Refused
@@ -233,4 +235,4 @@ class Holds:
                              at=now)
             return view
 
-        return svc.write(work)
+        return svc.write(work, institution_id)

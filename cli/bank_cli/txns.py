@@ -211,7 +211,10 @@ def explain(ctx: typer.Context, txn_id: str = typer.Argument(..., metavar="ID"))
 @app.command("approve")
 @command
 def approve(ctx: typer.Context, txn_id: str = typer.Argument(..., metavar="ID")) -> None:
-    """Approve a held transaction (four-eyes: not by its initiator). Re-checks limits now.
+    """Approve a held transaction (four-eyes: not by its initiator).
+
+    Limits and rejecting approval rules (a frozen account) are re-checked at this moment;
+    a hold past the profile's hold_expiry_hours is released instead.
 
     Example: BANK_ACTOR=bob bank txn approve txn_0123456789abcdef0123
     """

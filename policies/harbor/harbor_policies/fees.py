@@ -21,11 +21,12 @@ from bank_core.contract import (
 
 
 class OverdraftFee(FeeDriver):
-    """``harbor.overdraft_fee``: each transaction that leaves the payer's
-    available balance below zero pays ``fee``. The balance after is the
-    payer's available balance minus the amount going out (plus the amount for
-    a deposit, whose payer is the account it enters); the fee itself is not
-    counted in deciding whether there is an overdraft."""
+    """``harbor.overdraft_fee``: each outgoing transaction (withdrawal or
+    transfer) that takes the source's available balance below zero pays
+    ``fee``. The balance after is the available balance minus the amount; the
+    fee itself is not counted in deciding whether there is an overdraft. A
+    deposit never takes a balance below zero, so it never pays this fee, even
+    into an account that is still overdrawn afterwards."""
 
     RULE: ClassVar[str] = "harbor.overdraft_fee"
     contract_version: ClassVar[int] = 1
@@ -36,12 +37,12 @@ class OverdraftFee(FeeDriver):
     params: Params
 
     def fees(self, ctx: PolicyContext) -> FeeAnswer:
-        payer = ctx.payer
+        payer = ctx.source
         if payer is None:
-            return FeeAnswer(rule=self.RULE, message="no payer account: no overdraft fee")
+            return FeeAnswer(rule=self.RULE, message=f"{ctx.request.kind}: nothing goes out, no overdraft fee")
         amount = ctx.request.amount
         # Money arithmetic refuses a payer in another currency (fails closed).
-        after = payer.available + amount if ctx.source is None else payer.available - amount
+        after = payer.available - amount
         if after.amount_minor >= 0:
             return FeeAnswer(rule=self.RULE, message=f"balance after {after} is not overdrawn")
         fee = Money(amount_minor(self.params.fee, amount.currency), amount.currency)
