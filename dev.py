@@ -26,9 +26,9 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
 # Editable installs: the engine, both institutions' policy packages, and (for
-# tests) the deliberately faulty test distribution.
+# tests) the deliberately faulty test distributions.
 RUNTIME = [".", "policies/northwind", "policies/harbor"]
-TEST_ONLY = ["tests/plugins/testkit"]
+TEST_ONLY = ["tests/plugins/testkit", "tests/plugins/conformance_bad"]
 
 
 def _stamp(paths: list[str], extras: str) -> str:

@@ -16,6 +16,7 @@ import importlib.util
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
@@ -53,8 +54,10 @@ CHECKS = (
     "edge_inputs",          # the slot's answer type, valid, for every edge input; no exception
     "rule_name",            # every answer and fee line names its rule
     "no_io",                # no file, socket or process operation
+    "within_budget",        # each call returns within budget_ms (the better of two tries)
 )
 MAX_PROBLEMS_PER_CHECK = 5
+SLOW_CALLS_BEFORE_STOP = 3  # a driver past its budget this often is not called any more
 UNKNOWN_KEY = "conformance_unknown_key"
 METHODS = {Slot.FEE: "fees", Slot.LIMIT: "check", Slot.APPROVAL: "decide"}
 _CONTRACT_BASES = (*SLOT_BASES.values(), Driver, object)
@@ -117,8 +120,13 @@ def _forbidden(event: str, args: tuple[Any, ...]) -> str | None:
     what = _FORBIDDEN.get(event)
     if what is None:
         return None
-    detail = args[1] if event.startswith("socket.") and len(args) > 1 else (args[0] if args else "")
-    return f"{what} ({event} {detail!r})"
+    if event in ("socket.connect", "socket.bind", "socket.sendto"):
+        detail = args[1:2]
+    elif event == "socket.getaddrinfo" or event == "socket.__new__":
+        detail = args[:2] if event == "socket.getaddrinfo" else ()
+    else:
+        detail = args[:1]
+    return f"{what} ({event}{' ' + ', '.join(map(repr, detail)) if detail else ''})"
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -195,6 +203,7 @@ class Call:
     error: BaseException | None = None
     io: tuple[str, ...] = ()
     changed: str | None = None
+    elapsed_ns: int = 0
 
     def outcome(self) -> tuple[Any, ...]:
         if self.error is not None:
@@ -207,10 +216,12 @@ def call(driver: Driver, slot: Slot, label: str, ctx: PolicyContext) -> Call:
     record = Call(label, ctx.request.amount.currency)
     before = _snapshot(ctx)
     with guarded() as seen:
+        started = time.perf_counter_ns()
         try:
             record.answer = method(ctx)
         except Exception as exc:  # noqa: BLE001 - a raising driver is a finding
             record.error = exc
+        record.elapsed_ns = time.perf_counter_ns() - started
     record.io = tuple(seen)
     record.changed = _first_change(before, _snapshot(ctx), "ctx")
     return record
@@ -360,25 +371,43 @@ def run_checks(subject: Subject, contexts: Callable[[], list[tuple[str, PolicyCo
                wanted: set[str]) -> list[Problem]:
     report = _Report(wanted)
     params_cls = _check_shape(subject, report)
-    behaviour = {"deterministic", "no_mutation", "edge_inputs", "rule_name", "no_io"}
+    behaviour = {"deterministic", "no_mutation", "edge_inputs", "rule_name", "no_io", "within_budget"}
     if params_cls is None or not (wanted & (behaviour | {"params", "construct"})):
         return report.problems()
     drivers = _instances(subject, params_cls, report)
     if "" not in drivers or not wanted & behaviour:
         return report.problems()
 
-    def run() -> list[Call]:
-        return [call(drivers.get(ctx.request.amount.currency, drivers[""]), subject.slot, label, ctx)
-                for label, ctx in contexts()]
+    budget_ms = subject.cls.budget_ms
+    budget_ns = budget_ms * 1_000_000 if type(budget_ms) is int and budget_ms > 0 else None
 
-    first, second = run(), run()
-    differ = [(one, two) for one, two in zip(first, second, strict=True) if one.outcome() != two.outcome()]
+    def run(cases: list[tuple[str, PolicyContext]], stop_when_slow: bool) -> list[Call]:
+        calls, slow = [], 0
+        for label, ctx in cases:
+            calls.append(call(drivers.get(ctx.request.amount.currency, drivers[""]), subject.slot, label, ctx))
+            slow += budget_ns is not None and calls[-1].elapsed_ns > budget_ns
+            if stop_when_slow and slow >= SLOW_CALLS_BEFORE_STOP:
+                break
+        return calls
+
+    cases = contexts()
+    first = run(cases, stop_when_slow=True)
+    second = run(contexts()[:len(first)], stop_when_slow=False)  # equal inputs, fresh objects
+    stopped = len(first) < len(cases)
+    pairs = list(zip(first, second))
+    for one, two in pairs:
+        if budget_ns is not None and min(one.elapsed_ns, two.elapsed_ns) > budget_ns:
+            report("within_budget", f"took {min(one.elapsed_ns, two.elapsed_ns) // 1_000_000} ms; "
+                                    f"its budget_ms is {budget_ms}", one.label)
+    if stopped:
+        report("within_budget", f"stopped after {len(pairs)} inputs: too slow to check the rest")
+    differ = [(one, two) for one, two in pairs if one.outcome() != two.outcome()]
     if differ:
         message = (f"same input twice, different answers, e.g. first {_short(differ[0][0].outcome())}, "
                    f"then {_short(differ[0][1].outcome())}")
         for one, _ in differ:
             report("deterministic", message, one.label)
-    for one, two in zip(first, second, strict=True):
+    for one, two in pairs:
         for what in dict.fromkeys(one.io + two.io):
             report("no_io", f"tried to {what}", one.label)
         if one.changed:

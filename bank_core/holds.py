@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from bank_core import ledger
 from bank_core.contract import Kind, Money, PolicyContext, Request, Slot, Tally, UsageCounters
-from bank_core.errors import Conflict, NotFound, Refused
+from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.messages import as_utc, txn_id_for, utc_now
 from bank_core.money import format_minor
 from bank_core.pipeline import InstitutionView, snapshot, zone
@@ -155,7 +155,7 @@ class Holds:
 
     def reject(self, institution_id: str, txn_id: str, actor: str, reason: str) -> HoldOutcome:
         if not reason.strip():
-            raise Refused("a reason is required to reject a hold")
+            raise InvalidRequest("--reason: a reason is required to reject a hold")
 
         def work(conn: Connection) -> HoldOutcome:
             inst = self.service.institution(conn, institution_id)

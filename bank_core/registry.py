@@ -198,7 +198,11 @@ class Registry:
 
 
 def list_installed() -> list[dict[str, Any]]:
-    """Every driver installed in the three namespaces and whether it loads."""
+    """Every driver installed in the three namespaces and whether it loads.
+
+    ``stage`` says where a driver that does not load failed: ``load`` (its
+    import raised), ``contract`` (an unsupported contract version) or
+    ``validate`` (not a proper driver class); None when it loads."""
     rows: list[dict[str, Any]] = []
     for slot, namespace in NAMESPACES.items():
         failures: dict[str, str] = {}
@@ -212,6 +216,7 @@ def list_installed() -> list[dict[str, Any]]:
         for entry_point in manager.list_entry_points():
             ext = loaded.get(entry_point.name)
             error = failures.get(entry_point.name)
+            stage = "load" if error is not None else None
             version = None
             if ext is not None:
                 candidate = LoadedDriver(slot, ext.name, ext.plugin, _dist_label(entry_point))
@@ -219,12 +224,13 @@ def list_installed() -> list[dict[str, Any]]:
                 try:
                     candidate.validate_class()
                 except DriverLoadError as exc:
-                    error = exc.cause
+                    error, stage = exc.cause, exc.stage
             dist = _distribution(entry_point)
             rows.append({
                 "slot": str(slot), "name": entry_point.name, "target": entry_point.value,
                 "distribution": dist.name if dist else None,
                 "version": dist.version if dist else None,
                 "contract_version": version, "loads": error is None, "error": error,
+                "stage": stage,
             })
     return sorted(rows, key=lambda r: (r["slot"], r["name"]))

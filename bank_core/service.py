@@ -56,8 +56,11 @@ class BankService:
 
     # ------------------------------------------------------------ units of work
 
-    def write(self, work: Any) -> Any:
-        return run_in_transaction(self.engine, work)
+    def write(self, work: Any, institution: str | None = None) -> Any:
+        """One retried unit of work; ``institution`` (whose writes it makes)
+        lets writers of one institution queue on PostgreSQL instead of
+        aborting each other (see ``bank_core.storage.engine``)."""
+        return run_in_transaction(self.engine, work, lock=institution)
 
     def read(self, work: Any) -> Any:
         return run_in_transaction(self.engine, work, read_only=True)
@@ -124,7 +127,7 @@ class BankService:
                               at=now)
             return version
 
-        return profile, self.write(work)
+        return profile, self.write(work, profile.id)
 
     def _ensure_internal(self, conn: Connection, institution_id: str, currency: str,
                          now: datetime, actor: str) -> None:
@@ -166,7 +169,7 @@ class BankService:
                               payload={"holder": holder, "product": product, "currency": cur}, at=now)
             return record
 
-        return self.write(work)
+        return self.write(work, institution_id)
 
     def _customer(self, conn: Connection, institution_id: str, account_id: str,
                   for_update: bool = False) -> AccountRecord:
@@ -199,7 +202,7 @@ class BankService:
                               payload={"from": record.status, "to": status}, at=now)
             return updated
 
-        return self.write(work)
+        return self.write(work, institution_id)
 
     def account(self, institution_id: str, account_id: str) -> tuple[AccountRecord, ledger.BalanceRow]:
         def work(conn: Connection) -> tuple[AccountRecord, ledger.BalanceRow]:
@@ -227,7 +230,7 @@ class BankService:
             inst = self.institution(conn, request.institution)
             return process_chunk(self.pipeline, conn, inst, [request], utc_now())[0]
 
-        outcome = self.write(work)
+        outcome = self.write(work, request.institution)
         if outcome.error is not None:
             raise outcome.error
         return TxnResult.model_validate(outcome.result)
@@ -254,7 +257,7 @@ class BankService:
             def work(conn: Connection, chunk: list[TxnRequest] = chunk) -> list[Outcome]:
                 inst = self.institution(conn, institution_id)
                 return process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done)
-            outcomes = self.write(work)
+            outcomes = self.write(work, institution_id)
             done += len(chunk)
             yield from outcomes
 

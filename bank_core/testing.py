@@ -17,14 +17,16 @@ an institution's timezone with :func:`day_start`, :func:`day_end`,
 :func:`month_start` and :func:`month_end`.
 
 Conformance: :func:`check_driver` (one call, returns :class:`Problem` data)
-or :class:`DriverConformance` (a pytest base class, one test per check).
+or :class:`DriverConformance` (a pytest base class, one test per check). The
+checks themselves live in the private ``bank_core._conformance``; the guide
+(``docs/writing-policies.md``) lists what each one demands.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Collection, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -58,7 +60,6 @@ __all__ = [
     "DriverConformance",
 ]
 
-UTC = timezone.utc
 DEFAULT_AT = datetime(2024, 3, 15, 15, 0, tzinfo=UTC)
 DEFAULT_OPENED_AT = datetime(2023, 1, 2, 12, 0, tzinfo=UTC)
 DEFAULT_INSTITUTION = "testbank"
@@ -138,6 +139,11 @@ def make_request(kind: Kind | str = Kind.TRANSFER, amount: str | int = "10.00", 
         source = None if kind is Kind.DEPOSIT else SOURCE_ID
     if dest is _DEFAULT:
         dest = None if kind is Kind.WITHDRAWAL else DEST_ID
+    needs = {Kind.DEPOSIT: (False, True), Kind.WITHDRAWAL: (True, False), Kind.TRANSFER: (True, True)}
+    if needs[kind] != (source is not None, dest is not None) or (source is not None and source == dest):
+        raise ValueError(f"a {kind} has {'a' if needs[kind][0] else 'no'} source and "
+                         f"{'a' if needs[kind][1] else 'no'} dest account, and they differ; "
+                         f"got source={source!r}, dest={dest!r}")
     at = DEFAULT_AT if at is None else at
     if at.tzinfo is None:
         raise ValueError("at: give a timezone-aware time (see local_time)")
@@ -191,10 +197,13 @@ def make_context(kind: Kind | str = Kind.TRANSFER, amount: str | int = "10.00", 
         source = make_account(request.source, currency=currency)
     if request.dest is not None and dest is None:
         dest = make_account(request.dest, currency=currency)
-    if request.source is None:
-        source = None
-    if request.dest is None:
-        dest = None
+    for side, account, wanted in (("source", source, request.source), ("dest", dest, request.dest)):
+        if (account.id if account else None) != wanted:
+            raise ValueError(f"{side}: the request names {wanted!r}, the account is "
+                             f"{account.id if account else None!r}")
+        if account is not None and account.currency != currency:
+            raise ValueError(f"{side}: account in {account.currency}, request in {currency}; "
+                             "the kernel only decides requests in the accounts' currency")
     usage = make_usage() if usage is None else usage
     if request.source is None and (usage.day or usage.month or usage.recent_out_at):
         raise ValueError("usage: a deposit has no source account, so the kernel gives it empty usage")
@@ -283,7 +292,7 @@ def _boundaries(tz: str) -> list[tuple[str, datetime]]:
 def probe_contexts(*, currency: str = "USD", timezone: str = "UTC") -> list[tuple[str, PolicyContext]]:
     """The standard probe ``bank plugins check`` runs: one ordinary request
     of each kind, 10 major units, in the institution's currency and zone."""
-    return [(f"{kind} probe", make_context(kind, "10", currency, timezone=timezone)) for kind in Kind]
+    return [(str(kind), make_context(kind, "10", currency, timezone=timezone)) for kind in Kind]
 
 
 # --------------------------------------------------------------------------
@@ -408,4 +417,7 @@ class DriverConformance:
 
     def test_opens_no_files_or_sockets(self) -> None:
         self._expect_none("no_io")
+
+    def test_within_budget(self) -> None:
+        self._expect_none("within_budget")
 

@@ -29,7 +29,7 @@ from institution_support import (
     shipped_profile,
 )
 
-from bank_core.errors import Conflict, Refused
+from bank_core.errors import Conflict, InvalidRequest, Refused
 from bank_core.service import BankService
 
 SWEEPER = "hold-sweeper"
@@ -226,7 +226,7 @@ def test_rejecting_a_hold_releases_funds_and_usage(hb: Bank) -> None:
     assert over.status == "rejected" and over.code == "harbor.monthly_outgoing"
     assert reason(over, "harbor.monthly_outgoing")["observed"] == "20000.01 USD"
 
-    with pytest.raises(Refused, match="reason is required"):
+    with pytest.raises(InvalidRequest, match="reason is required"):
         hb.svc.holds.reject(hb.id, held.txn_id, SUPERVISOR, "  ")
     outcome = hb.svc.holds.reject(hb.id, held.txn_id, SUPERVISOR, "customer did not confirm")
     assert outcome.status == "released"

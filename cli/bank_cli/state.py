@@ -135,8 +135,8 @@ def command(fn: F) -> F:
         debug = bool(ctx and state(ctx).debug)
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
+        except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
+            raise  # TyperException: click's usage errors (BadParameter...) keep their exit 2
         except ProfileError as exc:
             if debug:
                 traceback.print_exc()

@@ -16,6 +16,7 @@ import tomllib
 from importlib import metadata
 
 import harbor_policies
+
 from bank_core.contract import NAMESPACES, Slot
 from bank_core.testing import DriverConformance
 

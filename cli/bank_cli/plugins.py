@@ -1,0 +1,109 @@
+"""``bank plugins``: which policy drivers are installed, and are they healthy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from bank_cli.state import EXIT_USAGE, command, emit, fail, out, state, table
+
+# `plugins check` exit codes (also in its help): 0 every driver is ok; 4 at
+# least one is not (failed to load, wrong contract version, bad params,
+# raised, bad answer, too slow); 5 an institution was not found.
+EXIT_UNHEALTHY = 4
+
+app = typer.Typer(help="Policy plug-ins: list the installed drivers, check a profile's drivers.\n\n"
+                       "Example: bank plugins check --all",
+                  no_args_is_help=True)
+
+JSON_HELP = "Print one JSON document for scripts (same as the global --json)."
+
+
+def _status(row: dict[str, Any]) -> str:
+    if row["loads"]:
+        return "ok"
+    return {"contract": "wrong contract version", "validate": "not a valid driver"}.get(
+        row.get("stage") or "", "failed to load")
+
+
+def _ms(elapsed_us: int | None) -> str | None:
+    """Microseconds as milliseconds with three decimals, in integer arithmetic."""
+    return None if elapsed_us is None else f"{elapsed_us // 1000}.{elapsed_us % 1000:03d}"
+
+
+@app.command("list")
+@command
+def list_plugins(ctx: typer.Context,
+                 json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Every driver installed in the fee, limit and approval namespaces.
+
+    Shows the slot, entry-point name, distribution and version, the contract
+    version the driver declares, and whether it loads (with the error if
+    not). Listing never fails because a driver is broken: exit 0.
+
+    Example: bank plugins list --json
+    """
+    from bank_core.registry import list_installed
+
+    st = state(ctx)
+    st.json = st.json or json_out
+    rows = [{**row, "status": _status(row)} for row in list_installed()]
+    emit(st, {"drivers": rows}, lambda: out.print(table(
+        "Installed policy drivers",
+        ["Slot", "Entry point", "Distribution", "Version", "Contract", "Status", "Error"],
+        [[r["slot"], r["name"], r["distribution"], r["version"], r["contract_version"], r["status"],
+          r["error"]] for r in rows])))
+
+
+@app.command("check")
+@command
+def check(
+    ctx: typer.Context,
+    profile: str = typer.Option(None, "--profile", metavar="ID",
+                                help="Institution whose active profile to check "
+                                     "(default: the active institution)."),
+    all_institutions: bool = typer.Option(False, "--all", help="Check every institution's profile."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Load every driver a profile uses, validate its params and call it on a
+    standard probe within its time budget.
+
+    Reports per driver: ok, failed to load, wrong contract version, not a
+    valid driver, bad params, raised, bad answer or too slow, with the time
+    the slowest probe call took. Exit 0 if every driver is ok, 4 if any is
+    not, 5 if an institution is not found.
+
+    Example: bank plugins check --profile northwind
+    """
+    from bank_core.health import check_profile
+
+    st = state(ctx)
+    st.json = st.json or json_out
+    if profile and all_institutions:
+        fail(EXIT_USAGE, "give --profile ID or --all, not both")
+    service = st.service
+    ids = [row["id"] for row in service.institutions()] if all_institutions else \
+        [profile or st.institution]
+    results = []
+    for institution in ids:
+        active = service.read(lambda conn, inst=institution: service.profile(conn, inst))
+        results += check_profile(active, service.registry, service.evaluator)
+    healthy = all(r.ok for r in results)
+    document = {"ok": healthy, "institutions": ids, "drivers": [r.to_dict() for r in results]}
+
+    def human() -> None:
+        out.print(table(
+            "Policy driver health",
+            ["Institution", "Slot", "Driver", "Distribution", "Status", "Time (ms)", "Budget (ms)",
+             "Message"],
+            [[r.institution, r.slot, r.driver, r.distribution, r.to_dict()["status_text"],
+              _ms(r.elapsed_us), r.budget_ms, r.message]
+             for r in results]))
+        bad = sum(not r.ok for r in results)
+        out.print(f"{len(results) - bad} of {len(results)} drivers ok" if results else
+                  "no drivers to check", highlight=False)
+
+    emit(st, document, human)
+    if not healthy:
+        raise typer.Exit(EXIT_UNHEALTHY)

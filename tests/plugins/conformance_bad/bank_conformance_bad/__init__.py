@@ -1,0 +1,1 @@
+"""Drivers that break the plug-in contract on purpose (see README.md)."""

@@ -1,0 +1,1 @@
+"""Test-only policy drivers for the bank engine (see README.md)."""

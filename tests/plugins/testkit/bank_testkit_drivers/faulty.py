@@ -1,0 +1,104 @@
+"""Drivers that break the plug-in contract on purpose, one fault each."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from bank_core.contract import (
+    ApprovalAnswer,
+    ApprovalDriver,
+    Decision,
+    DriverParams,
+    FeeAnswer,
+    FeeDriver,
+    FeeLine,
+    LimitDriver,
+    Money,
+    PolicyContext,
+)
+
+
+class RaisingFee(FeeDriver):
+    """Raises instead of answering: always, or with ``only_memo`` set only
+    for requests carrying that memo (so one row of a batch can fault)."""
+
+    contract_version = 1
+
+    class Params(DriverParams):
+        only_memo: str | None = None
+
+    def fees(self, ctx: PolicyContext) -> FeeAnswer:
+        only = self.params.only_memo  # type: ignore[attr-defined]
+        if only is None or ctx.request.memo == only:
+            raise RuntimeError("testkit.raises raised on purpose")
+        return FeeAnswer(rule="testkit.raises", message="did not raise this time")
+
+
+class BadFee(FeeDriver):
+    """Answers a fee line the kernel must refuse: in another currency than the
+    request, or negative (built with Money, which allows negative amounts)."""
+
+    contract_version = 1
+
+    class Params(DriverParams):
+        mode: Literal["currency", "negative"] = "currency"
+
+    def fees(self, ctx: PolicyContext) -> FeeAnswer:
+        currency = ctx.request.amount.currency
+        if self.params.mode == "currency":  # type: ignore[attr-defined]
+            other = "EUR" if currency != "EUR" else "USD"
+            amount = Money(100, other)
+        else:
+            amount = Money(-100, currency)
+        return FeeAnswer(rule="testkit.bad_fee", lines=(FeeLine("testkit.bad_fee", amount),))
+
+
+class GarbageLimit(LimitDriver):
+    """Returns a string instead of a LimitAnswer."""
+
+    contract_version = 1
+
+    def check(self, ctx: PolicyContext):  # type: ignore[override]
+        return "looks fine to me"
+
+
+class SlowApproval(ApprovalDriver):
+    """Answers correctly, but ten times past its budget."""
+
+    contract_version = 1
+    budget_ms = 20
+
+    def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
+        time.sleep(0.2)
+        return ApprovalAnswer(Decision.APPROVE, "testkit.slow", "approved, eventually")
+
+
+class HangingApproval(ApprovalDriver):
+    """Does not come back for 30 s: only the kernel's watchdog can stop the
+    wait (the test must finish in about a second)."""
+
+    contract_version = 1
+    budget_ms = 10
+
+    def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
+        time.sleep(30)
+        return ApprovalAnswer(Decision.APPROVE, "testkit.hangs", "approved, far too late")
+
+
+class WrongContractApproval(ApprovalDriver):
+    """Claims a contract version this kernel does not support."""
+
+    contract_version = 99
+
+    def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
+        return ApprovalAnswer(Decision.APPROVE, "testkit.wrong_contract", "never called")
+
+
+class NoRuleApproval(ApprovalDriver):
+    """Answers without naming the rule that decided."""
+
+    contract_version = 1
+
+    def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
+        return ApprovalAnswer(Decision.APPROVE, "", "no rule named")

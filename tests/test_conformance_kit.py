@@ -1,0 +1,317 @@
+"""The conformance kit (``bank_core.testing``): its builders make what the
+kernel makes, and its checks catch every fault of the deliberately bad
+distribution ``tests/plugins/conformance_bad`` while passing every good
+installed driver."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from importlib import metadata
+
+import pytest
+
+from bank_core import testing
+from bank_core.builtin import NoFee
+from bank_core.contract import (
+    MAX_AMOUNT_MINOR,
+    NAMESPACES,
+    AccountStatus,
+    FeeAnswer,
+    FeeDriver,
+    Kind,
+    Money,
+    PolicyContext,
+    Slot,
+    Tally,
+)
+from bank_core.registry import DriverLoadError, LoadedDriver
+from bank_core.testing import (
+    DriverConformance,
+    Problem,
+    check_driver,
+    check_driver_class,
+    edge_contexts,
+    make_account,
+    make_context,
+    make_request,
+    make_usage,
+    money,
+)
+
+try:
+    metadata.distribution("bank-conformance-bad")
+except metadata.PackageNotFoundError:
+    pytest.fail("the conformance kit's bad test distribution is not installed: "
+                "pip install -e tests/plugins/conformance_bad", pytrace=False)
+
+
+def installed(prefix: str) -> list[tuple[Slot, str]]:
+    return sorted((slot, ep.name) for slot, namespace in NAMESPACES.items()
+                  for ep in metadata.entry_points(group=namespace) if ep.name.startswith(prefix))
+
+
+def checks_failed(problems: list[Problem]) -> set[str]:
+    return {p.check for p in problems}
+
+
+# --------------------------------------------------------------------------
+# Each fault is caught, by the check named for it and no other
+# --------------------------------------------------------------------------
+
+FAULTS = [
+    (Slot.FEE, "conformance_bad.counter_fee", {"deterministic"}),
+    (Slot.APPROVAL, "conformance_bad.random_review", {"deterministic"}),
+    (Slot.LIMIT, "conformance_bad.mutates_request", {"no_mutation"}),
+    (Slot.APPROVAL, "conformance_bad.mutates_snapshot", {"no_mutation"}),
+    (Slot.FEE, "conformance_bad.opens_file", {"no_io"}),
+    (Slot.APPROVAL, "conformance_bad.opens_socket", {"no_io"}),
+    (Slot.LIMIT, "conformance_bad.loose_params", {"params_unknown_keys"}),
+    # No default: Params() fails, and so do the (empty) params under test.
+    (Slot.LIMIT, "conformance_bad.required_param", {"params_defaults", "params"}),
+    (Slot.APPROVAL, "conformance_bad.no_rule", {"rule_name"}),
+    (Slot.FEE, "conformance_bad.wrong_contract", {"contract_version"}),
+    (Slot.LIMIT, "conformance_bad.fragile", {"edge_inputs"}),
+]
+
+
+def test_every_bad_driver_is_in_the_table() -> None:
+    assert installed("conformance_bad.") == sorted((slot, name) for slot, name, _ in FAULTS)
+
+
+@pytest.mark.parametrize(("slot", "name", "expected"), FAULTS, ids=[name for _, name, _ in FAULTS])
+def test_the_kit_catches_the_fault(slot: Slot, name: str, expected: set[str]) -> None:
+    problems = check_driver(name, slot)
+    assert checks_failed(problems) == expected, problems
+    assert all(isinstance(p, Problem) and p.message for p in problems)
+
+
+def test_the_messages_say_what_happened_and_where() -> None:
+    (mutation,) = check_driver("conformance_bad.mutates_request", Slot.LIMIT)
+    assert "changed ctx.request.memo" in mutation.message and "deposit USD typical" in mutation.message
+    snapshot = {p.message.split(" (on ")[0] for p in check_driver("conformance_bad.mutates_snapshot", "approval")}
+    assert "changed ctx.source.status" in snapshot and "changed ctx.dest.status" in snapshot
+    (io,) = check_driver("conformance_bad.opens_file", Slot.FEE)
+    assert "open a file" in io.message and "bank-conformance-bad.log" in io.message
+    (socket,) = check_driver("conformance_bad.opens_socket", Slot.APPROVAL)
+    assert "socket" in socket.message  # caught although the driver swallowed the refusal
+    (version,) = check_driver("conformance_bad.wrong_contract", Slot.FEE)
+    assert version.message == "declares contract version 99; this kernel supports 1..1"
+    (edge,) = check_driver("conformance_bad.fragile", Slot.LIMIT)
+    assert "ZeroDivisionError" in edge.message and "zero balance" in edge.message
+    (counter,) = check_driver("conformance_bad.counter_fee", Slot.FEE)
+    assert "same input twice, different answers" in counter.message
+
+
+def test_the_guard_refuses_the_file_so_the_check_writes_nothing() -> None:
+    from bank_conformance_bad.drivers import LOG_PATH
+
+    LOG_PATH.unlink(missing_ok=True)
+    assert check_driver("conformance_bad.opens_file", Slot.FEE)
+    assert not LOG_PATH.exists()
+
+
+def test_the_guard_is_off_outside_a_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    check_driver("conformance_bad.opens_file", Slot.FEE)  # installs the audit hook
+    (tmp_path / "after.txt").write_text("files still open outside the kit")
+    assert (tmp_path / "after.txt").read_text().startswith("files")
+
+
+def test_testkit_faults_are_caught_too() -> None:
+    assert checks_failed(check_driver("testkit.raises", Slot.FEE)) == {"edge_inputs"}
+    assert checks_failed(check_driver("testkit.garbage", Slot.LIMIT)) == {"edge_inputs"}
+    assert checks_failed(check_driver("testkit.no_rule", Slot.APPROVAL)) == {"rule_name"}
+    assert checks_failed(check_driver("testkit.wrong_contract", Slot.APPROVAL)) == {"contract_version"}
+    assert checks_failed(check_driver("testkit.bad_fee", Slot.FEE)) == {"edge_inputs"}
+    (broken,) = check_driver("testkit.broken_import", Slot.FEE)
+    assert broken.check == "entry_point" and "ImportError" in broken.message
+
+
+def test_a_slow_driver_is_reported_and_not_called_on_every_input() -> None:
+    problems = check_driver("testkit.slow", Slot.APPROVAL)  # sleeps 0.2 s, budget 20 ms
+    assert checks_failed(problems) == {"within_budget"}
+    assert any("stopped after" in p.message for p in problems)
+
+
+def test_a_missing_entry_point_is_one_problem() -> None:
+    assert check_driver("nobody.nothing", Slot.FEE) == [Problem(
+        "entry_point", "no entry point 'nobody.nothing' in namespace 'bank.policy.fee' "
+                       "(is the package installed? pip install -e .)")]
+
+
+def test_a_driver_is_looked_up_in_its_own_slots_namespace() -> None:
+    (problem,) = check_driver("core.no_fee", Slot.LIMIT)
+    assert problem.check == "entry_point" and "'bank.policy.limit'" in problem.message
+
+
+# --------------------------------------------------------------------------
+# Good drivers pass
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("slot", "name"), installed("core.") + [
+    (Slot.FEE, "testkit.flat_fee"), (Slot.APPROVAL, "testkit.review_above")])
+def test_good_drivers_pass(slot: Slot, name: str) -> None:
+    jpy = {"testkit.flat_fee": {"amount": "100"}, "testkit.review_above": {"threshold": "50000"}}
+    params_by_currency = {"JPY": jpy[name]} if name in jpy else None
+    assert check_driver(name, slot, params_by_currency=params_by_currency) == []
+
+
+@pytest.mark.parametrize(("slot", "name"), installed("northwind.") + installed("harbor."))
+def test_institution_drivers_fail_only_where_their_params_need_cents(slot: Slot, name: str) -> None:
+    """Northwind's and Harbor's defaults are USD amounts with cents ("0.25"),
+    which JPY cannot express: a JPY request makes such a driver raise (the
+    kernel fails the transaction closed). The kit says so, and nothing else;
+    with JPY params (their own conformance tests) they pass."""
+    for problem in check_driver(name, slot):
+        assert problem.check == "edge_inputs", problem
+        assert "JPY allows 0" in problem.message and "params_by_currency" in problem.message
+
+
+def test_the_kit_and_the_registry_agree_on_every_installed_driver() -> None:
+    for slot, namespace in NAMESPACES.items():
+        for entry_point in metadata.entry_points(group=namespace):
+            try:
+                cls = entry_point.load()
+            except ImportError:
+                continue
+            try:
+                LoadedDriver(slot, entry_point.name, cls, None).validate_class()
+                refused = None
+            except DriverLoadError as exc:
+                refused = exc.stage
+            kit = checks_failed(check_driver_class(cls, slot, checks={"contract_version"}))
+            assert ("contract_version" in kit) == (refused == "contract"), entry_point.name
+
+
+def test_contract_version_must_be_declared_on_the_drivers_own_lineage() -> None:
+    class Forgot(FeeDriver):
+        def fees(self, ctx: PolicyContext) -> FeeAnswer:
+            return FeeAnswer(rule="t.forgot")
+
+    class Inherits(NoFee):  # a driver built on another driver keeps its version
+        pass
+
+    assert checks_failed(check_driver_class(Forgot, Slot.FEE)) == {"contract_version"}
+    assert check_driver_class(Inherits, Slot.FEE) == []
+
+
+# --------------------------------------------------------------------------
+# The pytest base class
+# --------------------------------------------------------------------------
+
+class _OpensFile(DriverConformance):  # not collected: only used below
+    slot = Slot.FEE
+    entry_point = "conformance_bad.opens_file"
+
+
+def test_the_base_class_fails_exactly_the_test_named_for_the_fault() -> None:
+    case = _OpensFile()
+    with pytest.raises(AssertionError, match="open a file"):
+        case.test_opens_no_files_or_sockets()
+    for name in ("test_reachable_through_entry_point", "test_declares_supported_contract_version",
+                 "test_params_model_with_defaults", "test_params_reject_unknown_keys",
+                 "test_deterministic", "test_does_not_mutate_inputs", "test_answers_edge_inputs",
+                 "test_names_its_rule", "test_within_budget"):
+        getattr(case, name)()
+
+
+class TestKernelNoOverdraftConformance(DriverConformance):
+    slot = Slot.LIMIT
+    entry_point = "core.no_overdraft"
+
+
+def test_the_kit_imports_only_the_contract_stdlib_and_pydantic() -> None:
+    code = ("import sys, bank_core.testing; "
+            "bad = [m for m in ('stevedore', 'sqlalchemy', 'bank_core.registry', 'bank_core.decide', "
+            "'typer', 'pytest') if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------
+
+def test_request_defaults_follow_the_kind() -> None:
+    assert (make_request("deposit").source, make_request("deposit").dest) == (None, testing.DEST_ID)
+    assert (make_request("withdrawal").source, make_request("withdrawal").dest) == (testing.SOURCE_ID, None)
+    request = make_request(amount="10.50", currency="BHD")
+    assert request.kind is Kind.TRANSFER and request.amount == Money(10_500, "BHD")
+    assert request.at.tzinfo is not None and request.at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+def test_amounts_are_exact_text_or_minor_units_never_floats() -> None:
+    assert money("0.10") == money(10) == Money(10, "USD")
+    assert money("-50.00").amount_minor == -5_000
+    assert money("1000", "JPY") == Money(1_000, "JPY")
+    with pytest.raises(TypeError):
+        money(0.1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        money("1.005")  # more decimals than USD has
+
+
+def test_accounts_and_usage() -> None:
+    account = make_account(balance="100.00", held_out="30.00", status="frozen")
+    assert account.available == money("70.00") and account.status is AccountStatus.FROZEN
+    usage = make_usage(day={("withdrawal", "atm"): (9_000, 200, 2)})
+    assert usage.day_total(Kind.WITHDRAWAL) == Tally(9_000, 200, 2)
+    with pytest.raises(TypeError):
+        usage.day[(Kind.WITHDRAWAL, "atm")] = Tally()  # type: ignore[index]  # read-only, like the kernel's
+
+
+def test_context_is_what_the_pipeline_would_build() -> None:
+    ctx = make_context("withdrawal", "40.00", channel="atm", timezone="America/New_York",
+                       at=testing.local_time(2024, 3, 1, 0, 30, tz="America/New_York"))
+    assert ctx.dest is None and ctx.source is not None and ctx.payer is ctx.source
+    assert ctx.local_date == date(2024, 3, 1) and ctx.request.at.hour == 5
+    assert ctx.fees == money(0)
+    with pytest.raises(ValueError, match="deposit"):
+        make_context("deposit", usage=make_usage(day={("deposit", "branch"): (1, 0, 1)}))
+    with pytest.raises(ValueError, match="a deposit has no source"):
+        make_context("deposit", source=make_account())
+    with pytest.raises(ValueError, match="currency"):
+        make_context("withdrawal", "10", "JPY", source=make_account())
+    own = make_account("mine", balance=0)
+    assert make_context("withdrawal", source=own).source is own
+
+
+def test_boundaries_in_a_zone_with_daylight_saving() -> None:
+    tz = "America/New_York"
+    assert testing.month_end(2024, 2, tz) == datetime(2024, 3, 1, 4, 59, 59, 999_999, tzinfo=UTC)
+    assert testing.month_start(2024, 7, tz) == datetime(2024, 7, 1, 4, tzinfo=UTC)
+    spring = date(2024, 3, 10)  # 23 hours long
+    assert testing.day_end(spring, tz) - testing.day_start(spring, tz) == \
+        datetime(2024, 3, 11, 3, 59, 59, 999_999) - datetime(2024, 3, 10, 5)
+    assert testing.local_date(testing.day_end(spring, tz), tz) == spring
+
+
+def test_edge_contexts_cover_what_the_contract_promises() -> None:
+    cases = dict(edge_contexts(timezone="Asia/Tokyo"))
+    labels = " | ".join(cases)
+    for needed in ("zero balance", "maximum amount", "JPY", "BHD", "frozen account", "brand-new account",
+                   "first instant of the month", "last instant of a leap February", "last instant of the day"):
+        assert needed in labels, needed
+    for kind in Kind:
+        assert any(ctx.request.kind is kind for ctx in cases.values())
+    assert max(ctx.request.amount.amount_minor for ctx in cases.values()) == MAX_AMOUNT_MINOR
+    for label, ctx in cases.items():
+        assert ctx.timezone == "Asia/Tokyo" and ctx.local_date == testing.local_date(ctx.request.at, "Asia/Tokyo")
+        assert (ctx.source is None) == (ctx.request.kind is Kind.DEPOSIT), label
+        assert (ctx.dest is None) == (ctx.request.kind is Kind.WITHDRAWAL), label
+        for account in (ctx.source, ctx.dest):
+            assert account is None or account.currency == ctx.request.amount.currency
+            assert account is None or account.status is not AccountStatus.CLOSED
+        if ctx.source is None:
+            assert not ctx.usage.day and not ctx.usage.month
+    brand_new = cases["withdrawal USD brand-new account"]
+    assert brand_new.source is not None and brand_new.source.opened_at == brand_new.request.at
+    assert all(ctx.fees.amount_minor == 0 for ctx in dict(edge_contexts(slot=Slot.FEE)).values())
+
+
+def test_problems_are_frozen_data() -> None:
+    problem = Problem("no_io", "tried to open a file")
+    assert str(problem) == "no_io: tried to open a file"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        problem.check = "x"  # type: ignore[misc]

@@ -1,0 +1,235 @@
+"""A driver that raises, answers garbage, overruns its budget, hangs, or cannot
+be loaded never takes the kernel down and never half-posts: the transaction
+fails closed with a stable code, the audit log names the driver and its
+distribution, and the next transaction goes through.
+
+All drivers come from the installed ``bank-testkit-drivers`` distribution,
+found by the real registry through stevedore."""
+
+from __future__ import annotations
+
+import time
+from importlib import metadata
+from typing import Any
+
+import pytest
+
+from bank_core.errors import NotFound, ProfileError
+from bank_core.messages import TxnRequest, TxnResult
+from bank_core.profile import DEFAULT_PROFILE
+from bank_core.service import BankService
+from bank_test_support import check_ledger, counts, deposit, usd
+from conftest import profile_doc
+
+TESTKIT = f"bank-testkit-drivers {metadata.version('bank-testkit-drivers')}"
+
+DEFAULT_FEE = DEFAULT_PROFILE["fee"]
+DEFAULT_LIMIT = DEFAULT_PROFILE["limit"]
+DEFAULT_APPROVAL = DEFAULT_PROFILE["approval"]
+
+FAULTS = [
+    # (id, slot changes, expected code, faulty driver)
+    ("raises", {"fee": [{"driver": "testkit.raises"}]}, "driver_raised", "testkit.raises"),
+    ("garbage", {"limit": [*DEFAULT_LIMIT, {"driver": "testkit.garbage"}]},
+     "driver_bad_answer", "testkit.garbage"),
+    ("bad_fee_currency", {"fee": [{"driver": "testkit.bad_fee", "params": {"mode": "currency"}}]},
+     "driver_bad_answer", "testkit.bad_fee"),
+    ("bad_fee_negative", {"fee": [{"driver": "testkit.bad_fee", "params": {"mode": "negative"}}]},
+     "driver_bad_answer", "testkit.bad_fee"),
+    ("no_rule", {"approval": [*DEFAULT_APPROVAL, {"driver": "testkit.no_rule"}]},
+     "driver_bad_answer", "testkit.no_rule"),
+    ("slow", {"approval": [*DEFAULT_APPROVAL, {"driver": "testkit.slow"}]},
+     "driver_timeout", "testkit.slow"),
+    ("hangs", {"approval": [*DEFAULT_APPROVAL, {"driver": "testkit.hangs"}]},
+     "driver_timeout", "testkit.hangs"),
+]
+
+
+def _fault_reason(reasons: list[dict[str, Any]]) -> dict[str, Any]:
+    faults = [r for r in reasons if r["outcome"] == "fault"]
+    assert len(faults) == 1, reasons
+    return faults[0]
+
+
+@pytest.mark.parametrize(("changes", "code", "driver"), [f[1:] for f in FAULTS],
+                         ids=[f[0] for f in FAULTS])
+def test_faulty_driver_fails_closed_and_is_audited(service: BankService, inst: str,
+                                                   changes: dict[str, Any], code: str,
+                                                   driver: str) -> None:
+    a = service.open_account(inst, holder="Ann")
+    b = service.open_account(inst, holder="Bob")
+    deposit(service, inst, a.id, 10_000, "seed")
+    state_before = check_ledger(service, inst)
+    before = counts(service, inst)
+
+    service.apply_profile(profile_doc(inst, **changes), "ops")
+    started = time.monotonic()
+    result = service.submit(TxnRequest(inst, "t1", "transfer", usd(2_500), source=a.id, dest=b.id))
+    elapsed = time.monotonic() - started
+
+    # Fails closed, with the stable code, charging nothing.
+    assert result.status == "rejected"
+    assert result.code == code
+    assert result.fees == [] and result.fee_total == "0.00"
+    fault = _fault_reason(result.reasons)
+    assert fault["driver"] == driver and fault["distribution"] == TESTKIT
+    assert fault["code"] == code and driver in fault["message"]
+    if driver == "testkit.hangs":
+        assert elapsed < 5, f"the watchdog took {elapsed:.1f} s to give up on a hung driver"
+
+    # Nothing half-posted: no posting, no balance change; one txn row and its audit entry.
+    after = counts(service, inst)
+    assert after["posting"] == before["posting"]
+    assert after["txn"] == before["txn"] + 1
+    assert after["usage_counter"] == before["usage_counter"]
+    state_after = check_ledger(service, inst)
+    assert state_after.posted == state_before.posted
+    assert state_after.held_out == state_before.held_out
+    assert service.txn(inst, result.txn_id)["status"] == "rejected"
+
+    # The audit entry records the fault, naming the driver and its distribution.
+    (entry,) = service.audit_log(inst, subject=result.txn_id)
+    assert entry.action == "txn.rejected"
+    logged = _fault_reason(entry.payload["reasons"])
+    assert logged["driver"] == driver and logged["distribution"] == TESTKIT
+    assert logged["code"] == code
+    assert service.audit_verify(inst).ok
+
+    # The kernel is still up: under a good profile the next transaction posts
+    # (on the same service, whose evaluator abandoned any hung worker).
+    service.apply_profile(profile_doc(inst), "ops")
+    started = time.monotonic()
+    ok = service.submit(TxnRequest(inst, "t2", "transfer", usd(2_500), source=a.id, dest=b.id))
+    assert ok.status == "posted", ok
+    assert time.monotonic() - started < 2
+    state = check_ledger(service, inst)
+    assert state.posted[a.id] == 7_500 and state.posted[b.id] == 2_500
+
+
+def test_watchdog_off_the_main_thread(service: BankService, inst: str) -> None:
+    """In a server's worker thread (no SIGALRM there) a hung driver is cut
+    off by the evaluator's worker-thread watchdog, and the next request on
+    the same service goes through."""
+    import threading
+
+    a = service.open_account(inst, holder="Ann")
+    service.apply_profile(profile_doc(inst, approval=[*DEFAULT_APPROVAL, {"driver": "testkit.hangs"}]),
+                          "ops")
+    box: list[Any] = []
+
+    def client() -> None:
+        started = time.monotonic()
+        box.append(service.submit(TxnRequest(inst, "hung", "deposit", "1.00", dest=a.id)))
+        box.append(time.monotonic() - started)
+        service.apply_profile(profile_doc(inst), "ops")
+        box.append(service.submit(TxnRequest(inst, "next", "deposit", "1.00", dest=a.id)))
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    hung, elapsed, following = box
+    assert hung.status == "rejected" and hung.code == "driver_timeout"
+    assert _fault_reason(hung.reasons)["driver"] == "testkit.hangs"
+    assert elapsed < 5
+    assert following.status == "posted"
+    assert check_ledger(service, inst).posted[a.id] == 100
+
+
+def test_fault_does_not_disturb_other_requests_in_a_batch(service: BankService, inst: str) -> None:
+    """A driver that raises on one row of a batch rejects that row only; its
+    neighbours in the same chunk (one database transaction) post."""
+    service.apply_profile(profile_doc(inst, fee=[{"driver": "testkit.raises",
+                                                  "params": {"only_memo": "boom"}}]), "ops")
+    a = service.open_account(inst, holder="Ann")
+    outcomes = list(service.submit_batch(inst, [
+        TxnRequest(inst, "b1", "deposit", "10.00", dest=a.id),
+        TxnRequest(inst, "b2", "deposit", "10.00", dest=a.id, memo="boom"),
+        TxnRequest(inst, "b3", "deposit", "5.00", dest=a.id),
+    ]))
+    results = [TxnResult.model_validate(o.result) for o in outcomes]
+    assert [r.status for r in results] == ["posted", "rejected", "posted"]
+    assert results[1].code == "driver_raised"
+    assert _fault_reason(results[1].reasons)["distribution"] == TESTKIT
+    assert check_ledger(service, inst).posted[a.id] == 1_500
+    assert service.audit_verify(inst).ok
+
+
+def test_fault_while_rechecking_a_hold_refuses_approval(service: BankService, inst: str) -> None:
+    """A limit driver that breaks after a hold was placed: approval is
+    refused (fail closed) and the hold stays held, funds still reserved."""
+    from bank_core.errors import Refused
+
+    service.apply_profile(profile_doc(inst, approval=[
+        *DEFAULT_APPROVAL, {"driver": "testkit.review_above",
+                             "params": {"threshold": "10.00", "kinds": ["transfer"]}}]), "ops")
+    a = service.open_account(inst, holder="Ann")
+    b = service.open_account(inst, holder="Bob")
+    deposit(service, inst, a.id, 5_000, "seed")
+    held = service.submit(TxnRequest(inst, "h1", "transfer", "20.00", source=a.id, dest=b.id))
+    assert held.status == "held"
+    service.apply_profile(profile_doc(inst, limit=[*DEFAULT_LIMIT, {"driver": "testkit.garbage"}]), "ops")
+    with pytest.raises(Refused, match="driver_bad_answer"):
+        service.holds.approve(inst, held.txn_id, "checker")
+    assert service.txn(inst, held.txn_id)["status"] == "held"
+    state = check_ledger(service, inst)
+    assert state.posted[a.id] == 5_000 and state.held_out[a.id] == 2_000
+
+
+# --------------------------------------------------------------------------
+# Registry errors when a profile is applied
+# --------------------------------------------------------------------------
+
+REGISTRY_ERRORS = [
+    # (id, slot, driver, words the message must contain)
+    ("wrong_contract", "approval", "testkit.wrong_contract", ["contract version 99", TESTKIT]),
+    ("broken_import", "fee", "testkit.broken_import",
+     ["ImportError", "broken on purpose", TESTKIT]),
+    ("missing", "limit", "testkit.no_such_driver", ["no such entry point", "bank.policy.limit"]),
+    ("wrong_slot", "fee", "testkit.review_above", ["no such entry point", "bank.policy.fee"]),
+]
+
+
+@pytest.mark.parametrize(("slot", "driver", "words"), [e[1:] for e in REGISTRY_ERRORS],
+                         ids=[e[0] for e in REGISTRY_ERRORS])
+def test_unloadable_driver_is_a_profile_error(service: BankService, inst: str, slot: str,
+                                              driver: str, words: list[str]) -> None:
+    before = service.institutions()
+    doc = profile_doc(inst, **{slot: [*DEFAULT_PROFILE[slot], {"driver": driver}]})
+    with pytest.raises(ProfileError) as caught:
+        service.apply_profile(doc, "ops")
+    message = str(caught.value)
+    index = len(DEFAULT_PROFILE[slot])
+    assert f"{slot}[{index}].driver" in message  # the place in the profile
+    assert f"{slot} driver {driver!r}" in message  # the slot and the entry point
+    for word in words:
+        assert word in message
+    assert len(caught.value.problems) == 1
+    # Nothing was applied: same profile version, and transactions still run.
+    assert service.institutions() == before
+    a = service.open_account(inst, holder="Ann")
+    assert deposit(service, inst, a.id, 100, "still-works").profile_version == 1
+
+
+def test_every_problem_of_a_profile_is_reported_together(service: BankService, inst: str) -> None:
+    doc = profile_doc(inst, fee=[{"driver": "testkit.broken_import"}],
+                      approval=[{"driver": "testkit.wrong_contract"},
+                                {"driver": "testkit.review_above", "params": {"threshold": "-1"}},
+                                {"driver": "testkit.review_above", "params": {"unknown": "1"}}])
+    with pytest.raises(ProfileError) as caught:
+        service.apply_profile(doc, "ops")
+    problems = caught.value.problems
+    assert len(problems) == 4, problems
+    assert problems[0].startswith("fee[0].driver:") and TESTKIT in problems[0]
+    assert problems[1].startswith("approval[0].driver:") and "contract version 99" in problems[1]
+    assert problems[2].startswith("approval[1].params:") and "threshold" in problems[2]
+    assert problems[3].startswith("approval[2].params:") and "unknown" in problems[3]
+
+
+def test_new_institution_with_unloadable_driver_is_not_created(make_service, inst: str) -> None:  # type: ignore[no-untyped-def]
+    svc = make_service()
+    with pytest.raises(ProfileError):
+        svc.apply_profile(profile_doc(inst, approval=[{"driver": "testkit.wrong_contract"}]), "ops")
+    assert inst not in [i["id"] for i in svc.institutions()]
+    with pytest.raises(NotFound):
+        svc.open_account(inst, holder="Ann")
