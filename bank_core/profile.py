@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import typing
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bank_core.contract import Slot
 from bank_core.errors import ProfileError
-from bank_core.money import CURRENCY_EXPONENTS
+from bank_core.contract import _check_amount_text
+from bank_core.money import CURRENCY_EXPONENTS, MoneyError, parse_minor
 from bank_core.registry import BoundDriver, DriverLoadError, Registry
 
 MAX_HOLD_EXPIRY_HOURS = 24 * 90
@@ -39,6 +41,7 @@ class Profile(BaseModel):
     id: str
     name: str = Field(min_length=1, max_length=200)
     currency: str
+    currencies: list[str] = Field(default_factory=list)  # accounts may be opened in these
     timezone: str
     hold_expiry_hours: int = Field(default=72, ge=1, le=MAX_HOLD_EXPIRY_HOURS)
     fee: list[DriverRef] = Field(default_factory=list)
@@ -67,6 +70,19 @@ class Profile(BaseModel):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA timezone such as 'America/New_York'") from None
         return value
+
+    @field_validator("currencies")
+    @classmethod
+    def _check_currencies(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if code not in CURRENCY_EXPONENTS:
+                raise ValueError(f"{code!r} is not a supported ISO 4217 currency code")
+        return value
+
+    @property
+    def account_currencies(self) -> list[str]:
+        """The base currency first, then any others the profile allows."""
+        return [self.currency, *(c for c in self.currencies if c != self.currency)]
 
     def slot_refs(self, slot: Slot) -> list[DriverRef]:
         return {Slot.FEE: self.fee, Slot.LIMIT: self.limit, Slot.APPROVAL: self.approval}[slot]
@@ -118,10 +134,14 @@ def validate_profile(document: dict[str, Any], registry: Registry) -> Profile:
     for slot in Slot:
         for index, ref in _driver_refs(document, profile, slot):
             try:
-                registry.bind(slot, ref.driver, ref.params)
+                bound = registry.bind(slot, ref.driver, ref.params)
             except DriverLoadError as exc:
                 where = f"{slot}[{index}]" + (".params" if exc.stage == "params" else ".driver")
                 problems.append(f"{where}: {exc}")
+                continue
+            if profile is not None:
+                problems.extend(f"{slot}[{index}].params.{problem}"
+                                for problem in _amounts_fit(bound.driver.params, profile.account_currencies))
     if problems or profile is None:
         raise ProfileError(problems)
     return profile
@@ -143,6 +163,33 @@ def _driver_refs(document: Any, profile: Profile | None, slot: Slot) -> list[tup
         except pydantic.ValidationError:
             continue
     return refs
+
+
+def _is_amount(annotation: Any, metadata: list[Any]) -> bool:
+    marks = [*metadata, *getattr(annotation, "__metadata__", ())]
+    return any(getattr(m, "func", None) is _check_amount_text for m in marks)
+
+
+def _amounts_fit(params: Any, currencies: list[str]) -> list[str]:
+    """Every amount parameter must be exact in every currency the
+    institution opens accounts in ("0.25" has no meaning in JPY)."""
+    problems = []
+    for name, info in type(params).model_fields.items():
+        value = getattr(params, name)
+        texts: list[tuple[str, Any]] = []
+        if _is_amount(info.annotation, info.metadata):
+            texts = [(name, value)]
+        elif isinstance(value, dict):
+            args = typing.get_args(info.annotation)
+            if len(args) == 2 and _is_amount(args[1], []):
+                texts = [(f"{name}.{key}", v) for key, v in value.items()]
+        for where, text in texts:
+            for currency in currencies:
+                try:
+                    parse_minor(text, currency, field=where, allow_zero=True)
+                except MoneyError as exc:
+                    problems.append(f"{where}: {text!r} cannot be an amount in {currency} ({exc.problem})")
+    return problems
 
 
 def bind_profile(profile: Profile, registry: Registry) -> dict[Slot, list[BoundDriver]]:

@@ -158,6 +158,11 @@ class BankService:
                 check_currency(cur)
             except MoneyError as exc:
                 raise InvalidRequest(str(exc)) from None
+            allowed = self.profile(conn, institution_id, inst.profile_version).account_currencies
+            if cur not in allowed:
+                raise InvalidRequest(
+                    f"currency: {institution_id} opens accounts in {', '.join(allowed)}; list {cur} "
+                    "in the profile's currencies (its amount parameters must fit it) to allow it")
             now = utc_now()
             self._ensure_internal(conn, institution_id, cur, now, actor)
             record = self.accounts.open(conn, institution_id, holder=holder, product=product,
