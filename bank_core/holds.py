@@ -92,7 +92,7 @@ class Holds:
         svc = self.service
 
         def work(conn: Connection) -> HoldOutcome:
-            moment = now or utc_now()
+            moment = as_utc(now) if now is not None else utc_now()  # UTC: SQLite compares text
             inst = svc.institution(conn, institution_id)
             row = self._held(conn, institution_id, txn_id)
             if actor == row.initiator:
@@ -168,7 +168,7 @@ class Holds:
     def expire(self, institution_id: str, actor: str, now: datetime | None = None) -> list[str]:
         """Release every hold older than the profile's ``hold_expiry_hours``."""
         def work(conn: Connection) -> list[str]:
-            moment = now or utc_now()
+            moment = as_utc(now) if now is not None else utc_now()  # UTC: SQLite compares text
             inst = self.service.institution(conn, institution_id)
             cutoff = moment - timedelta(hours=inst.hold_expiry_hours)
             rows = conn.execute(select(Txn).where(Txn.institution_id == institution_id,

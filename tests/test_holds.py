@@ -128,6 +128,22 @@ def test_expire_releases_and_hold_cannot_be_approved_after(bank) -> None:  # typ
     check_ledger(svc, inst)
 
 
+def test_expiry_compares_instants_whatever_the_timezone_of_now(bank) -> None:  # type: ignore[no-untyped-def]
+    """``now`` may be given in any timezone: 25 hours later is 25 hours later
+    (SQLite stores naive UTC text, so a non-UTC ``now`` must be converted)."""
+    from datetime import timezone
+
+    svc, inst, a, b = bank
+    txn = hold(svc, inst, a, b)
+    pacific = timezone(timedelta(hours=-8))
+    assert svc.holds.expire(inst, "sweeper", now=(utc_now() + timedelta(hours=23)).astimezone(pacific)) == []
+    tokyo = timezone(timedelta(hours=9))
+    assert svc.holds.expire(inst, "sweeper", now=(utc_now() + timedelta(hours=23)).astimezone(tokyo)) == []
+    later = (utc_now() + timedelta(hours=25)).astimezone(pacific)
+    assert svc.holds.expire(inst, "sweeper", now=later) == [txn]
+    assert svc.txn(inst, txn)["resolved_at"] == later.astimezone(timezone.utc).isoformat()
+
+
 def test_approving_an_expired_hold_releases_it_instead(bank) -> None:  # type: ignore[no-untyped-def]
     svc, inst, a, b = bank
     txn = hold(svc, inst, a, b)
