@@ -342,6 +342,8 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
     outcomes: list[Outcome | None] = []
     for offset, request in enumerate(requests):
         try:
+            if request.institution != inst.id:
+                raise InvalidRequest(f"institution: {request.institution!r} is not this batch's institution {inst.id!r}")
             kinds.append(request.check_shape())
             outcomes.append(None)
         except BankError as exc:

@@ -159,3 +159,19 @@ def test_keys_are_per_institution(service: BankService, inst: str,
     assert mine.status == theirs.status == "posted"
     assert mine.txn_id != theirs.txn_id
     assert check_ledger(service, other).posted[x] == 200
+
+
+def test_batch_row_of_another_institution_is_invalid(sqlite_url: str) -> None:
+    from bank_wiring import build
+    from bank_core.errors import InvalidRequest
+    from bank_core.messages import TxnRequest
+    from bank_core.profile import DEFAULT_PROFILE
+
+    svc = build(sqlite_url)
+    svc.apply_profile(DEFAULT_PROFILE, "ops")
+    acc = svc.open_account("default", holder="A").id
+    items = list(svc.submit_batch("default", [
+        TxnRequest("default", "x1", "deposit", "1.00", dest=acc),
+        TxnRequest("elsewhere", "x2", "deposit", "1.00", dest=acc)]))
+    assert items[0].result is not None and items[0].result["status"] == "posted"
+    assert isinstance(items[1].error, InvalidRequest) and "elsewhere" in str(items[1].error)

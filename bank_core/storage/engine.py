@@ -15,7 +15,10 @@ transaction begins (a lock taken inside it would come after the snapshot and
 not help): writers of one institution queue instead of aborting, writers of
 different institutions still run in parallel. The lock is an optimisation
 only; correctness still rests on SERIALIZABLE and the retries (a lost lock
-only costs retries). It is taken only for the ``postgresql`` dialect.
+only costs retries). It is taken only for the ``postgresql`` dialect, and
+not at all when ``BANK_PG_ADVISORY_LOCKS=0`` (for PostgreSQL-compatible
+engines without advisory locks, such as CockroachDB): then concurrent writers
+of one institution rely on SERIALIZABLE and the retries alone.
 """
 
 from __future__ import annotations
@@ -113,8 +116,13 @@ def lock_key(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+ENV_ADVISORY_LOCKS = "BANK_PG_ADVISORY_LOCKS"
+
+
 def _session_lock_key(conn: Connection, name: str | None) -> int | None:
     if name is None or conn.dialect.name != "postgresql":
+        return None
+    if os.environ.get(ENV_ADVISORY_LOCKS, "1") == "0":
         return None
     return lock_key(name)
 
