@@ -112,14 +112,16 @@ _SCALE = {cur: 10**exp for cur, exp in CURRENCY_EXPONENTS.items()}
 
 def format_minor(amount_minor: int, currency: str) -> str:
     """Minor units as major-unit text: ``format_minor(-1050, "USD") == "-10.50"``."""
-    exp = CURRENCY_EXPONENTS.get(currency)
-    if exp is None:
-        exp = exponent(currency)
-    if exp == 0:
+    scale = _SCALE.get(currency)
+    if scale is None:
+        exponent(currency)  # raises, naming the currency
+    if scale == 1:
         return str(amount_minor)
-    whole, frac = divmod(abs(amount_minor), _SCALE[currency])
-    sign = "-" if amount_minor < 0 else ""
-    return f"{sign}{whole}.{frac:0{exp}d}"
+    if amount_minor < 0:
+        whole, frac = divmod(-amount_minor, scale)  # type: ignore[operator]
+        return f"-{whole}.{str(frac + scale)[1:]}"  # type: ignore[operator]
+    whole, frac = divmod(amount_minor, scale)  # type: ignore[operator]
+    return f"{whole}.{str(frac + scale)[1:]}"  # type: ignore[operator]
 
 
 def parse_minor(value: object, currency: str, field: str = "amount",

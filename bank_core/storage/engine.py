@@ -93,6 +93,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoint the WAL every ~64 MB instead of every 4 MB: a chunk of a
+        # file writes several MB, and a checkpoint on every commit doubled
+        # the cost of committing it.
+        cursor.execute("PRAGMA wal_autocheckpoint=16000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
