@@ -59,11 +59,17 @@ class Holds:
     def __init__(self, service: BankService) -> None:
         self.service = service
 
-    def _held(self, conn: Connection, institution_id: str, txn_id: str) -> Any:
+    @staticmethod
+    def _locked(conn: Connection, institution_id: str, txn_id: str) -> Any:
+        """The transaction row, locked; another institution's is not found."""
         row = conn.execute(select(Txn).where(Txn.institution_id == institution_id,
                                              Txn.id == txn_id).with_for_update()).first()
         if row is None:
             raise NotFound(f"transaction {txn_id!r} not found")
+        return row
+
+    def _held(self, conn: Connection, institution_id: str, txn_id: str) -> Any:
+        row = self._locked(conn, institution_id, txn_id)
         if row.status != "held":
             raise Conflict(f"transaction {txn_id} is {row.status}, not held")
         return row
@@ -189,10 +195,7 @@ class Holds:
         def work(conn: Connection) -> dict[str, Any]:
             now = utc_now()
             inst = svc.institution(conn, institution_id)
-            row = conn.execute(select(Txn).where(Txn.institution_id == institution_id,
-                                                 Txn.id == txn_id).with_for_update()).first()
-            if row is None:
-                raise NotFound(f"transaction {txn_id!r} not found")
+            row = self._locked(conn, institution_id, txn_id)
             if row.status != "posted":
                 raise Conflict(f"transaction {txn_id} is {row.status}; only posted ones can be reversed")
             if row.kind == "reversal":

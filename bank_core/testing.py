@@ -16,32 +16,54 @@ wall-clock time with :func:`local_time` and the edges of a day or a month in
 an institution's timezone with :func:`day_start`, :func:`day_end`,
 :func:`month_start` and :func:`month_end`.
 
+Behaviour tests of one rule usually turn around the account that pays:
+:func:`make_payer_context` builds a context from it, usage windows and fees.
+
 Conformance: :func:`check_driver` (one call, returns :class:`Problem` data)
-or :class:`DriverConformance` (a pytest base class, one test per check). The
-checks themselves live in the private ``bank_core._conformance``; the guide
-(``docs/writing-policies.md``) lists what each one demands.
+or :class:`DriverConformance` (a pytest base class, one test per check);
+:func:`profile_conformance` makes one such class per driver a bank profile
+lists. The checks themselves live in the private ``bank_core._conformance``;
+the guide (``docs/writing-policies.md``) lists what each one demands.
+
+A policy distribution's own package tests can share the generic checks of a
+whole package: :func:`package_drivers` (what its ``pyproject.toml``
+registers), :func:`assert_driver_shape`, :func:`assert_answers_keep_the_contract`,
+:func:`read_profile`, :func:`assert_profile_params_are_defaults` and
+:func:`assert_no_float`.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib
 import importlib.metadata
-from collections.abc import Collection, Mapping
+import os
+import tomllib
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from bank_core._conformance import (
     CHECKS,
+    METHODS,
     Problem,
     Subject,
     run_checks,
 )
 from bank_core.contract import (
+    ANSWER_TYPES,
     MAX_AMOUNT_MINOR,
     NAMESPACES,
+    SLOT_BASES,
+    SUPPORTED_CONTRACT_VERSIONS,
     AccountSnapshot,
     AccountStatus,
+    Decision,
     Kind,
     Money,
     PolicyContext,
@@ -55,9 +77,11 @@ from bank_core.contract import (
 __all__ = [
     "UTC", "DEFAULT_AT", "DEFAULT_OPENED_AT", "DEFAULT_INSTITUTION", "SOURCE_ID", "DEST_ID",
     "money", "local_time", "local_date", "day_start", "day_end", "month_start", "month_end",
-    "make_request", "make_account", "make_usage", "make_context", "edge_contexts",
-    "probe_contexts", "CHECKS", "Problem", "check_driver", "check_driver_class",
-    "DriverConformance",
+    "make_request", "make_account", "make_usage", "make_context", "make_payer_context",
+    "edge_contexts", "probe_contexts", "CHECKS", "Problem", "check_driver", "check_driver_class",
+    "DriverConformance", "profile_conformance", "installed_entry_points", "package_drivers",
+    "assert_driver_shape", "assert_answers_keep_the_contract", "read_profile",
+    "assert_profile_params_are_defaults", "assert_no_float",
 ]
 
 DEFAULT_AT = datetime(2024, 3, 15, 15, 0, tzinfo=UTC)
@@ -209,6 +233,36 @@ def make_context(kind: Kind | str = Kind.TRANSFER, amount: str | int = "10.00", 
         raise ValueError("usage: a deposit has no source account, so the kernel gives it empty usage")
     return PolicyContext(request, source, dest, usage, timezone, local_date(request.at, timezone),
                          money(fees, currency))
+
+
+def make_payer_context(kind: Kind | str = Kind.TRANSFER, amount: str | int = "10.00",
+                       currency: str = "USD", *, payer: AccountSnapshot | None = None,
+                       counterparty: AccountSnapshot | None = None, at: datetime | None = None,
+                       channel: str = "branch", timezone: str = "UTC",
+                       institution: str = DEFAULT_INSTITUTION, day: Window | None = None,
+                       month: Window | None = None, recent_out_at: tuple[datetime, ...] = (),
+                       fees: str | int = 0) -> PolicyContext:
+    """A context built around the account that pays (``PolicyContext.payer``),
+    for a driver's behaviour tests.
+
+    ``payer`` is the source of a withdrawal or a transfer and the dest of a
+    deposit (default: :func:`make_account`); ``counterparty`` is a
+    transfer's dest (default: ``make_account(DEST_ID)``). ``day``, ``month``
+    and ``recent_out_at`` are the usage, as for :func:`make_usage`.
+
+    Unlike :func:`make_context`, a deposit keeps the usage it is given: the
+    kernel never gives a deposit any, but a test may show that a driver
+    ignores outgoing counters when it decides a deposit."""
+    kind = Kind(kind)
+    payer = make_account(currency=currency) if payer is None else payer
+    source = None if kind is Kind.DEPOSIT else payer
+    dest = payer if kind is Kind.DEPOSIT else None
+    if kind is Kind.TRANSFER:
+        dest = make_account(DEST_ID, currency=currency) if counterparty is None else counterparty
+    request = make_request(kind, amount, currency, at, channel, institution=institution,
+                           source=source.id if source else None, dest=dest.id if dest else None)
+    ctx = make_context(request=request, source=source, dest=dest, timezone=timezone, fees=fees)
+    return dataclasses.replace(ctx, usage=make_usage(day, month, recent_out_at))
 
 
 # --------------------------------------------------------------------------
@@ -421,3 +475,168 @@ class DriverConformance:
     def test_within_budget(self) -> None:
         self._expect_none("within_budget")
 
+
+def _driver_class_name(slot: Slot, entry_point_name: str) -> str:
+    """The name of the class ``entry_point_name`` registers (``acme.fees:TransferFee``
+    gives ``TransferFee``), or, when it is not installed once, one made of the
+    name after its prefix (``acme.transfer_fee`` gives ``TransferFee``)."""
+    found = importlib.metadata.entry_points(group=NAMESPACES[slot], name=entry_point_name)
+    if len(found) == 1:
+        (entry_point,) = found
+        attr = entry_point.value.partition(":")[2].split(".")[-1].strip()
+        if attr.isidentifier():
+            return attr
+    return "".join(part.title() for part in entry_point_name.partition(".")[2].split("_"))
+
+
+def profile_conformance(profile: Mapping[str, Any], prefix: str, *,
+                        params_by_currency: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+                        ) -> dict[str, type[DriverConformance]]:
+    """A :class:`DriverConformance` class for each driver ``profile`` (a bank
+    profile document, see :func:`read_profile`) lists whose entry-point name
+    starts with ``prefix``: your package's drivers, not the kernel's
+    ``core.*``. Each gets the params the profile gives it and the profile's
+    timezone and currency; ``params_by_currency`` maps a currency to the
+    params of each driver in it (``{"JPY": {"acme.transfer_fee": {...}}}``).
+
+    The classes are named ``Test`` and the name of the driver class (as
+    registered: ``TestTransferFee``), keyed by that name; put them in your
+    test module for pytest to collect::
+
+        globals().update(profile_conformance(PROFILE, "acme."))
+    """
+    classes: dict[str, type[DriverConformance]] = {}
+    for slot in Slot:
+        for entry in profile.get(str(slot), ()):
+            name = entry["driver"]
+            if not name.startswith(prefix):
+                continue
+            by_currency = {currency: dict(params[name])
+                           for currency, params in (params_by_currency or {}).items() if name in params}
+            title = "Test" + _driver_class_name(slot, name)
+            classes[title] = type(title, (DriverConformance,), {
+                "__doc__": f"The conformance checks of {name}, with the profile's params.",
+                "slot": slot, "entry_point": name, "params": dict(entry.get("params", {})),
+                "timezone": profile["timezone"], "currency": profile["currency"],
+                "params_by_currency": by_currency})
+    return classes
+
+
+def installed_entry_points(prefix: str) -> set[str]:
+    """The names of the drivers installed in any slot's namespace whose
+    entry-point name starts with ``prefix``."""
+    return {entry_point.name for namespace in NAMESPACES.values()
+            for entry_point in importlib.metadata.entry_points(group=namespace)
+            if entry_point.name.startswith(prefix)}
+
+
+# --------------------------------------------------------------------------
+# Checks of a whole policy package (for its own tests)
+# --------------------------------------------------------------------------
+
+def package_drivers(pyproject: str | os.PathLike[str]) -> list[tuple[Slot, str, type]]:
+    """The drivers a distribution's ``pyproject.toml`` registers, imported:
+    ``(slot, entry-point name, class)``, slot by slot in the file's order.
+    Read from the file, so it works on a checkout that is not installed."""
+    with open(pyproject, "rb") as file:
+        entry_points = tomllib.load(file)["project"].get("entry-points", {})
+    found = []
+    for slot, namespace in NAMESPACES.items():
+        for name, target in entry_points.get(namespace, {}).items():
+            module, _, attr = target.partition(":")
+            found.append((slot, name, getattr(importlib.import_module(module), attr)))
+    return found
+
+
+def assert_driver_shape(cls: type, slot: Slot | str, name: str) -> None:
+    """Assert that the class registered as ``name`` in ``slot`` subclasses
+    the slot's base and implements it, names ``name`` as its ``RULE`` and in
+    its docstring, pins a supported ``contract_version`` on its own class
+    (not inherited from the kernel), and has ``Params`` whose every field
+    has a default and which refuse an unknown key."""
+    slot = Slot(slot)
+    assert issubclass(cls, SLOT_BASES[slot]) and not getattr(cls, "__abstractmethods__", None), \
+        f"{name}: {cls.__name__} does not implement {SLOT_BASES[slot].__name__}"
+    assert cls.RULE == name, f"{name}: RULE is {cls.RULE!r}"
+    low, high = SUPPORTED_CONTRACT_VERSIONS
+    assert low <= cls.contract_version <= high, f"{name}: contract_version {cls.contract_version!r}"
+    assert "contract_version" in vars(cls), f"{name}: contract_version inherited, not pinned"
+    assert cls.__doc__ and name in cls.__doc__, f"{name}: its docstring does not name {name!r}"
+    cls.Params()  # every field has a default
+    try:
+        cls.Params(not_a_param="1")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"{name}: Params accepted an unknown key")
+
+
+def assert_answers_keep_the_contract(cls: type, slot: Slot | str, name: str,
+                                     contexts: Iterable[PolicyContext]) -> None:
+    """Assert that the driver, built with its default params, answers each
+    context with its slot's answer type, names ``name`` (in the answer and
+    every fee line) with a message, gives the same answer twice, charges only
+    positive fees in the request's currency, passes or fails with a bool,
+    approves or reviews (the kernel's own drivers reject), and states
+    thresholds and observations as a count or an amount in the request's
+    currency."""
+    slot = Slot(slot)
+    driver = cls(cls.Params())
+    for ctx in contexts:
+        answer = getattr(driver, METHODS[slot])(ctx)
+        currency = ctx.request.amount.currency
+        said = f"{name} answered {answer!r} to {ctx!r}"
+        assert type(answer) is ANSWER_TYPES[slot], said
+        assert answer.rule == name and answer.message, said
+        assert answer == getattr(driver, METHODS[slot])(ctx), f"{said}, then otherwise"
+        if slot is Slot.FEE:
+            for line in answer.lines:
+                assert line.rule == name and line.amount.amount_minor > 0, said
+                assert line.amount.currency == currency, said
+        elif slot is Slot.LIMIT:
+            assert type(answer.passed) is bool, said
+        else:
+            assert answer.decision in (Decision.APPROVE, Decision.REVIEW), said
+        if slot is not Slot.FEE:
+            for value in (answer.threshold, answer.observed):
+                assert value is None or type(value) is int or value.currency == currency, said
+
+
+def read_profile(source: str | os.PathLike[str] | Traversable) -> dict[str, Any]:
+    """A bank profile document: a ``profile.toml`` file, or the resource of
+    an installed package (``importlib.resources.files(...) / "profile.toml"``)."""
+    path = Path(source) if isinstance(source, (str, os.PathLike)) else source
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def assert_profile_params_are_defaults(profile: Mapping[str, Any],
+                                       drivers: Iterable[tuple[Slot, str, type]], *,
+                                       nested: Collection[str] = ()) -> None:
+    """Assert that every driver entry of ``profile`` has just ``driver`` and
+    ``params``; that its params are text or ints (a table too for the drivers
+    named in ``nested``); that a driver of ``drivers`` (as from
+    :func:`package_drivers`) is given exactly its ``Params`` defaults, and any
+    other (the kernel's) no params."""
+    classes = {(slot, name): cls for slot, name, cls in drivers}
+    for slot in Slot:
+        for entry in profile[slot.value]:
+            assert set(entry) == {"driver", "params"}, f"{slot}: {entry}"
+            assert all(type(v) in (str, int) or entry["driver"] in nested
+                       for v in entry["params"].values()), f"{slot}: {entry}: params not text or ints"
+            cls = classes.get((slot, entry["driver"]))
+            if cls is None:
+                assert entry["params"] == {}, f"{slot}: {entry}: a driver not of the package has params"
+                continue
+            assert cls.Params(**entry["params"]) == cls.Params(), f"{slot}: {entry}: not the defaults"
+
+
+def assert_no_float(package_dir: str | os.PathLike[str]) -> None:
+    """Assert that no module directly in ``package_dir`` has a float
+    literal, names ``float`` or divides with ``/``: amounts are integers of
+    minor units and rates exact text."""
+    for path in sorted(Path(package_dir).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            where = f"{path}:{getattr(node, 'lineno', '?')}"
+            assert not (isinstance(node, ast.Constant) and type(node.value) is float), f"{where}: a float"
+            assert not (isinstance(node, ast.Name) and node.id == "float"), f"{where}: float"
+            assert not isinstance(node, ast.Div), f"{where}: true division"

@@ -29,6 +29,24 @@ from bank_core.money import format_minor, parse_minor
 MAX_ERRORS_SHOWN = 20
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory since it started (Linux: VmHWM,
+    which unlike getrusage's maxrss does not include a forking parent's)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    try:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    except ImportError:
+        return None
+
+
 def _count_rows(path: Path) -> int:
     with path.open("rb") as handle:
         return sum(1 for _ in handle)
@@ -159,6 +177,7 @@ def _summary(st: Any, file: Path, results: Results, elapsed: float, dry_run: boo
            "replayed": results.replayed,
            "fees": {cur: format_minor(v, cur) for cur, v in sorted(results.fees.items())},
            "elapsed_s": round(elapsed, 3), "rows_per_s": int(rows / elapsed) if elapsed > 0 else None,
+           "peak_rss_mb": peak_rss_mb(),
            "results": str(results.target) if results.target else None}
     if results.errors_shown > MAX_ERRORS_SHOWN:
         err.print(f"... and {results.errors_shown - MAX_ERRORS_SHOWN} more invalid rows"
