@@ -625,7 +625,7 @@ def assert_profile_params_are_defaults(profile: Mapping[str, Any],
                        for v in entry["params"].values()), f"{slot}: {entry}: params not text or ints"
             cls = classes.get((slot, entry["driver"]))
             if cls is None:
-                assert entry["params"] == {}, f"{slot}: {entry}: a driver not of the package has params"
+                assert entry["params"] == {}, f"{slot}: {entry}: params for a driver not the package's"
                 continue
             assert cls.Params(**entry["params"]) == cls.Params(), f"{slot}: {entry}: not the defaults"
 
@@ -637,6 +637,6 @@ def assert_no_float(package_dir: str | os.PathLike[str]) -> None:
     for path in sorted(Path(package_dir).glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             where = f"{path}:{getattr(node, 'lineno', '?')}"
-            assert not (isinstance(node, ast.Constant) and type(node.value) is float), f"{where}: a float"
+            assert not (isinstance(node, ast.Constant) and type(node.value) is float), f"{where}: float"
             assert not (isinstance(node, ast.Name) and node.id == "float"), f"{where}: float"
             assert not isinstance(node, ast.Div), f"{where}: true division"

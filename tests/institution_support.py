@@ -5,17 +5,26 @@ file (schema by the real migrations), the profiles shipped inside the
 installed ``northwind_policies`` and ``harbor_policies`` packages, applied
 with ``BankService.apply_profile``, and drivers found by the real registry
 through stevedore entry points. Nothing is monkeypatched.
+
+The fixtures ``svc`` (a service on a fresh SQLite file), ``banks`` (both
+shipped profiles applied), ``nw`` and ``hb`` (Northwind's and Harbor's
+Bank) are defined here as ``svc_fixture`` and so on; a test module imports
+them (their names differ from the fixtures', so no test argument shadows one).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
+from bank_wiring import build
 
 from bank_core.messages import TxnRequest, TxnResult
 from bank_core.money import parse_minor
@@ -133,3 +142,30 @@ def open_banks(svc: BankService) -> dict[str, Bank]:
         assert (profile.id, version) == (inst, 1)
         banks[inst] = Bank(svc, inst, ZoneInfo(profile.timezone))
     return banks
+
+
+# --------------------------------------------------------------------------
+# Fixtures: a test module imports the ones it uses (svc_fixture, ...); the
+# tests ask for them by their names (svc, banks, nw, hb).
+# --------------------------------------------------------------------------
+
+@pytest.fixture(name="svc")
+def svc_fixture(sqlite_url: str) -> Iterator[BankService]:
+    service = build(sqlite_url)
+    yield service
+    service.engine.dispose()
+
+
+@pytest.fixture(name="banks")
+def banks_fixture(svc: BankService) -> dict[str, Bank]:
+    return open_banks(svc)
+
+
+@pytest.fixture(name="nw")
+def nw_fixture(banks: dict[str, Bank]) -> Bank:
+    return banks[NORTHWIND]
+
+
+@pytest.fixture(name="hb")
+def hb_fixture(banks: dict[str, Bank]) -> Bank:
+    return banks[HARBOR]

@@ -222,6 +222,22 @@ class TestKernelNoOverdraftConformance(DriverConformance):
     entry_point = "core.no_overdraft"
 
 
+def test_profile_conformance_makes_a_class_per_driver_of_the_package() -> None:
+    profile = {"timezone": "Asia/Tokyo", "currency": "JPY",
+               "fee": [{"driver": "testkit.flat_fee", "params": {"amount": "100"}}],
+               "limit": [{"driver": "core.no_overdraft", "params": {}}],
+               "approval": [{"driver": "testkit.not_installed", "params": {}}]}
+    classes = testing.profile_conformance(profile, "testkit.",
+                                          params_by_currency={"USD": {"testkit.flat_fee": {"amount": "1"}}})
+    assert sorted(classes) == ["TestFlatFee", "TestNotInstalled"]  # as registered, else from the name
+    flat = classes["TestFlatFee"]
+    assert issubclass(flat, DriverConformance) and (flat.slot, flat.entry_point) == (Slot.FEE, "testkit.flat_fee")
+    assert (flat.params, flat.timezone, flat.currency) == ({"amount": "100"}, "Asia/Tokyo", "JPY")
+    assert flat.params_by_currency == {"USD": {"amount": "1"}}
+    assert classes["TestNotInstalled"].params_by_currency == {}
+    assert testing.installed_entry_points("testkit.") == {name for _, name in installed("testkit.")}
+
+
 def test_the_kit_imports_only_the_contract_stdlib_and_pydantic() -> None:
     code = ("import sys, bank_core.testing; "
             "bad = [m for m in ('stevedore', 'sqlalchemy', 'bank_core.registry', 'bank_core.decide', "
@@ -277,6 +293,20 @@ def test_context_is_what_the_pipeline_would_build() -> None:
     assert make_context("withdrawal", source=own).source is own
 
 
+def test_payer_context_puts_the_payer_on_the_side_that_pays() -> None:
+    payer = make_account("mine", balance=0)
+    deposit = testing.make_payer_context("deposit", 5, payer=payer, institution="acme",
+                                         month={("withdrawal", "atm"): (100, 0, 1)})
+    assert (deposit.source, deposit.dest, deposit.payer) == (None, payer, payer)
+    assert deposit.request.institution == "acme" and deposit.usage.month_total().count == 1  # kept
+    transfer = testing.make_payer_context("transfer", payer=payer, fees=3)
+    assert transfer.source is payer and transfer.dest is not None and transfer.dest.id == testing.DEST_ID
+    assert transfer.fees == money(3)
+    other = make_account("theirs")
+    assert testing.make_payer_context("transfer", payer=payer, counterparty=other).dest is other
+    assert testing.make_payer_context("withdrawal", payer=payer, counterparty=other).dest is None
+
+
 def test_boundaries_in_a_zone_with_daylight_saving() -> None:
     tz = "America/New_York"
     assert testing.month_end(2024, 2, tz) == datetime(2024, 3, 1, 4, 59, 59, 999_999, tzinfo=UTC)
@@ -308,6 +338,28 @@ def test_edge_contexts_cover_what_the_contract_promises() -> None:
     brand_new = cases["withdrawal USD brand-new account"]
     assert brand_new.source is not None and brand_new.source.opened_at == brand_new.request.at
     assert all(ctx.fees.amount_minor == 0 for ctx in dict(edge_contexts(slot=Slot.FEE)).values())
+
+
+def test_package_checks_fail_with_what_is_wrong(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "rates.py").write_text("RATE = 0.5\n")
+    with pytest.raises(AssertionError, match="rates.py:1: float"):
+        testing.assert_no_float(tmp_path)
+
+    class Shaped(FeeDriver):
+        """t.shaped: charges nothing."""
+
+        RULE = "t.shaped"
+        contract_version = 1
+
+        def fees(self, ctx: PolicyContext) -> FeeAnswer:
+            return FeeAnswer(rule=self.RULE)
+
+    testing.assert_driver_shape(Shaped, Slot.FEE, "t.shaped")
+    with pytest.raises(AssertionError, match="RULE is 't.shaped'"):
+        testing.assert_driver_shape(Shaped, Slot.FEE, "t.other")
+    profile = {"fee": [{"driver": "core.no_fee", "params": {"x": "1"}}], "limit": [], "approval": []}
+    with pytest.raises(AssertionError, match="params for a driver not the package's"):
+        testing.assert_profile_params_are_defaults(profile, [])
 
 
 def test_problems_are_frozen_data() -> None:

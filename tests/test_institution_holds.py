@@ -10,51 +10,30 @@ drivers that reject); every hold action is in the audit log.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 from bank_test_support import check_ledger
-from bank_wiring import build
 from institution_support import (
     HARBOR,
     NORTHWIND,
     SUPERVISOR,
     TELLER,
     Bank,
+    banks_fixture,  # noqa: F401 - a fixture
     changed_profile,
+    hb_fixture,  # noqa: F401 - a fixture
     minor,
-    open_banks,
+    nw_fixture,  # noqa: F401 - a fixture
     reason,
     shipped_profile,
+    svc_fixture,  # noqa: F401 - a fixture
 )
 
 from bank_core.errors import Conflict, InvalidRequest, Refused
 from bank_core.service import BankService
 
 SWEEPER = "hold-sweeper"
-
-
-@pytest.fixture
-def svc(sqlite_url: str) -> Iterator[BankService]:
-    service = build(sqlite_url)
-    yield service
-    service.engine.dispose()
-
-
-@pytest.fixture
-def banks(svc: BankService) -> dict[str, Bank]:
-    return open_banks(svc)
-
-
-@pytest.fixture
-def nw(banks: dict[str, Bank]) -> Bank:
-    return banks[NORTHWIND]
-
-
-@pytest.fixture
-def hb(banks: dict[str, Bank]) -> Bank:
-    return banks[HARBOR]
 
 
 def nw_hold(nw: Bank, funds: str = "6000.00") -> str:

@@ -13,12 +13,10 @@ America/Chicago), which the tests prove by straddling local midnight.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 from bank_test_support import check_ledger
-from bank_wiring import build
 from institution_support import (
     DISTRIBUTIONS,
     HARBOR,
@@ -26,40 +24,20 @@ from institution_support import (
     TELLER,
     UTC,
     Bank,
+    banks_fixture,  # noqa: F401 - a fixture
     changed_profile,
+    hb_fixture,  # noqa: F401 - a fixture
     minor,
-    open_banks,
+    nw_fixture,  # noqa: F401 - a fixture
     outcomes,
     reason,
     shipped_profile,
+    svc_fixture,  # noqa: F401 - a fixture
 )
 
 from bank_core.errors import ProfileError
 from bank_core.registry import Registry
 from bank_core.service import BankService
-
-
-@pytest.fixture
-def svc(sqlite_url: str) -> Iterator[BankService]:
-    service = build(sqlite_url)
-    yield service
-    service.engine.dispose()
-
-
-@pytest.fixture
-def banks(svc: BankService) -> dict[str, Bank]:
-    return open_banks(svc)
-
-
-@pytest.fixture
-def nw(banks: dict[str, Bank]) -> Bank:
-    return banks[NORTHWIND]
-
-
-@pytest.fixture
-def hb(banks: dict[str, Bank]) -> Bank:
-    return banks[HARBOR]
-
 
 # ===========================================================================
 # The set-up itself: shipped profiles, real registry, drivers from the packages

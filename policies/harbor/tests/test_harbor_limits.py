@@ -18,8 +18,8 @@ MONTHLY = MonthlyOutgoingLimit(MonthlyOutgoingLimit.Params())
     (59_999, True), (60_000, True), (60_001, False),  # 100.00 available, 500.00 allowed, 1,500 fee
 ])
 def test_checking_plus_may_overdraw_five_hundred_fees_included(kind: Kind, amount_minor: int, passed: bool) -> None:
-    payer = account(available_minor=11_500, product="checking-plus")
-    answer = OVERDRAFT.check(make_ctx(kind, amount_minor, payer=payer, fees_minor=1_500))
+    payer = account(balance=11_500, product="checking-plus")
+    answer = OVERDRAFT.check(make_ctx(kind, amount_minor, payer=payer, fees=1_500))
     assert answer.passed is passed
     assert answer.rule == "harbor.overdraft_limit" and answer.message
     assert answer.threshold == usd(-50_000)
@@ -29,16 +29,16 @@ def test_checking_plus_may_overdraw_five_hundred_fees_included(kind: Kind, amoun
 @pytest.mark.parametrize("product", ["checking", "savings", "Checking-Plus", ""])
 @pytest.mark.parametrize(("amount_minor", "passed"), [(9_999, True), (10_000, True), (10_001, False)])
 def test_other_products_may_not_overdraw(product: str, amount_minor: int, passed: bool) -> None:
-    answer = OVERDRAFT.check(make_ctx(Kind.WITHDRAWAL, amount_minor, payer=account(available_minor=10_000,
-                                                                                   product=product)))
+    answer = OVERDRAFT.check(make_ctx(Kind.WITHDRAWAL, amount_minor,
+                                      payer=account(balance=10_000, product=product)))
     assert answer.passed is passed
     assert answer.threshold == usd(0) and answer.observed == usd(10_000 - amount_minor)
 
 
 def test_overdraft_limit_counts_fees_that_push_below_the_floor() -> None:
-    payer = account(available_minor=10_000, product="checking")
+    payer = account(balance=10_000, product="checking")
     assert OVERDRAFT.check(make_ctx(Kind.WITHDRAWAL, 10_000, payer=payer)).passed
-    assert not OVERDRAFT.check(make_ctx(Kind.WITHDRAWAL, 10_000, payer=payer, fees_minor=1)).passed
+    assert not OVERDRAFT.check(make_ctx(Kind.WITHDRAWAL, 10_000, payer=payer, fees=1)).passed
 
 
 @pytest.mark.parametrize(("product", "available_minor", "passed"), [
@@ -48,8 +48,8 @@ def test_overdraft_limit_counts_fees_that_push_below_the_floor() -> None:
     ("checking", 499, False),
 ])
 def test_deposit_credits_the_amount_and_debits_the_fees(product: str, available_minor: int, passed: bool) -> None:
-    payer = account(available_minor=available_minor, product=product)
-    assert OVERDRAFT.check(make_ctx(Kind.DEPOSIT, 1_000, payer=payer, fees_minor=1_500)).passed is passed
+    payer = account(balance=available_minor, product=product)
+    assert OVERDRAFT.check(make_ctx(Kind.DEPOSIT, 1_000, payer=payer, fees=1_500)).passed is passed
 
 
 def test_overdraft_limit_params() -> None:
@@ -57,11 +57,10 @@ def test_overdraft_limit_params() -> None:
     params = OverdraftLimit.Params(products={"gold": "1000.00", "checking-plus": "0"})
     assert hash(params) == hash(OverdraftLimit.Params(products={"checking-plus": "0", "gold": "1000.00"}))
     driver = OverdraftLimit(params)
-    assert driver.check(make_ctx(Kind.WITHDRAWAL, 100_000, payer=account(available_minor=0, product="gold"))).passed
-    assert not driver.check(make_ctx(Kind.WITHDRAWAL, 1, payer=account(available_minor=0,
-                                                                          product="checking-plus"))).passed
+    assert driver.check(make_ctx(Kind.WITHDRAWAL, 100_000, payer=account(balance=0, product="gold"))).passed
+    assert not driver.check(make_ctx(Kind.WITHDRAWAL, 1, payer=account(balance=0, product="checking-plus"))).passed
     assert not OverdraftLimit(OverdraftLimit.Params(products={})).check(
-        make_ctx(Kind.WITHDRAWAL, 1, payer=account(available_minor=0, product="checking-plus"))).passed
+        make_ctx(Kind.WITHDRAWAL, 1, payer=account(balance=0, product="checking-plus"))).passed
     for bad in ({"allowance": "1"}, {"products": {"checking-plus": 500}}, {"products": {"x": "-1"}},
                 {"products": ["checking-plus"]}):
         with pytest.raises(ValidationError):
@@ -80,7 +79,7 @@ MONTH = {(Kind.WITHDRAWAL, "atm"): Tally(amount_minor=300_000, fee_minor=90_000,
 @pytest.mark.parametrize("kind", [Kind.WITHDRAWAL, Kind.TRANSFER])
 @pytest.mark.parametrize(("amount_minor", "passed"), [(499_999, True), (500_000, True), (500_001, False)])
 def test_monthly_outgoing_at_most_twenty_thousand(kind: Kind, amount_minor: int, passed: bool) -> None:
-    answer = MONTHLY.check(make_ctx(kind, amount_minor, month=MONTH, fees_minor=1_500))
+    answer = MONTHLY.check(make_ctx(kind, amount_minor, month=MONTH, fees=1_500))
     assert answer.passed is passed
     assert answer.rule == "harbor.monthly_outgoing" and answer.message
     assert answer.threshold == usd(2_000_000)

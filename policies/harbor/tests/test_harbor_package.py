@@ -1,11 +1,10 @@
-"""The distribution as a whole: entry points, the shipped profile, and the
-contract every driver must keep whatever the input."""
+"""Harbor's distribution as a whole: its five entry points, the profile it ships
+(with the one nested params table), and the contract every driver keeps on a grid
+of products, account ages, overdrawn balances and busy hours. The generic checks
+are the conformance kit's."""
 
 from __future__ import annotations
 
-import ast
-import importlib
-import tomllib
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,41 +12,20 @@ import pytest
 from harbor_support import AT, account, make_ctx
 
 import harbor_policies
-from bank_core.contract import (
-    NAMESPACES,
-    SUPPORTED_CONTRACT_VERSIONS,
-    ApprovalAnswer,
-    ApprovalDriver,
-    Decision,
-    FeeAnswer,
-    FeeDriver,
-    Kind,
-    LimitAnswer,
-    LimitDriver,
-    Slot,
-    Tally,
+from bank_core.contract import Kind, Slot, Tally
+from bank_core.testing import (
+    assert_answers_keep_the_contract,
+    assert_driver_shape,
+    assert_no_float,
+    assert_profile_params_are_defaults,
+    package_drivers,
+    read_profile,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = ROOT / "harbor_policies"
-BASES = {Slot.FEE: FeeDriver, Slot.LIMIT: LimitDriver, Slot.APPROVAL: ApprovalDriver}
-ANSWERS = {Slot.FEE: FeeAnswer, Slot.LIMIT: LimitAnswer, Slot.APPROVAL: ApprovalAnswer}
-METHODS = {Slot.FEE: "fees", Slot.LIMIT: "check", Slot.APPROVAL: "decide"}
-KERNEL_DRIVERS = {Slot.APPROVAL: {"core.frozen_reject"}}
-
-
-def entry_points() -> list[tuple[Slot, str, type]]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    found = []
-    for slot, namespace in NAMESPACES.items():
-        for name, target in project["entry-points"].get(namespace, {}).items():
-            module, _, attr = target.partition(":")
-            found.append((slot, name, getattr(importlib.import_module(module), attr)))
-    return found
-
-
-ENTRY_POINTS = entry_points()
-DRIVERS = {(slot, name): cls for slot, name, cls in ENTRY_POINTS}
+ENTRY_POINTS = package_drivers(ROOT / "pyproject.toml")
+each_driver = pytest.mark.parametrize(("slot", "name", "cls"), ENTRY_POINTS, ids=[n for _, n, _ in ENTRY_POINTS])
 
 
 def test_entry_points_are_the_five_harbor_rules() -> None:
@@ -56,25 +34,17 @@ def test_entry_points_are_the_five_harbor_rules() -> None:
         "harbor.overdraft_limit", "harbor.velocity_review"]
 
 
-@pytest.mark.parametrize(("slot", "name", "cls"), ENTRY_POINTS, ids=[n for _, n, _ in ENTRY_POINTS])
+@each_driver
 def test_driver_shape(slot: Slot, name: str, cls: type) -> None:
-    assert issubclass(cls, BASES[slot]) and not getattr(cls, "__abstractmethods__", None)
-    assert cls.RULE == name
-    low, high = SUPPORTED_CONTRACT_VERSIONS
-    assert low <= cls.contract_version <= high
-    assert "contract_version" in vars(cls)  # pinned, not inherited from the kernel
-    assert cls.__doc__ and name in cls.__doc__
-    cls.Params()  # every field has a default
-    with pytest.raises(ValueError):
-        cls.Params(not_a_param="1")
+    assert_driver_shape(cls, slot, name)
 
 
 def sample_contexts() -> list:
     busy_day = {(Kind.WITHDRAWAL, "atm"): Tally(240_000, 800, 9)}
     busy_month = {(Kind.TRANSFER, "online"): Tally(1_900_000, 1_000, 12)}
     busy_hour = tuple(AT - timedelta(minutes=m) for m in (50, 40, 30, 20, 10))
-    return [make_ctx(kind, amount, payer=account(available_minor=avail, product=product, opened_at=opened),
-                     day=day, month=month, recent_out_at=recent, fees_minor=fees)
+    return [make_ctx(kind, amount, payer=account(balance=avail, product=product, opened_at=opened),
+                     day=day, month=month, recent_out_at=recent, fees=fees)
             for kind in Kind
             for amount in (1, 100_001, 10**15)
             for product in ("checking", "checking-plus")
@@ -86,35 +56,15 @@ def sample_contexts() -> list:
 CONTEXTS = sample_contexts()
 
 
-@pytest.mark.parametrize(("slot", "name", "cls"), ENTRY_POINTS, ids=[n for _, n, _ in ENTRY_POINTS])
+@each_driver
 def test_every_answer_keeps_the_contract(slot: Slot, name: str, cls: type) -> None:
-    driver = cls(cls.Params())
-    for ctx in CONTEXTS:
-        answer = getattr(driver, METHODS[slot])(ctx)
-        assert type(answer) is ANSWERS[slot]
-        assert answer.rule == name and answer.message
-        assert answer == getattr(driver, METHODS[slot])(ctx)  # same input, same answer
-        if slot is Slot.FEE:
-            for line in answer.lines:
-                assert line.rule == name and line.amount.amount_minor > 0
-                assert line.amount.currency == ctx.request.amount.currency
-        elif slot is Slot.LIMIT:
-            assert type(answer.passed) is bool
-        else:
-            assert answer.decision in (Decision.APPROVE, Decision.REVIEW)
-        if slot is not Slot.FEE:
-            for value in (answer.threshold, answer.observed):
-                assert value is None or type(value) is int or value.currency == "USD"
-
-
-def load_profile() -> dict:
-    return tomllib.loads(harbor_policies.profile_resource().read_text(encoding="utf-8"))
+    assert_answers_keep_the_contract(cls, slot, name, CONTEXTS)
 
 
 def test_profile_is_package_data_with_the_agreed_header() -> None:
     assert harbor_policies.profile_resource().is_file()
     assert (PACKAGE_DIR / "profile.toml").is_file()
-    profile = load_profile()
+    profile = read_profile(harbor_policies.profile_resource())
     assert list(profile) == ["id", "name", "currency", "timezone", "hold_expiry_hours",
                              "fee", "limit", "approval"]
     assert {k: profile[k] for k in list(profile)[:5]} == {
@@ -123,28 +73,15 @@ def test_profile_is_package_data_with_the_agreed_header() -> None:
 
 
 def test_profile_lists_the_drivers_in_order_with_their_defaults() -> None:
-    profile = load_profile()
+    profile = read_profile(harbor_policies.profile_resource())
     assert {slot: [entry["driver"] for entry in profile[slot]] for slot in ("fee", "limit", "approval")} == {
         "fee": ["harbor.overdraft_fee"],
         "limit": ["harbor.overdraft_limit", "harbor.monthly_outgoing"],
         "approval": ["core.frozen_reject", "harbor.velocity_review", "harbor.new_account_review"],
     }
-    for slot in Slot:
-        for entry in profile[slot.value]:
-            assert set(entry) == {"driver", "params"}
-            # products is the one nested table (product name -> amount text)
-            assert all(type(v) in (str, int) or entry["driver"] == "harbor.overdraft_limit"
-                       for v in entry["params"].values())
-            if entry["driver"] in KERNEL_DRIVERS.get(slot, set()):
-                assert entry["params"] == {}
-                continue
-            cls = DRIVERS[(slot, entry["driver"])]
-            assert cls.Params(**entry["params"]) == cls.Params()
+    # products is the one nested table (product name -> amount text)
+    assert_profile_params_are_defaults(profile, ENTRY_POINTS, nested={"harbor.overdraft_limit"})
 
 
 def test_no_float_in_driver_code() -> None:
-    for path in PACKAGE_DIR.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            assert not (isinstance(node, ast.Constant) and type(node.value) is float), path
-            assert not (isinstance(node, ast.Name) and node.id == "float"), path
-            assert not isinstance(node, ast.Div), f"{path}: true division"
+    assert_no_float(PACKAGE_DIR)

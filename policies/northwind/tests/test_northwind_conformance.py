@@ -8,19 +8,18 @@ raise and the kernel fails it closed (``driver_raised``). That is what would
 happen to an account opened in JPY at Northwind today; ``JPY_PARAMS`` are
 the params a JPY institution would write instead, so the kit can check the
 drivers' logic on a JPY request too.
+
+The kit makes one ``DriverConformance`` class per driver of the profile
+(``TestTransferFee`` and so on, after the driver classes).
 """
 
 from __future__ import annotations
 
-import tomllib
-from importlib import metadata
-
 import northwind_policies
 
-from bank_core.contract import NAMESPACES, Slot
-from bank_core.testing import DriverConformance
+from bank_core.testing import installed_entry_points, profile_conformance, read_profile
 
-PROFILE = tomllib.loads(northwind_policies.profile_resource().read_text(encoding="utf-8"))
+PROFILE = read_profile(northwind_policies.profile_resource())
 JPY_PARAMS = {
     "northwind.transfer_fee": {"percent": "0.5", "min": "25", "max": "2500"},
     "northwind.atm_withdrawal_fee": {"free_per_month": 4, "fee": "200", "channel": "atm"},
@@ -29,45 +28,10 @@ JPY_PARAMS = {
     "northwind.large_transfer_review": {"threshold": "500000"},
 }
 
-
-class NorthwindConformance(DriverConformance):
-    """Not collected itself (no ``Test`` prefix): what every class shares."""
-
-    timezone = PROFILE["timezone"]
-    currency = PROFILE["currency"]
-
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.params = next(e["params"] for e in PROFILE[str(cls.slot)] if e["driver"] == cls.entry_point)
-        cls.params_by_currency = {"JPY": JPY_PARAMS[cls.entry_point]}
-
-
-class TestTransferFee(NorthwindConformance):
-    slot = Slot.FEE
-    entry_point = "northwind.transfer_fee"
-
-
-class TestAtmWithdrawalFee(NorthwindConformance):
-    slot = Slot.FEE
-    entry_point = "northwind.atm_withdrawal_fee"
-
-
-class TestSingleTransactionLimit(NorthwindConformance):
-    slot = Slot.LIMIT
-    entry_point = "northwind.single_transaction"
-
-
-class TestDailyWithdrawalLimit(NorthwindConformance):
-    slot = Slot.LIMIT
-    entry_point = "northwind.daily_withdrawal"
-
-
-class TestLargeTransferReview(NorthwindConformance):
-    slot = Slot.APPROVAL
-    entry_point = "northwind.large_transfer_review"
+CONFORMANCE = profile_conformance(PROFILE, "northwind.", params_by_currency={"JPY": JPY_PARAMS})
+globals().update(CONFORMANCE)
 
 
 def test_every_northwind_entry_point_has_a_conformance_class() -> None:
-    installed = {ep.name for namespace in NAMESPACES.values()
-                 for ep in metadata.entry_points(group=namespace) if ep.name.startswith("northwind.")}
-    assert {cls.entry_point for cls in NorthwindConformance.__subclasses__()} == installed == set(JPY_PARAMS)
+    installed = installed_entry_points("northwind.")
+    assert {cls.entry_point for cls in CONFORMANCE.values()} == installed == set(JPY_PARAMS)

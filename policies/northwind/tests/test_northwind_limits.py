@@ -49,7 +49,7 @@ TODAY = {(Kind.WITHDRAWAL, "atm"): Tally(amount_minor=100_000, fee_minor=200, co
     (50_000, 201, False),   # the fee pushes it over by a cent
 ])
 def test_daily_withdrawal_sums_today_amount_and_fees(amount_minor: int, fees_minor: int, passed: bool) -> None:
-    answer = DAILY.check(make_ctx(Kind.WITHDRAWAL, amount_minor, channel="atm", day=TODAY, fees_minor=fees_minor))
+    answer = DAILY.check(make_ctx(Kind.WITHDRAWAL, amount_minor, channel="atm", day=TODAY, fees=fees_minor))
     assert answer.passed is passed
     assert answer.rule == "northwind.daily_withdrawal" and answer.message
     assert answer.threshold == usd(250_000)
@@ -67,7 +67,7 @@ def test_daily_withdrawal_ignores_the_month_and_other_kinds_today() -> None:
 @pytest.mark.parametrize("kind", [Kind.DEPOSIT, Kind.TRANSFER])
 def test_daily_withdrawal_passes_other_kinds(kind: Kind) -> None:
     day = {(Kind.WITHDRAWAL, "atm"): Tally(250_000, 0, 5)}
-    answer = DAILY.check(make_ctx(kind, 900_000, day=day, fees_minor=2_500))
+    answer = DAILY.check(make_ctx(kind, 900_000, day=day, fees=2_500))
     assert answer.passed and answer.rule == "northwind.daily_withdrawal" and answer.message
 
 
