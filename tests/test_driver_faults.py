@@ -233,3 +233,32 @@ def test_new_institution_with_unloadable_driver_is_not_created(make_service, ins
     assert inst not in [i["id"] for i in svc.institutions()]
     with pytest.raises(NotFound):
         svc.open_account(inst, holder="Ann")
+
+
+def test_a_garbage_collection_inside_a_driver_is_not_charged_to_it() -> None:
+    """The budget is the driver's own time: a full collection that starts
+    while it runs (the collector holds the GIL) is subtracted."""
+    import gc
+    import time as clock
+    from types import SimpleNamespace
+
+    from bank_core.decide import _call
+    from bank_core.contract import FeeAnswer
+
+    def slow_collection(phase: str, _info: dict) -> None:
+        if phase == "start":
+            clock.sleep(0.2)  # a collection that takes 200 ms
+
+    class Collecting:
+        def fees(self, _ctx: object) -> FeeAnswer:
+            gc.collect()
+            return FeeAnswer(rule="t.collects")
+
+    bound = SimpleNamespace(name="t.collects", budget_ms=50, driver=Collecting(), slot="fee",
+                            distribution=None)
+    gc.callbacks.append(slow_collection)  # after the kernel's clock has started
+    try:
+        answer, elapsed_us = _call(bound, bound.driver.fees, None, FeeAnswer, [])  # type: ignore[arg-type]
+    finally:
+        gc.callbacks.remove(slow_collection)
+    assert answer.rule == "t.collects" and elapsed_us < 50_000

@@ -9,6 +9,7 @@ ledger, audit chain and results as one uninterrupted run.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -138,6 +139,7 @@ def process(
     if out_path is not None and out_path.resolve() == file.resolve():
         fail(EXIT_INVALID, "--out: must not be the input file")
     st.service  # connect (and migrate) before the clock starts
+    gc.freeze()  # what start-up loaded is never garbage: keep it out of full collections
     results = Results(out_path)
     interactive = sys.stderr.isatty() and not st.json
     started = time.perf_counter()
