@@ -245,3 +245,14 @@ def test_kill_9_and_rerun_equals_one_run(tmp_path: Path, seeded: tuple[Path, lis
     verify = subprocess.run([BANK, "--db", f"sqlite:///{killed}", "--profile", "northwind", "audit",
                              "verify"], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
+
+
+def test_spreadsheet_bom_and_missing_out_directory(tmp_path: Path, seeded: tuple[Path, list[str]]) -> None:
+    db = _copy(seeded[0], tmp_path / "a.db")
+    file = tmp_path / "excel.csv"
+    file.write_bytes("\ufeffref,type,to,amount\r\nb1,deposit,{},5.00\r\n".format(seeded[1][0]).encode("utf-8"))
+    code, out, err = _run(db, "--json", "txn", "process", str(file))
+    assert code == 0, err
+    assert json.loads(out)["posted"] == 1
+    code, out, err = _run(db, "txn", "process", str(file), "--out", str(tmp_path / "nope" / "r.jsonl"))
+    assert code == 5 and err.strip().startswith("error: --out: directory") and "does not exist" in err

@@ -138,6 +138,8 @@ def process(
         fail(EXIT_INVALID, str(exc))
     if out_path is not None and out_path.resolve() == file.resolve():
         fail(EXIT_INVALID, "--out: must not be the input file")
+    if out_path is not None and not out_path.resolve().parent.is_dir():
+        fail(EXIT_INVALID, f"--out: directory {out_path.resolve().parent} does not exist")
     st.service  # connect (and migrate) before the clock starts
     gc.freeze()  # what start-up loaded is never garbage: keep it out of full collections
     results = Results(out_path)
@@ -145,7 +147,7 @@ def process(
     started = time.perf_counter()
     complete = False
     try:
-        with file.open("r", encoding="utf-8", newline="") as handle:
+        with file.open("r", encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheets' BOM
             rows = read_rows(handle, kind, st.institution, st.who)
             docs = _outcomes(st, rows, chunk_size, dry_run)
             if interactive:
