@@ -116,14 +116,41 @@ def sqlite_url(work: Path) -> str:
     return f"sqlite:///{work / (uuid.uuid4().hex + '.db')}"
 
 
-def postgres_url(admin_url: str) -> str:
+CREATED: list[tuple[str, str]] = []  # (admin url, database) to drop at the end
+
+
+def _admin(admin_url: str):  # type: ignore[no-untyped-def]
     import psycopg
 
+    return psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+
+
+def postgres_url(admin_url: str) -> str:
     name = "bench_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+    with _admin(admin_url) as conn:
         conn.execute(f"CREATE DATABASE {name}")
+    CREATED.append((admin_url, name))
     base = admin_url.rsplit("/", 1)[0]
     return f"{base}/{name}"
+
+
+def drop_created() -> None:
+    for admin_url, name in CREATED:
+        with _admin(admin_url) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    CREATED.clear()
+
+
+def measure_one(engine: str, admin: str | None, rows: int, builtin: bool, work: Path, seed: int) -> Run:
+    url = sqlite_url(work) if engine == "sqlite" else postgres_url(admin)  # type: ignore[arg-type]
+    run, url = one_run(engine, url, rows, builtin, work, seed)
+    line = (f"{engine:10} {rows:>9,} rows  {run.drivers:9}  {run.rate:>8,.0f} rows/s  "
+            f"peak RSS {run.peak_rss_mb:6.1f} MB  {run.counts}")
+    if not builtin:
+        floor_rate = rows / floor.measure(engine, url, work, admin)
+        line += f"\n{'':10} floor {floor_rate:>10,.0f} rows/s  ours/floor {run.rate / floor_rate:.2f}"
+    print(line, flush=True)
+    return run
 
 
 def main() -> int:
@@ -137,23 +164,16 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     engines = [("sqlite", None)] + ([("postgresql", args.postgres)] if args.postgres else [])
     print(f"bench: sizes {sizes}, engines {[e for e, _ in engines]}, {os.cpu_count()} cores", flush=True)
-    results = []
+    results: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bank-bench-") as tmp:
-        work = Path(tmp)
-        for rows in sizes:
-            for engine, admin in engines:
-                variants = [False] if args.no_builtin or rows > min(sizes) else [False, True]
-                for builtin in variants:
-                    url = sqlite_url(work) if engine == "sqlite" else postgres_url(admin)
-                    run, url = one_run(engine, url, rows, builtin, work, args.seed)
-                    line = (f"{engine:10} {rows:>9,} rows  {run.drivers:9}  {run.rate:>8,.0f} rows/s  "
-                            f"peak RSS {run.peak_rss_mb:6.1f} MB  {run.counts}")
-                    if not builtin:
-                        floor_s = floor.measure(engine, url, work, admin)
-                        floor_rate = rows / floor_s
-                        line += f"\n{'':10} floor {floor_rate:>10,.0f} rows/s  ours/floor {run.rate / floor_rate:.2f}"
-                    print(line, flush=True)
-                    results.append(run)
+        try:
+            for rows in sizes:
+                for engine, admin in engines:
+                    variants = [False] if args.no_builtin or rows > min(sizes) else [False, True]
+                    for builtin in variants:
+                        results.append(measure_one(engine, admin, rows, builtin, Path(tmp), args.seed))
+        finally:
+            drop_created()
     by = {(r.engine, r.rows, r.drivers): r for r in results}
     for engine, _ in engines:
         p, b = by.get((engine, min(sizes), "profiles")), by.get((engine, min(sizes), "built-in"))
