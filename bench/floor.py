@@ -61,7 +61,6 @@ def _prepare_sqlite(target: Path, postings: list[tuple], audit: list[tuple]) -> 
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA wal_autocheckpoint=16000")  # the engine's own settings
-    conn.execute("PRAGMA cache_size=-65536")
     conn.execute("PRAGMA foreign_keys=OFF")  # the floor has no txn rows to point at
     # Balance and institution rows must exist for the updates to touch them.
     accounts = sorted({(p[1], p[2], p[4]) for p in postings})

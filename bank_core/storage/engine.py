@@ -39,7 +39,6 @@ T = TypeVar("T")
 
 ENV_DATABASE_URL = "BANK_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
-SQLITE_CACHE_KB = 65_536
 MAX_TXN_ATTEMPTS = 25
 RETRY_BASE_SLEEP_MS = 2
 RETRY_MAX_SLEEP_MS = 200
@@ -98,10 +97,6 @@ def _configure_sqlite(engine: Engine) -> None:
         # file writes several MB, and a checkpoint on every commit doubled
         # the cost of committing it.
         cursor.execute("PRAGMA wal_autocheckpoint=16000")
-        # 64 MB of page cache instead of 2 MB: transaction ids are hashes, so
-        # their index takes inserts all over its pages, and a ledger of
-        # millions of rows otherwise reads most of them back from disk.
-        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
