@@ -637,6 +637,7 @@ def assert_no_float(package_dir: str | os.PathLike[str]) -> None:
     for path in sorted(Path(package_dir).glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             where = f"{path}:{getattr(node, 'lineno', '?')}"
-            assert not (isinstance(node, ast.Constant) and type(node.value) is float), f"{where}: float"
-            assert not (isinstance(node, ast.Name) and node.id == "float"), f"{where}: float"
+            assert not (isinstance(node, ast.Constant) and type(node.value) is float), \
+                f"{where}: a float literal"
+            assert not (isinstance(node, ast.Name) and node.id == "float"), f"{where}: uses the float type"
             assert not isinstance(node, ast.Div), f"{where}: true division"
