@@ -43,15 +43,15 @@ def _fresh_schema(url: str) -> None:
     build(url).engine.dispose()  # alembic upgrade to head: same tables and indexes
 
 
-def measure(engine: str, url: str, work: Path, admin_url: str | None) -> float:
+def measure(engine: str, url: str, work: Path, new_postgres_url: Any = None) -> float:
+    """Seconds the bare driver takes to write what the run at ``url`` wrote;
+    ``new_postgres_url()`` creates the fresh PostgreSQL database to write to."""
     postings, audit, _ = _rows(url)
     if engine == "sqlite":
         target = work / f"floor-{uuid.uuid4().hex}.db"
         _fresh_schema(f"sqlite:///{target}")
         return _sqlite(target, postings, audit)
-    from run import postgres_url  # type: ignore[import-not-found]
-
-    target_url = postgres_url(admin_url)  # type: ignore[arg-type]
+    target_url = new_postgres_url()
     _fresh_schema(target_url)
     return _postgres(target_url, postings, audit)
 

@@ -147,7 +147,7 @@ def measure_one(engine: str, admin: str | None, rows: int, builtin: bool, work: 
     line = (f"{engine:10} {rows:>9,} rows  {run.drivers:9}  {run.rate:>8,.0f} rows/s  "
             f"peak RSS {run.peak_rss_mb:6.1f} MB  {run.counts}")
     if not builtin:
-        floor_rate = rows / floor.measure(engine, url, work, admin)
+        floor_rate = rows / floor.measure(engine, url, work, lambda: postgres_url(admin))  # type: ignore[arg-type]
         line += f"\n{'':10} floor {floor_rate:>10,.0f} rows/s  ours/floor {run.rate / floor_rate:.2f}"
     print(line, flush=True)
     return run
