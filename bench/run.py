@@ -160,9 +160,13 @@ def main() -> int:
                         help="PostgreSQL admin URL (a fresh database is created per run)")
     parser.add_argument("--no-builtin", action="store_true", help="skip the built-in drivers comparison")
     parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--engines", default="sqlite,postgresql",
+                        help="which of sqlite,postgresql to run (postgresql needs --postgres)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    engines = [("sqlite", None)] + ([("postgresql", args.postgres)] if args.postgres else [])
+    wanted = set(args.engines.split(","))
+    engines = ([("sqlite", None)] if "sqlite" in wanted else []) + (
+        [("postgresql", args.postgres)] if args.postgres and "postgresql" in wanted else [])
     print(f"bench: sizes {sizes}, engines {[e for e, _ in engines]}, {os.cpu_count()} cores", flush=True)
     results: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bank-bench-") as tmp:
