@@ -80,7 +80,12 @@ def make_engine(url: str | None = None) -> Engine:
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, isolation_level="SERIALIZABLE", pool_pre_ping=True)
+        # No server-side prepared statements: a generic plan cached while the
+        # txn table was small (a sequential scan) stays cached as it grows when
+        # nothing runs ANALYZE (autovacuum off), and the idempotency lookup of
+        # a chunk then took seconds at 200k rows. Custom plans use the index.
+        return create_engine(url, isolation_level="SERIALIZABLE", pool_pre_ping=True,
+                             connect_args={"prepare_threshold": None})
     return create_engine(url)
 
 
