@@ -23,7 +23,7 @@ from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.messages import as_utc, txn_id_for, utc_now
 from bank_core.money import format_minor
 from bank_core.pipeline import InstitutionView, snapshot, zone
-from bank_core.storage.models import Txn
+from bank_core.storage.models import Posting, Txn
 
 if TYPE_CHECKING:
     from bank_core.service import BankService
@@ -203,9 +203,8 @@ class Holds:
             done = conn.execute(select(Txn.id).where(Txn.reverses_txn_id == txn_id)).scalar()
             if done is not None:
                 raise Conflict(f"transaction {txn_id} was already reversed by {done}")
-            postings = conn.execute(select(ledger.Posting.account_id, ledger.Posting.amount_minor,
-                                           ledger.Posting.rule)
-                                    .where(ledger.Posting.txn_id == txn_id)).all()
+            postings = conn.execute(select(Posting.account_id, Posting.amount_minor, Posting.rule)
+                                    .where(Posting.txn_id == txn_id)).all()
             lines = [ledger.Line(p.account_id, -p.amount_minor, "reversal") for p in postings]
             balances = ledger.load_balances(conn, inst.id, {l.account_id for l in lines}, for_update=True)
             customers = {a for a in (row.source_account_id, row.dest_account_id) if a}

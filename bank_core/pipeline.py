@@ -31,6 +31,7 @@ class InstitutionView:
     hold_expiry_hours: int
     profile_version: int
     drivers: Drivers
+    account_currencies: tuple[str, ...] = ()  # the profile's currency first, then its extras
 
 
 def snapshot(record: AccountRecord, balance: BalanceRow, exclude_hold: list[int] | None = None

@@ -77,7 +77,8 @@ class BankService:
             profile = self.profile(conn, row.id, row.profile_version)
             view = InstitutionView(row.id, profile.currency, profile.timezone,
                                    profile.hold_expiry_hours, row.profile_version,
-                                   bind_profile(profile, self.registry))
+                                   bind_profile(profile, self.registry),
+                                   tuple(profile.account_currencies))
             self._views[key] = view
         return view
 
@@ -158,7 +159,7 @@ class BankService:
                 check_currency(cur)
             except MoneyError as exc:
                 raise InvalidRequest(str(exc)) from None
-            allowed = self.profile(conn, institution_id, inst.profile_version).account_currencies
+            allowed = inst.account_currencies
             if cur not in allowed:
                 raise InvalidRequest(
                     f"currency: {institution_id} opens accounts in {', '.join(allowed)}; list {cur} "
