@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from bank_core.chunk import Outcome
 from bank_core.messages import DEFAULT_CHANNEL, TxnRequest
+from bank_core.money import format_minor
 
 FIELDS = ("ref", "type", "from", "to", "amount", "currency", "channel", "memo", "at")
 REQUIRED = ("ref", "type", "amount")
@@ -123,11 +124,11 @@ def read_rows(handle: IO[str], fmt: str, institution: str, actor: str
 
 def result_line(line: int, ref: str | None, outcome: Outcome | None, error: Exception | None) -> dict[str, Any]:
     """The result document for one input row."""
-    if outcome is not None and outcome.result is not None:
-        r = outcome.result
-        return {"line": line, "ref": r["ref"], "status": r["status"], "txn_id": r["txn_id"],
-                "fee_total": r["fee_total"], "currency": r["currency"], "code": r["code"],
-                "reasons": [x for x in r["reasons"] if x["outcome"] in ("fail", "reject", "review", "fault")],
+    if outcome is not None and outcome.record is not None:
+        currency = outcome.currency
+        return {"line": line, "ref": outcome.request.ref, "status": outcome.status,
+                "txn_id": outcome.txn_id, "fee_total": format_minor(outcome.fee_minor(), currency),
+                "currency": currency, "code": outcome.code, "reasons": outcome.notable_reasons(),
                 "error": None}
     message = str(error if error is not None else outcome.error)  # type: ignore[union-attr]
     return {"line": line, "ref": ref, "status": "invalid", "txn_id": None, "fee_total": None,

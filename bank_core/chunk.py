@@ -4,14 +4,20 @@ Every request, alone (``submit``) or in a file of millions (``process``),
 goes through this one code path, so both have exactly the same semantics:
 
 1. load, set-based, what the chunk's rows touch: accounts (locked), balances
-   (locked), earlier results for their idempotency keys, usage counters and
-   recent outgoing times;
+   (locked), earlier transactions with the same idempotency keys, and the
+   usage counters and recent outgoing times only if a driver of the profile
+   reads them;
 2. decide each row in order against that state held in memory: validate,
    idempotency, policy context, drivers (fees, limits, approvals), the
    kernel's own balance check; apply the row's effect to the in-memory state
    so the next row sees it;
 3. write everything with set-based statements: transactions, postings,
-   balance increments, usage increments and the audit chain.
+   balance increments, usage increments and the audit chain, whose entry per
+   transaction carries its decision record (``bank_core.record``).
+
+Decide in data: a row's outcome is its decision record (integers and term
+ids); the result document and every message are rendered only when asked
+(``Outcome.result``, ``Outcome.notable_reasons``).
 
 A row that is invalid (bad amount, unknown account, a reused key with another
 body) is that row's error and writes nothing; a rejected row is recorded as
@@ -23,7 +29,6 @@ from __future__ import annotations
 import bisect
 import json
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -31,6 +36,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from bank_core.contract import (
+    UNDECLARED_RECENT,
+    UNDECLARED_USAGE,
     AccountStatus,
     Kind,
     Money,
@@ -39,68 +46,113 @@ from bank_core.contract import (
     Tally,
     UsageCounters,
 )
-from bank_core.decide import Reason, Verdict
-from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound
-from bank_core.ledger import (
-    BalanceRow,
-    Line,
-    apply_deltas,
-    bump_usage_many,
-    check_balanced,
-    deltas_for,
-    lines_to_json,
-    load_balances,
-    period_keys,
-)
-from bank_core.messages import TxnRequest, as_utc, txn_id_for
-from bank_core.money import MoneyError, format_minor, parse_minor
-from bank_core.pipeline import KERNEL, ACCOUNT_CLOSED, InstitutionView, Pipeline, snapshot, zone
+from bank_core.decide import Verdict
+from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, require
+from bank_core.ledger import BalanceRow, apply_deltas, bump_usage_many, next_txn_ids, period_keys
+from bank_core.messages import TxnRequest, as_utc, public_txn_id
+from bank_core.money import MoneyError, parse_minor
+from bank_core.pipeline import ACCOUNT_CLOSED, InstitutionView, Pipeline, snapshot, zone
 from bank_core.ports import ROLE_CUSTOMER, AccountRecord
-from bank_core.storage.bulk import bulk_insert
-from bank_core.storage.models import Posting, Txn
+from bank_core.record import FORMAT, Record, dumps, encode_answers
+from bank_core.storage.bulk import insert_rows
+from bank_core.storage.models import Txn, UsageCounter
+from bank_core.terms import TermSession
 
 OUTGOING = (Kind.WITHDRAWAL, Kind.TRANSFER)
 RECENT_WINDOW = timedelta(hours=24)
 RECENT_LIMIT = UsageCounters.RECENT_OUT_LIMIT
+DECISION_ACTIONS = ("txn.posted", "txn.held", "txn.rejected")
+TXN_COLUMNS = ("id", "institution_id", "idempotency_key", "kind", "status", "amount_minor",
+               "fee_minor", "currency", "source_account_id", "dest_account_id", "channel", "memo",
+               "at", "decided_at", "initiator", "profile_version", "code", "lines")
+POSTING_COLUMNS = ("txn_id", "institution_id", "account_id", "amount_minor", "currency", "rule",
+                   "posted_at")
+_EMPTY_WINDOW: MappingProxyType[tuple[Kind, str], Tally] = MappingProxyType({})
 
 
-def canonical(document: dict[str, Any]) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass(slots=True)
 class Outcome:
-    """One request's outcome: its result (as a JSON-ready dict and its
-    canonical JSON), or the error it raised. ``replayed`` means the result
-    is that of an earlier request with the same key and body."""
+    """One request's outcome: its decision record, or the error it raised.
+    ``replayed`` means the record is that of an earlier request with the
+    same key and body. Text is made only when asked for."""
 
-    index: int
-    request: TxnRequest
-    result: dict[str, Any] | None = None
-    result_json: str | None = None
-    error: BankError | None = None
-    replayed: bool = False
+    __slots__ = ("index", "request", "txn_id", "institution", "record", "error", "replayed",
+                 "_text", "_result")
+
+    def __init__(self, index: int, request: TxnRequest, *, txn_id: str | None = None,
+                 institution: str = "", record: Any = None, error: BankError | None = None,
+                 replayed: bool = False, text: Any = None) -> None:
+        self.index = index
+        self.request = request
+        self.txn_id = txn_id
+        self.institution = institution
+        self.record = record  # list: a format-2 record; dict: a revision-0001 result
+        self.error = error
+        self.replayed = replayed
+        self._text = text
+        self._result: dict[str, Any] | None = None
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        """The full result document (``TxnResult`` fields), rendered once."""
+        if self.record is None:
+            return None
+        if self._result is None:
+            if isinstance(self.record, dict):
+                self._result = self.record
+            else:
+                self._result = Record(self.record, self._text).result(self.txn_id, self.institution)  # type: ignore[arg-type]
+        return self._result
+
+    @property
+    def status(self) -> str:
+        return self.record["status"] if isinstance(self.record, dict) else self.record[11]
+
+    @property
+    def code(self) -> str | None:
+        return self.record["code"] if isinstance(self.record, dict) else self.record[12]
+
+    @property
+    def currency(self) -> str:
+        return self.record["currency"] if isinstance(self.record, dict) else self.record[6]
+
+    def fee_minor(self) -> int:
+        if isinstance(self.record, dict):
+            return 0 if self.status == "rejected" else parse_minor(self.record["fee_total"], self.currency,
+                                                                   allow_zero=True)
+        return Record(self.record, self._text).fee_minor()
+
+    def notable_reasons(self) -> list[dict[str, Any]]:
+        """The reasons a results file lists: fails, rejections, reviews, faults."""
+        if isinstance(self.record, dict):
+            return [x for x in self.record["reasons"]
+                    if x["outcome"] in ("fail", "reject", "review", "fault")]
+        return [r.to_dict() for r in Record(self.record, self._text).reasons(notable_only=True)]
 
 
 class Chunk:
     """The state of one chunk: loaded once, updated per row, written once."""
 
     def __init__(self, pipeline: Pipeline, conn: Connection, inst: InstitutionView,
-                 now: datetime) -> None:
+                 now: datetime, dry_run: bool = False) -> None:
         self.p = pipeline
         self.conn = conn
         self.inst = inst
         self.now = now
+        self.now_iso = now.isoformat()
+        self.dry_run = dry_run
+        self.tz = zone(inst.timezone)
+        self.terms: TermSession = pipeline.terms.session(conn)
         self.records: dict[str, AccountRecord] = {}
         self.balances: dict[str, BalanceRow] = {}
         self.internal: dict[tuple[str, str], str] = {}
-        self.seen: dict[str, tuple[str, str]] = {}  # ref -> (body hash, result json)
+        self.seen: dict[str, tuple[str, Any]] = {}  # ref -> (txn id, record)
         self.usage: dict[tuple[str, str], dict[tuple[Kind, str], list[int]]] = {}
         self.recent: dict[str, list[datetime]] = {}
         self.recent_truncated: set[str] = set()
+        self.ids: list[int] = []
         # what the chunk will write
-        self.txn_rows: list[dict[str, Any]] = []
-        self.posting_rows: list[dict[str, Any]] = []
+        self.txn_rows: list[tuple[Any, ...]] = []
+        self.posting_rows: list[tuple[Any, ...]] = []
         self.deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         self.usage_deltas: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         self.audit: list[tuple[str, str, str, str, datetime]] = []
@@ -113,39 +165,59 @@ class Chunk:
         self.records = self.p.accounts.get_many(conn, inst.id, sorted(ids), for_update=True) if ids else {}
         for cur in sorted({r.currency for r in self.records.values()}):
             for role in ("cash", "fee_income"):
-                found = self.p.accounts.internal(conn, inst.id, role, cur)
+                found = self.p.internal_account(conn, inst.id, role, cur)
                 if found is not None:
-                    self.internal[(role, cur)] = found.id
-        self.balances = load_balances(conn, inst.id, sorted(ids | set(self.internal.values())),
-                                      for_update=True)
-        refs = [r.ref for r, k in zip(requests, kinds) if k is not None]
+                    self.internal[(role, cur)] = found
+        self.balances = self.p.load_balances(conn, inst.id, sorted(ids | set(self.internal.values())))
+        self._load_earlier([r.ref for r, k in zip(requests, kinds) if k is not None])
+        if inst.reads:
+            self._load_usage(requests, kinds)
+
+    def _load_earlier(self, refs: list[str]) -> None:
+        conn, inst = self.conn, self.inst
+        found: dict[str, str] = {}  # public id -> ref
         for start in range(0, len(refs), 500):
-            rows = conn.execute(select(Txn.idempotency_key, Txn.request_hash, Txn.result).where(
+            rows = conn.execute(select(Txn.idempotency_key, Txn.id, Txn.legacy_id).where(
                 Txn.institution_id == inst.id, Txn.idempotency_key.in_(refs[start:start + 500])))
-            self.seen.update({row[0]: (row[1], row[2]) for row in rows})
-        self._load_usage(requests, kinds)
+            for ref, txn_id, legacy in rows:
+                found[public_txn_id(txn_id) if legacy is None else legacy] = ref
+        if not found:
+            return
+        subjects = sorted(found)
+        payloads: dict[str, str] = {}
+        for start in range(0, len(subjects), 500):
+            payloads.update(self.p.audit.decisions(conn, inst.id, subjects[start:start + 500],
+                                                   DECISION_ACTIONS))
+        term_ids = []
+        for subject, payload in payloads.items():
+            record = json.loads(payload)
+            self.seen[found[subject]] = (subject, record)
+            if isinstance(record, list):
+                term_ids.extend(_record_terms(record))
+        self.terms.preload(term_ids)
 
     def _load_usage(self, requests: list[TxnRequest], kinds: list[Kind | None]) -> None:
         sources: set[str] = set()
         periods: set[str] = set()
         times: list[datetime] = []
-        tz = zone(self.inst.timezone)
         for request, kind in zip(requests, kinds):
             if kind in OUTGOING and request.source in self.records:
                 at = self.at(request)
                 sources.add(request.source)  # type: ignore[arg-type]
-                periods.update(period_keys(at.astimezone(tz).date()))
+                periods.update(period_keys(at.astimezone(self.tz).date()))
                 times.append(at)
         if not sources:
             return
-        from bank_core.storage.models import UsageCounter as U
-
-        rows = self.conn.execute(select(U.account_id, U.period, U.kind, U.channel, U.amount_minor,
-                                        U.fee_minor, U.count).where(
-            U.institution_id == self.inst.id, U.account_id.in_(sorted(sources)),
-            U.period.in_(sorted(periods))))
-        for acc, period, kind, channel, amount, fee, count in rows:
-            self.usage.setdefault((acc, period), {})[(Kind(kind), channel)] = [amount, fee, count]
+        U = UsageCounter
+        if "usage" in self.inst.reads:
+            rows = self.conn.execute(select(U.account_id, U.period, U.kind, U.channel, U.amount_minor,
+                                            U.fee_minor, U.count).where(
+                U.institution_id == self.inst.id, U.account_id.in_(sorted(sources)),
+                U.period.in_(sorted(periods))))
+            for acc, period, kind, channel, amount, fee, count in rows:
+                self.usage.setdefault((acc, period), {})[(Kind(kind), channel)] = [amount, fee, count]
+        if "recent" not in self.inst.reads:
+            return
         ranked = (select(Txn.source_account_id.label("acc"), Txn.at.label("at"),
                          func.row_number().over(partition_by=Txn.source_account_id,
                                                 order_by=Txn.at.desc()).label("rn"))
@@ -168,57 +240,77 @@ class Chunk:
     # ---------------------------------------------------------------- decide
 
     def decide(self, index: int, request: TxnRequest, kind: Kind) -> Outcome:
-        inst = self.inst
-        for label, acc in (("from", request.source), ("to", request.dest)):
-            if acc and (acc not in self.records or self.records[acc].role != ROLE_CUSTOMER):
+        inst, records = self.inst, self.records
+        source, dest = request.source, request.dest
+        for label, acc in (("from", source), ("to", dest)):
+            if acc and (acc not in records or records[acc].role != ROLE_CUSTOMER):
                 raise NotFound(f"{label}: account {acc!r} not found")
-        customer_ids = [a for a in (request.source, request.dest) if a]
-        currencies = {self.records[a].currency for a in customer_ids}
-        if len(currencies) != 1:
-            raise InvalidRequest(f"to: accounts are in different currencies ({', '.join(sorted(currencies))})")
-        (currency,) = currencies
+        if source and dest and records[source].currency != records[dest].currency:
+            raise InvalidRequest(f"to: accounts are in different currencies "
+                                 f"({', '.join(sorted({records[source].currency, records[dest].currency}))})")
+        currency = records[source or dest].currency  # type: ignore[index]
         if request.currency is not None and request.currency != currency:
             raise InvalidRequest(f"currency: {request.currency} does not match the account currency {currency}")
         try:
             amount_minor = parse_minor(request.amount, currency)
         except MoneyError as exc:
             raise InvalidRequest(str(exc)) from None
-        body = request.body_hash(currency, amount_minor)
+        at = self.at(request)
+        at_iso = at.isoformat()
+        body = (str(kind), source, dest, amount_minor, currency, request.channel, request.memo,
+                at_iso if request.at is not None else None)
         earlier = self.seen.get(request.ref)
         if earlier is not None:
-            if earlier[0] != body:
-                raise Conflict(f"ref: {request.ref!r} was already used for a different request")
-            return Outcome(index, request, json.loads(earlier[1]), earlier[1], replayed=True)
+            return self._replay(index, request, body, earlier)
         cash = self.internal.get(("cash", currency))
         fee_income = self.internal.get(("fee_income", currency))
         if cash is None or fee_income is None:
             raise InvalidRequest(f"currency: institution {inst.id} has no internal accounts in {currency}")
-        at = self.at(request)
-        local_date = at.astimezone(zone(inst.timezone)).date()
-        snaps = {a: snapshot(self.records[a], self.balances[a]) for a in customer_ids}
-        usage = (self.usage_view(request.source, local_date, at)
-                 if kind in OUTGOING and request.source else UsageCounters())
-        closed = [a for a in customer_ids if self.records[a].status == AccountStatus.CLOSED]
-        if closed:
-            verdict = Verdict("rejected", [Reason(KERNEL, KERNEL, None, ACCOUNT_CLOSED, "reject",
-                                                  f"account {closed[0]} is closed",
-                                                  code=ACCOUNT_CLOSED)], [], ACCOUNT_CLOSED)
+        local_date = at.astimezone(self.tz).date()
+        src = snapshot(records[source], self.balances[source]) if source else None
+        dst = snapshot(records[dest], self.balances[dest]) if dest else None
+        if kind is Kind.DEPOSIT or not inst.reads:
+            usage = _NO_USAGE if not inst.reads else UsageCounters()
         else:
-            ctx = PolicyContext(Request(inst.id, kind, Money(amount_minor, currency), request.source,
-                                        request.dest, request.channel, request.memo, at),
-                                snaps.get(request.source or ""), snaps.get(request.dest or ""),
-                                usage, inst.timezone, local_date, Money(0, currency))
+            usage = self.usage_view(source, local_date, at)  # type: ignore[arg-type]
+        closed = [a.id for a in (src, dst) if a is not None and a.status is AccountStatus.CLOSED]
+        if closed:
+            verdict = Verdict("rejected", ACCOUNT_CLOSED,
+                              kernel=(ACCOUNT_CLOSED, f"account {closed[0]} is closed"))
+        else:
+            amount = Money(amount_minor, currency)
+            ctx = PolicyContext(Request(inst.id, kind, amount, source, dest, request.channel,
+                                        request.memo, at),
+                                src, dst, usage, inst.timezone, local_date, Money(0, currency))
             verdict = self.p.evaluator.evaluate(inst.drivers, ctx)
         return self.record(index, request, kind, verdict, body, amount_minor, currency, at,
-                           local_date, customer_ids, cash, fee_income)
+                           at_iso, local_date, cash, fee_income)
+
+    def _replay(self, index: int, request: TxnRequest, body: tuple[Any, ...],
+                earlier: tuple[str, Any]) -> Outcome:
+        txn_id, record = earlier
+        if isinstance(record, list):
+            same = Record(record, self.terms.text).body() == body
+        else:  # a revision-0001 result: compare what it kept of the request
+            same = (record["kind"], record["source"], record["dest"], record["currency"],
+                    record["channel"], record["memo"]) == (body[0], body[1], body[2], body[4],
+                                                           body[5], body[6]) and \
+                parse_minor(record["amount"], record["currency"]) == body[3] and \
+                (body[7] is None or body[7] == record["at"])
+        if not same:
+            raise Conflict(f"ref: {request.ref!r} was already used for a different request")
+        return Outcome(index, request, txn_id=txn_id, institution=self.inst.id, record=record,
+                       replayed=True, text=self.terms.text)
 
     def usage_view(self, account: str, local_date: date, at: datetime) -> UsageCounters:
-        day_key, month_key = period_keys(local_date)
-
-        def window(key: str) -> MappingProxyType[tuple[Kind, str], Tally]:
-            found = self.usage.get((account, key), {})
-            return MappingProxyType({k: Tally(v[0], v[1], v[2]) for k, v in found.items()})
-
+        reads = self.inst.reads
+        if "usage" in reads:
+            day_key, month_key = period_keys(local_date)
+            day, month = self._window(account, day_key), self._window(account, month_key)
+        else:
+            day = month = UNDECLARED_USAGE  # type: ignore[assignment]
+        if "recent" not in reads:
+            return UsageCounters(day, month, UNDECLARED_RECENT)  # type: ignore[arg-type]
         times = self.recent.get(account, [])
         low = bisect.bisect_right(times, at - RECENT_WINDOW)
         high = bisect.bisect_right(times, at)
@@ -226,7 +318,13 @@ class Chunk:
         if account in self.recent_truncated and len(recent) < RECENT_LIMIT and (
                 not times or times[0] > at - RECENT_WINDOW):
             recent = self._recent_exact(account, at)  # loaded list may miss older times
-        return UsageCounters(window(day_key), window(month_key), tuple(recent))
+        return UsageCounters(day, month, tuple(recent))
+
+    def _window(self, account: str, key: str) -> MappingProxyType[tuple[Kind, str], Tally]:
+        found = self.usage.get((account, key))
+        if not found:
+            return _EMPTY_WINDOW
+        return MappingProxyType({k: Tally(v[0], v[1], v[2]) for k, v in found.items()})
 
     def _recent_exact(self, account: str, at: datetime) -> list[datetime]:
         rows = self.conn.execute(
@@ -241,102 +339,118 @@ class Chunk:
 
     # ---------------------------------------------------------------- record
 
-    def record(self, index: int, request: TxnRequest, kind: Kind, verdict: Verdict, body: str,
-               amount_minor: int, currency: str, at: datetime, local_date: date,
-               customer_ids: list[str], cash: str, fee_income: str) -> Outcome:
-        inst = self.inst
-        lines = plan_lines(kind, amount_minor, request.source, request.dest, cash, fee_income, verdict)
-        check_balanced(lines, {a: self.balances[a].currency for a in {l.account_id for l in lines}})
-        txn_id = txn_id_for(inst.id, request.ref)
+    def record(self, index: int, request: TxnRequest, kind: Kind, verdict: Verdict,
+               body: tuple[Any, ...], amount_minor: int, currency: str, at: datetime,
+               at_iso: str, local_date: date, cash: str, fee_income: str) -> Outcome:
+        inst, source, dest = self.inst, request.source, request.dest
         status = verdict.status
+        lines = [(source or cash, -amount_minor, body[0]), (dest or cash, amount_minor, body[0])]
+        payer = source or dest
+        for _bound, fee in verdict.fee_lines:
+            lines.append((payer, -fee.amount.amount_minor, fee.rule))
+            lines.append((fee_income, fee.amount.amount_minor, fee.rule))
+        balances = self.balances
+        require(sum(line[1] for line in lines) == 0
+                and all(balances[line[0]].currency == currency for line in lines),
+                f"unbalanced lines: {lines}")  # the kernel's own check, after the drivers spoke
+        if not self.ids:  # once per chunk: one id for every row left to decide
+            self.ids = next_txn_ids(self.conn, self.remaining, dry_run=self.dry_run)[::-1]
+            self.remaining = 0
+        txn_number = self.ids.pop()
+        txn_id = public_txn_id(txn_number)
         fee_minor = verdict.fee_minor if status != "rejected" else 0
-        if status in ("posted", "held"):
-            stage = "post" if status == "posted" else "hold"
-            for acc, d in deltas_for(lines, stage).items():
-                row, total = self.balances[acc], self.deltas[acc]
-                row.debits_posted += d[0]
-                row.credits_posted += d[1]
-                row.debits_pending += d[2]
-                row.credits_pending += d[3]
-                for i in range(4):
-                    total[i] += d[i]
-        result = {
-            "txn_id": txn_id, "institution": inst.id, "ref": request.ref, "kind": str(kind),
-            "status": status, "code": verdict.code, "amount": format_minor(amount_minor, currency),
-            "currency": currency, "fee_total": format_minor(fee_minor, currency),
-            "fees": [{"driver": d, "rule": f.rule, "amount": f.amount.format(), "currency": currency,
-                      "memo": f.memo} for d, f in verdict.fee_lines] if status != "rejected" else [],
-            "reasons": [r.to_dict() for r in verdict.reasons], "source": request.source,
-            "dest": request.dest, "channel": request.channel, "memo": request.memo,
-            "at": at.isoformat(), "profile_version": inst.profile_version,
-            "balances": [balance_doc(a, self.balances[a]) for a in customer_ids],
-        }
-        result_json = canonical(result)
-        self.txn_rows.append({
-            "id": txn_id, "institution_id": inst.id, "idempotency_key": request.ref,
-            "request_hash": body, "kind": str(kind), "status": status, "amount_minor": amount_minor,
-            "fee_minor": fee_minor, "currency": currency, "source_account_id": request.source,
-            "dest_account_id": request.dest, "channel": request.channel, "memo": request.memo,
-            "at": at, "decided_at": self.now, "initiator": request.actor,
-            "profile_version": inst.profile_version, "reverses_txn_id": None,
-            "lines": lines_to_json(lines) if status == "held" else "[]", "result": result_json,
-            "resolved_at": None, "resolved_by": None, "resolution": None})
+        if status != "rejected":
+            pending = status == "held"
+            deltas = self.deltas
+            for acc, amount, _rule in lines:
+                row, total = balances[acc], deltas[acc]
+                if amount < 0:
+                    if pending:
+                        row.debits_pending -= amount
+                        total[2] -= amount
+                    else:
+                        row.debits_posted -= amount
+                        total[0] -= amount
+                elif pending:
+                    row.credits_pending += amount
+                    total[3] += amount
+                else:
+                    row.credits_posted += amount
+                    total[1] += amount
+        snapshot_after: list[Any] = []
+        for acc in (source, dest):
+            if acc:
+                b = balances[acc]
+                snapshot_after += (acc, b.credits_posted - b.debits_posted, b.debits_pending)
+        answers, fault = encode_answers(verdict, currency, self.terms, self.terms.driver)
+        record = [FORMAT, request.ref, body[0], source, dest, amount_minor, currency,
+                  request.channel, request.memo, body[7] is not None, at_iso, status, verdict.code,
+                  inst.profile_version, snapshot_after, answers, fault]
+        self.txn_rows.append((
+            txn_number, inst.id, request.ref, body[0], status, amount_minor, fee_minor, currency,
+            source, dest, request.channel, request.memo, at, self.now, request.actor,
+            inst.profile_version, verdict.code,
+            json.dumps([list(line) for line in lines]) if status == "held" else None))
         if status == "posted":
-            self.posting_rows.extend(
-                {"txn_id": txn_id, "institution_id": inst.id, "account_id": l.account_id,
-                 "amount_minor": l.amount_minor, "currency": currency, "rule": l.rule,
-                 "posted_at": self.now} for l in lines)
+            now = self.now
+            self.posting_rows.extend((txn_number, inst.id, acc, amount, currency, rule, now)
+                                     for acc, amount, rule in lines)
         if status != "rejected" and kind in OUTGOING:
-            self._count(request.source, local_date, kind, request.channel, amount_minor, fee_minor, at)  # type: ignore[arg-type]
-        self.seen[request.ref] = (body, result_json)
-        self.audit.append((request.actor, f"txn.{status}", txn_id, result_json, self.now))
-        return Outcome(index, request, result, result_json)
+            self._count(source, local_date, kind, request.channel, amount_minor, fee_minor, at)  # type: ignore[arg-type]
+        self.seen[request.ref] = (txn_id, record)
+        self.audit.append((request.actor, f"txn.{status}", txn_id, dumps(record), self.now))
+        return Outcome(index, request, txn_id=txn_id, institution=inst.id, record=record,
+                       text=self.terms.text)
+
+    remaining = 1  # rows left to decide in this chunk (ids are allocated for them at once)
 
     def _count(self, account: str, local_date: date, kind: Kind, channel: str, amount_minor: int,
                fee_minor: int, at: datetime) -> None:
+        kind_text = str(kind)
         for key in period_keys(local_date):
             window = self.usage.setdefault((account, key), {})
             tally = window.setdefault((kind, channel), [0, 0, 0])
             tally[0] += amount_minor
             tally[1] += fee_minor
             tally[2] += 1
-            delta = self.usage_deltas[(account, key, str(kind), channel)]
+            delta = self.usage_deltas[(account, key, kind_text, channel)]
             delta[0] += amount_minor
             delta[1] += fee_minor
             delta[2] += 1
-        bisect.insort(self.recent.setdefault(account, []), at)
+        if "recent" in self.inst.reads:
+            bisect.insort(self.recent.setdefault(account, []), at)
 
     # ----------------------------------------------------------------- write
 
     def flush(self) -> None:
         conn, inst = self.conn, self.inst
-        bulk_insert(conn, Txn.__table__, self.txn_rows)
-        bulk_insert(conn, Posting.__table__, self.posting_rows)
+        insert_rows(conn, Txn.__table__, TXN_COLUMNS, self.txn_rows)
+        insert_rows(conn, Txn.metadata.tables["posting"], POSTING_COLUMNS, self.posting_rows)
         apply_deltas(conn, inst.id, {a: d for a, d in self.deltas.items() if any(d)})
         bump_usage_many(conn, inst.id, self.usage_deltas)
         self.p.audit.append_many(conn, inst.id, self.audit)
 
 
-def balance_doc(account: str, b: BalanceRow) -> dict[str, str]:
-    return {"account": account, "posted": format_minor(b.posted, b.currency),
-            "available": format_minor(b.available, b.currency),
-            "held_out": format_minor(b.debits_pending, b.currency), "currency": b.currency}
+_NO_USAGE = UsageCounters(UNDECLARED_USAGE, UNDECLARED_USAGE, UNDECLARED_RECENT)  # type: ignore[arg-type]
 
 
-def plan_lines(kind: Kind, amount_minor: int, source: str | None, dest: str | None,
-               cash: str, fee_income: str, verdict: Verdict) -> list[Line]:
-    """Balanced postings: principal between the accounts (or the cash
-    account for deposits and withdrawals), each fee from payer to fee income."""
-    lines = [Line(source or cash, -amount_minor, str(kind)), Line(dest or cash, amount_minor, str(kind))]
-    payer = source or dest
-    for _driver, fee in verdict.fee_lines:
-        lines.append(Line(payer, -fee.amount.amount_minor, fee.rule))  # type: ignore[arg-type]
-        lines.append(Line(fee_income, fee.amount.amount_minor, fee.rule))
-    return lines
+def _record_terms(record: list[Any]) -> list[int]:
+    """Every term id a format-2 record mentions (to load their texts at once)."""
+    found: list[int] = []
+    for a in record[15]:
+        found += (a[0], a[1])
+        if type(a[5]) is list:
+            found.append(a[5][0])
+        for i in range(6, len(a), 3):
+            found += (a[i], a[i + 2])
+    if record[16] is not None and record[16][0]:
+        found.append(record[16][0])
+    return found
 
 
 def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
-                  requests: list[TxnRequest], now: datetime, first_index: int = 0) -> list[Outcome]:
+                  requests: list[TxnRequest], now: datetime, first_index: int = 0,
+                  dry_run: bool = False) -> list[Outcome]:
     """Decide and write one chunk inside the caller's database transaction."""
     kinds: list[Kind | None] = []
     outcomes: list[Outcome | None] = []
@@ -349,8 +463,9 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
         except BankError as exc:
             kinds.append(None)
             outcomes.append(Outcome(first_index + offset, request, error=exc))
-    chunk = Chunk(pipeline, conn, inst, now)
+    chunk = Chunk(pipeline, conn, inst, now, dry_run)
     chunk.load(requests, kinds)
+    chunk.remaining = sum(1 for k in kinds if k is not None)
     for offset, (request, kind) in enumerate(zip(requests, kinds)):
         if kind is None:
             continue

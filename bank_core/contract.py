@@ -38,6 +38,27 @@ transaction closed: it is rejected with a stable reason code
 written to the audit log naming the driver and its distribution, and the next
 transaction is processed normally.
 
+Contract version 2: decide in data, explain on demand
+------------------------------------------------------
+Version 2 adds two things a driver may use, and one promise it must keep:
+
+* ``message`` may be a :class:`Text` (a template and its values) instead of a
+  finished string. The kernel stores the template once and the values as
+  integers, and renders the sentence only when a person asks (``bank txn
+  explain``, a results file's reasons). Formatting money for every
+  transaction is most of what a driver costs; a template costs nothing.
+* ``reads``: the context data the driver looks at beyond the request and the
+  account snapshots, as a frozenset of :data:`READS` names (``"usage"`` for
+  the day and month counters, ``"recent"`` for ``usage.recent_out_at``). The
+  kernel loads only what some driver of the profile reads; a version-2 driver
+  that touches data it did not declare gets :class:`UndeclaredRead` (a fault
+  of that driver, never a silent zero).
+* Prepare in ``__init__``: the kernel builds a driver once per distinct params
+  and reuses it, so parse percentages and amounts there, not per call.
+
+A version-1 driver keeps working unchanged: it is treated as reading
+everything, and its string messages are stored as they are.
+
 Version policy
 --------------
 ``CONTRACT_VERSION`` is an integer. It is bumped when a change could break an
@@ -79,11 +100,15 @@ __all__ = [
     "UsageCounters", "PolicyContext", "FeeLine", "FeeAnswer", "LimitAnswer",
     "ApprovalAnswer", "DriverParams", "AmountText", "PercentText",
     "amount_minor", "Driver", "FeeDriver", "LimitDriver", "ApprovalDriver",
-    "SLOT_BASES", "ANSWER_TYPES",
+    "SLOT_BASES", "ANSWER_TYPES", "Text", "READS", "UndeclaredRead",
 ]
 
-CONTRACT_VERSION = 1
-SUPPORTED_CONTRACT_VERSIONS = (1, 1)  # (lowest, highest), inclusive
+CONTRACT_VERSION = 2
+SUPPORTED_CONTRACT_VERSIONS = (1, 2)  # (lowest, highest), inclusive
+
+READS: frozenset[str] = frozenset({"usage", "recent"})
+"""What a version-2 driver may declare in ``reads``: ``usage`` (the day and
+month counters) and ``recent`` (``usage.recent_out_at``)."""
 
 
 class Slot(enum.StrEnum):
@@ -115,6 +140,75 @@ class Decision(enum.StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     REVIEW = "review"
+
+
+class Text:
+    """A message as a template and its values, rendered when a person reads it.
+
+    ``Text("{} is over the single-transaction limit {}", amount, limit)``:
+    the template uses ``str.format`` placeholders (``{}`` or ``{0}``); each
+    value is a :class:`Money` (shown as ``10.00 USD``), an ``int`` or a
+    ``str``. The template should be a constant of the driver: the kernel
+    stores each distinct template once.
+    """
+
+    __slots__ = ("template", "args")
+    template: str
+    args: tuple[Money | int | str, ...]
+
+    def __init__(self, template: str, *args: Money | int | str) -> None:
+        object.__setattr__(self, "template", template)
+        object.__setattr__(self, "args", args)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Text is immutable")
+
+    def render(self) -> str:
+        return self.template.format(*[str(a) for a in self.args])
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"Text({self.template!r}, {', '.join(repr(a) for a in self.args)})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Text) and self.template == other.template
+                and self.args == other.args)
+
+    def __hash__(self) -> int:
+        return hash((self.template, self.args))
+
+
+class UndeclaredRead(AttributeError):
+    """A version-2 driver read context data it did not declare in ``reads``."""
+
+
+class _Undeclared:
+    """Stands in for context data that no driver of the profile declared in
+    ``reads``: any use of it raises :class:`UndeclaredRead`."""
+
+    __slots__ = ("_what",)
+
+    def __init__(self, what: str) -> None:
+        object.__setattr__(self, "_what", what)
+
+    def _refuse(self, *_args: object) -> object:
+        what = object.__getattribute__(self, "_what")
+        raise UndeclaredRead(f"context data {what!r} was not loaded: declare "
+                             f"reads = frozenset({{{what!r}}}) on the driver class")
+
+    def __getattr__(self, name: str) -> object:
+        return self._refuse()
+
+    __iter__ = __len__ = __getitem__ = __contains__ = __bool__ = _refuse
+
+    def __repr__(self) -> str:
+        return f"<not loaded: {object.__getattribute__(self, '_what')}>"
+
+
+UNDECLARED_USAGE = _Undeclared("usage")
+UNDECLARED_RECENT = _Undeclared("recent")
 
 
 # --------------------------------------------------------------------------
@@ -249,11 +343,12 @@ class FeeLine:
 
 @dataclass(frozen=True, slots=True)
 class FeeAnswer:
-    """A fee driver's answer: zero or more lines, and the rule that decided."""
+    """A fee driver's answer: zero or more lines, and the rule that decided.
+    ``message`` is a string or (version 2) a :class:`Text`."""
 
     rule: str
     lines: tuple[FeeLine, ...] = ()
-    message: str = ""
+    message: str | Text = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +358,7 @@ class LimitAnswer:
 
     passed: bool
     rule: str
-    message: str = ""
+    message: str | Text = ""
     threshold: Money | int | None = None
     observed: Money | int | None = None
 
@@ -272,7 +367,7 @@ class LimitAnswer:
 class ApprovalAnswer:
     decision: Decision
     rule: str
-    message: str = ""
+    message: str | Text = ""
     threshold: Money | int | None = None
     observed: Money | int | None = None
 
@@ -325,13 +420,18 @@ class Driver(ABC):
     driver class must set it itself (it is not inherited from this base, so
     a kernel upgrade can never silently claim an old driver is current).
     ``Params``: a :class:`DriverParams` subclass; every field needs a default
-    so a profile may omit it. ``budget_ms``: the time one call may take.
+    so a profile may omit it. ``budget_ms``: the processor time one call may
+    take (the driver's own CPU time, so a busy machine never changes a
+    decision; a call that does not return is cut off after ``budget_ms`` plus
+    a grace period of wall time). ``reads`` (version 2): the context data the
+    driver reads, see :data:`READS`; version-1 drivers read everything.
     The kernel instantiates a driver once per distinct params and reuses it.
     """
 
     contract_version: ClassVar[int]
     Params: ClassVar[type[DriverParams]] = DriverParams
     budget_ms: ClassVar[int] = 50
+    reads: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, params: DriverParams) -> None:
         self.params = params

@@ -4,9 +4,25 @@ Drivers are called one by one (never through stevedore's ``map()``, which
 swallows errors), each in its own ``try``, and every answer and every fault is
 attributed to the driver that gave it. A driver that raises, answers with the
 wrong type or an invalid answer, or overruns its ``budget_ms`` fails the
-transaction closed with a stable code. A driver that never returns is cut off
-by a watchdog: the evaluation runs on a daemon worker thread, and the caller
-stops waiting after the sum of the budgets plus a grace period.
+transaction closed with a stable code.
+
+Decide in data: the verdict keeps the drivers' answers as they came (rule,
+outcome, threshold, observed, message or message template); nothing is turned
+into text here. :meth:`Verdict.reasons` renders them when someone asks.
+
+Budgets are processor time, not wall time, so a busy or preempted machine
+never changes a decision: a row's drivers are run under one pair of
+thread-CPU clock reads, and only when that total exceeds the smallest budget
+among them is the row run again with each driver timed on its own (drivers
+are pure, so the second run answers the same) to find which one overran.
+Garbage-collection pauses are subtracted either way.
+
+A driver that never returns (a sleep, a lock, a loop) is cut off by a
+watchdog: in the main thread a watchdog thread sees that no row finished for
+the row's budgets plus a grace period of wall time and interrupts the main
+thread with SIGALRM (no system call per row); elsewhere (a server's worker
+threads) the evaluation runs on a daemon worker thread that the caller stops
+waiting for.
 """
 
 from __future__ import annotations
@@ -29,11 +45,13 @@ from bank_core.contract import (
     Money,
     PolicyContext,
     Slot,
+    Text,
 )
 from bank_core.registry import BoundDriver
 
 MAX_FEE_LINES_PER_DRIVER = 8
 HANG_GRACE_MS = 1_000
+WATCHDOG_TICK_S = 0.05
 
 # Stable reason codes for faults, in precedence order.
 DRIVER_RAISED = "driver_raised"
@@ -41,47 +59,36 @@ DRIVER_BAD_ANSWER = "driver_bad_answer"
 DRIVER_TIMEOUT = "driver_timeout"
 
 Drivers = Mapping[Slot, Sequence[BoundDriver]]
+_ALL_SLOTS = (Slot.FEE, Slot.LIMIT, Slot.APPROVAL)
+_thread_ns = time.thread_time_ns
 
 
 def describe(value: Money | int | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, Money):
-        return str(value)
-    return str(value)
+    return None if value is None else str(value)
+
+
+def message_text(message: str | Text) -> str:
+    return message if isinstance(message, str) else message.render()
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """One driver's answer (or fault), as data."""
+    """One driver's answer (or fault), rendered for people."""
 
     slot: str
     driver: str
     distribution: str | None
     rule: str
-    outcome: str  # fee | pass | fail | approve | reject | review | fault
+    outcome: str  # fee | none | pass | fail | approve | reject | review | fault
     message: str
     threshold: str | None = None
     observed: str | None = None
     code: str | None = None
-    elapsed_us: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"slot": self.slot, "driver": self.driver, "distribution": self.distribution,
                 "rule": self.rule, "outcome": self.outcome, "message": self.message,
                 "threshold": self.threshold, "observed": self.observed, "code": self.code}
-
-
-@dataclass(slots=True)
-class Verdict:
-    status: str  # posted | held | rejected
-    reasons: list[Reason]
-    fee_lines: list[tuple[str, FeeLine]] = field(default_factory=list)
-    code: str | None = None  # the rule or fault code that rejected or held
-
-    @property
-    def fee_minor(self) -> int:
-        return sum(line.amount.amount_minor for _, line in self.fee_lines)
 
 
 class DriverFault(Exception):
@@ -91,18 +98,57 @@ class DriverFault(Exception):
         self.bound = bound
 
 
-def _fault_reason(fault: DriverFault) -> Reason:
-    bound = fault.bound
-    return Reason(str(bound.slot), bound.name, bound.distribution, fault.code, "fault",
-                  str(fault), code=fault.code)
+@dataclass(slots=True)
+class Verdict:
+    """The decision as data: every answer in call order, the fee lines that
+    stand, and the fault or kernel rule that ended it, if any."""
+
+    status: str  # posted | held | rejected
+    code: str | None = None  # the rule or fault code that rejected or held
+    answers: list[tuple[BoundDriver, Any]] = field(default_factory=list)
+    fee_lines: list[tuple[BoundDriver, FeeLine]] = field(default_factory=list)
+    fault: DriverFault | None = None
+    kernel: tuple[str, str] | None = None  # (rule, message) of a kernel refusal
+
+    @property
+    def fee_minor(self) -> int:
+        return sum(line.amount.amount_minor for _, line in self.fee_lines)
+
+    def reasons(self) -> list[Reason]:
+        """Every answer as a :class:`Reason` (this is where text is made)."""
+        found: list[Reason] = []
+        for bound, answer in self.answers:
+            found.extend(answer_reasons(str(bound.slot), bound.name, bound.distribution, answer))
+        if self.fault is not None:
+            b = self.fault.bound
+            found.append(Reason(str(b.slot), b.name, b.distribution, self.fault.code, "fault",
+                                str(self.fault), code=self.fault.code))
+        if self.kernel is not None:
+            rule, message = self.kernel
+            found.append(Reason("kernel", "kernel", None, rule, "reject", message, code=rule))
+        return found
+
+
+def answer_reasons(slot: str, driver: str, dist: str | None, answer: Any) -> list[Reason]:
+    if isinstance(answer, FeeAnswer):
+        message = message_text(answer.message)
+        if not answer.lines:
+            return [Reason(slot, driver, dist, answer.rule, "none", message)]
+        return [Reason(slot, driver, dist, line.rule, "fee", message or line.memo,
+                       observed=str(line.amount)) for line in answer.lines]
+    if isinstance(answer, LimitAnswer):
+        outcome = "pass" if answer.passed else "fail"
+    else:
+        outcome = str(answer.decision)
+    return [Reason(slot, driver, dist, answer.rule, outcome, message_text(answer.message),
+                   describe(answer.threshold), describe(answer.observed))]
 
 
 class _GcClock:
-    """Wall time spent in the garbage collector, so that a collection that
+    """Time spent in the garbage collector, so that a collection that
     happens to start inside a driver call is not charged to the driver (a
     full collection of a large heap takes longer than a 50 ms budget, and
-    would otherwise reject a transaction by the luck of the allocator). While
-    the collector runs it holds the GIL, so no driver runs either."""
+    would otherwise reject a transaction by the luck of the allocator)."""
 
     total_ns = 0
     _started_ns = 0
@@ -117,39 +163,79 @@ class _GcClock:
 
 gc.callbacks.append(_GcClock.callback)
 
+_TEMPLATES_OK: set[tuple[str, int]] = set()
+
+
+def _check_message(bound: BoundDriver, message: Any) -> None:
+    if type(message) is str:
+        return
+    if type(message) is not Text or type(message.template) is not str:
+        raise DriverFault(DRIVER_BAD_ANSWER, bound,
+                          f"{bound.name} answered a message that is neither text nor a Text")
+    for arg in message.args:
+        if type(arg) not in (int, str) and not isinstance(arg, Money):
+            raise DriverFault(DRIVER_BAD_ANSWER, bound,
+                              f"{bound.name} gave a message value that is not Money, int or str")
+    key = (message.template, len(message.args))
+    if key not in _TEMPLATES_OK:  # each distinct template is tried once
+        try:
+            message.render()
+        except (IndexError, KeyError, ValueError) as exc:
+            raise DriverFault(DRIVER_BAD_ANSWER, bound,
+                              f"{bound.name} answered a template that does not render: {exc}") from None
+        _TEMPLATES_OK.add(key)
+
+
+def _check(bound: BoundDriver, answer: Any, answer_type: type) -> Any:
+    if type(answer) is not answer_type:
+        raise DriverFault(DRIVER_BAD_ANSWER, bound,
+                          f"{bound.name} answered {type(answer).__name__}, not {answer_type.__name__}")
+    if type(answer.rule) is not str or not answer.rule:
+        raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered without a rule name")
+    _check_message(bound, answer.message)
+    if answer_type is not FeeAnswer:
+        for value in (answer.threshold, answer.observed):
+            if value is not None and type(value) is not int and not isinstance(value, Money):
+                raise DriverFault(DRIVER_BAD_ANSWER, bound,
+                                  f"{bound.name} gave a threshold/observed that is not Money or int")
+    return answer
+
 
 def _call(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
           answer_type: type, progress: list[BoundDriver]) -> tuple[Any, int]:
+    """One driver call timed on its own: (checked answer, CPU microseconds)."""
     progress.append(bound)
     gc_before = _GcClock.total_ns
-    started = time.perf_counter_ns()
+    started = _thread_ns()
     try:
         answer = method(ctx)
     except Exception as exc:
         raise DriverFault(DRIVER_RAISED, bound, f"{bound.name} raised {type(exc).__name__}: {exc}") from exc
-    elapsed_us = (time.perf_counter_ns() - started - (_GcClock.total_ns - gc_before)) // 1000
+    elapsed_us = max(0, _thread_ns() - started - (_GcClock.total_ns - gc_before)) // 1000
     if elapsed_us > bound.budget_ms * 1000:
         raise DriverFault(DRIVER_TIMEOUT, bound,
-                          f"{bound.name} took {elapsed_us // 1000} ms; its budget is {bound.budget_ms} ms")
-    if type(answer) is not answer_type:
-        raise DriverFault(DRIVER_BAD_ANSWER, bound,
-                          f"{bound.name} answered {type(answer).__name__}, not {answer_type.__name__}")
-    if not isinstance(answer.rule, str) or not answer.rule:
-        raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered without a rule name")
-    for value in (getattr(answer, "threshold", None), getattr(answer, "observed", None)):
-        if value is not None and type(value) is not int and not isinstance(value, Money):
-            raise DriverFault(DRIVER_BAD_ANSWER, bound,
-                              f"{bound.name} gave a threshold/observed that is not Money or int")
-    return answer, elapsed_us
+                          f"{bound.name} used {elapsed_us // 1000} ms of processor time; "
+                          f"its budget is {bound.budget_ms} ms")
+    return _check(bound, answer, answer_type), elapsed_us
+
+
+def _call_fast(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
+               answer_type: type, progress: list[BoundDriver]) -> tuple[Any, int]:
+    progress.append(bound)
+    try:
+        answer = method(ctx)
+    except Exception as exc:
+        raise DriverFault(DRIVER_RAISED, bound, f"{bound.name} raised {type(exc).__name__}: {exc}") from exc
+    return _check(bound, answer, answer_type), 0
 
 
 def _check_fee_answer(bound: BoundDriver, answer: FeeAnswer, currency: str) -> None:
-    if not isinstance(answer.lines, tuple) or len(answer.lines) > MAX_FEE_LINES_PER_DRIVER:
+    if type(answer.lines) is not tuple or len(answer.lines) > MAX_FEE_LINES_PER_DRIVER:
         raise DriverFault(DRIVER_BAD_ANSWER, bound,
                           f"{bound.name} must answer a tuple of at most {MAX_FEE_LINES_PER_DRIVER} fee lines")
     for line in answer.lines:
         if (type(line) is not FeeLine or not isinstance(line.amount, Money)
-                or not isinstance(line.rule, str) or not line.rule):
+                or type(line.rule) is not str or not line.rule or type(line.memo) is not str):
             raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered an invalid fee line")
         if line.amount.currency != currency or line.amount.amount_minor <= 0:
             raise DriverFault(DRIVER_BAD_ANSWER, bound,
@@ -157,63 +243,54 @@ def _check_fee_answer(bound: BoundDriver, answer: FeeAnswer, currency: str) -> N
 
 
 def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
-              skip_fees: bool, slots: Sequence[Slot]) -> Verdict:
-    reasons: list[Reason] = []
-    fee_lines: list[tuple[str, FeeLine]] = []
-    currency = ctx.request.amount.currency
+              skip_fees: bool, slots: Sequence[Slot], call: Any) -> Verdict:
+    verdict = Verdict("posted")
+    answers = verdict.answers
     try:
-        if Slot.FEE in slots and not skip_fees:
+        if not skip_fees and Slot.FEE in slots:
+            currency = ctx.request.amount.currency
+            fee_lines = verdict.fee_lines
             for bound in drivers[Slot.FEE]:
-                answer, us = _call(bound, bound.driver.fees, ctx, FeeAnswer, progress)  # type: ignore[attr-defined]
+                answer, _ = call(bound, bound.driver.fees, ctx, FeeAnswer, progress)  # type: ignore[attr-defined]
                 _check_fee_answer(bound, answer, currency)
+                answers.append((bound, answer))
                 for line in answer.lines:
-                    fee_lines.append((bound.name, line))
-                    reasons.append(Reason("fee", bound.name, bound.distribution, line.rule, "fee",
-                                          answer.message or line.memo, observed=str(line.amount),
-                                          elapsed_us=us))
-                if not answer.lines:
-                    reasons.append(Reason("fee", bound.name, bound.distribution, answer.rule,
-                                          "none", answer.message, elapsed_us=us))
-            total = sum(line.amount.amount_minor for _, line in fee_lines)
-            ctx = _with_fees(ctx, Money(total, currency))
-        failed: str | None = None
+                    fee_lines.append((bound, line))
+            if fee_lines:
+                ctx = _with_fees(ctx, Money(verdict.fee_minor, currency))
         if Slot.LIMIT in slots:
             for bound in drivers[Slot.LIMIT]:
-                answer, us = _call(bound, bound.driver.check, ctx, LimitAnswer, progress)  # type: ignore[attr-defined]
+                answer, _ = call(bound, bound.driver.check, ctx, LimitAnswer, progress)  # type: ignore[attr-defined]
                 if type(answer.passed) is not bool:
                     raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered passed={answer.passed!r}")
-                reasons.append(Reason("limit", bound.name, bound.distribution, answer.rule,
-                                      "pass" if answer.passed else "fail", answer.message,
-                                      describe(answer.threshold), describe(answer.observed),
-                                      elapsed_us=us))
-                if not answer.passed and failed is None:
-                    failed = answer.rule
-        if failed is not None:
-            return Verdict("rejected", reasons, fee_lines, failed)
+                answers.append((bound, answer))
+                if not answer.passed and verdict.code is None:
+                    verdict.code = answer.rule
+            if verdict.code is not None:
+                verdict.status = "rejected"
+                return verdict
         if Slot.APPROVAL not in slots:
-            return Verdict("posted", reasons, fee_lines)
-        rejected_by: str | None = None
+            return verdict
         review_by: str | None = None
         for bound in drivers[Slot.APPROVAL]:
-            answer, us = _call(bound, bound.driver.decide, ctx, ApprovalAnswer, progress)  # type: ignore[attr-defined]
-            if not isinstance(answer.decision, Decision):
-                raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered decision={answer.decision!r}")
-            reasons.append(Reason("approval", bound.name, bound.distribution, answer.rule,
-                                  str(answer.decision), answer.message,
-                                  describe(answer.threshold), describe(answer.observed),
-                                  elapsed_us=us))
-            if answer.decision is Decision.REJECT and rejected_by is None:
-                rejected_by = answer.rule
-            elif answer.decision is Decision.REVIEW and review_by is None:
+            answer, _ = call(bound, bound.driver.decide, ctx, ApprovalAnswer, progress)  # type: ignore[attr-defined]
+            decision = answer.decision
+            if type(decision) is not Decision:
+                raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered decision={decision!r}")
+            answers.append((bound, answer))
+            if decision is Decision.REJECT and verdict.code is None:
+                verdict.code = answer.rule
+            elif decision is Decision.REVIEW and review_by is None:
                 review_by = answer.rule
-        if rejected_by is not None:
-            return Verdict("rejected", reasons, fee_lines, rejected_by)
-        if review_by is not None:
-            return Verdict("held", reasons, fee_lines, review_by)
-        return Verdict("posted", reasons, fee_lines)
+        if verdict.code is not None:
+            verdict.status = "rejected"
+        elif review_by is not None:
+            verdict.status, verdict.code = "held", review_by
+        return verdict
     except DriverFault as fault:
-        reasons.append(_fault_reason(fault))
-        return Verdict("rejected", reasons, [], fault.code)
+        verdict.status, verdict.code, verdict.fault = "rejected", fault.code, fault
+        verdict.fee_lines = []
+        return verdict
 
 
 def _with_fees(ctx: PolicyContext, fees: Money) -> PolicyContext:
@@ -221,13 +298,57 @@ def _with_fees(ctx: PolicyContext, fees: Money) -> PolicyContext:
                          ctx.local_date, fees)
 
 
+def _timed(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver], skip_fees: bool,
+           slots: Sequence[Slot]) -> Verdict:
+    """Run once under one CPU clock; re-run with every driver timed only if
+    the row as a whole used more than the smallest budget involved."""
+    gc_before = _GcClock.total_ns
+    started = _thread_ns()
+    verdict = _evaluate(drivers, ctx, progress, skip_fees, slots, _call_fast)
+    spent_ns = _thread_ns() - started - (_GcClock.total_ns - gc_before)
+    smallest = min((b.budget_ms for s in slots for b in drivers[s]), default=0)
+    if spent_ns > smallest * 1_000_000:
+        progress.clear()
+        verdict = _evaluate(drivers, ctx, progress, skip_fees, slots, _call)
+    return verdict
+
+
 class _Hang(BaseException):
-    """Raised by the alarm inside a driver that overran the row's deadline.
+    """Raised by the watchdog's signal inside a driver that does not return.
     A BaseException, so a driver's ``except Exception`` cannot swallow it."""
 
 
-def _on_alarm(_signum: int, _frame: Any) -> None:
-    raise _Hang()
+class _Watchdog:
+    """A thread that interrupts the main thread when a row's drivers have
+    not returned for the row's budgets plus the grace period (wall time).
+
+    The main thread only bumps a counter per row and flips ``in_drivers``;
+    the watchdog reads them every ``WATCHDOG_TICK_S``."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.kill_row = -1
+        self.in_drivers = False
+        self.limit_s = 0.0
+        self.main_ident = threading.main_thread().ident
+        signal.signal(signal.SIGALRM, self._on_alarm)
+        threading.Thread(target=self._loop, name="bank-watchdog", daemon=True).start()
+
+    def _on_alarm(self, _signum: int, _frame: Any) -> None:
+        if self.in_drivers and self.rows == self.kill_row:  # still the row it meant
+            raise _Hang()
+
+    def _loop(self) -> None:
+        seen, since = -1, time.monotonic()
+        while True:
+            time.sleep(WATCHDOG_TICK_S)
+            now = time.monotonic()
+            if self.rows != seen or not self.in_drivers:
+                seen, since = self.rows, now
+            elif now - since > self.limit_s:
+                self.kill_row = seen
+                signal.pthread_kill(self.main_ident, signal.SIGALRM)  # type: ignore[arg-type]
+                since = now  # once per limit, until the row moves on
 
 
 class _Worker:
@@ -248,46 +369,43 @@ class _Worker:
 
 
 class Evaluator:
-    """Runs drivers under a watchdog.
-
-    In the main thread of a process (the CLI, a batch job) the watchdog is a
-    real-time interval timer: it costs two system calls per transaction, and
-    a driver that never returns is interrupted by SIGALRM. Elsewhere (a
-    server's worker threads) the evaluation runs on a daemon worker thread
-    and the caller stops waiting at the deadline; the stuck thread is
-    abandoned.
-    """
+    """Runs drivers under CPU budgets and a hang watchdog (see module doc)."""
 
     def __init__(self) -> None:
         self._worker: _Worker | None = None
         self._lock = threading.Lock()
-        self._alarm_ready = False
+        self._watchdog: _Watchdog | None = None
+        self._watchdog_refused = False
 
     def evaluate(self, drivers: Drivers, ctx: PolicyContext, *, skip_fees: bool = False,
-                 slots: Sequence[Slot] = (Slot.FEE, Slot.LIMIT, Slot.APPROVAL)) -> Verdict:
+                 slots: Sequence[Slot] = _ALL_SLOTS) -> Verdict:
         progress: list[BoundDriver] = []
         budget_ms = sum(b.budget_ms for s in slots for b in drivers[s]) + HANG_GRACE_MS
-        if self._use_alarm():
-            try:
-                signal.setitimer(signal.ITIMER_REAL, budget_ms / 1000)
-                try:
-                    return _evaluate(drivers, ctx, progress, skip_fees, slots)
-                finally:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-            except _Hang:
-                return _hung(progress, budget_ms)
-        return self._evaluate_on_worker(drivers, ctx, progress, skip_fees, slots, budget_ms)
+        dog = self._main_watchdog()
+        if dog is None:
+            return self._evaluate_on_worker(drivers, ctx, progress, skip_fees, slots, budget_ms)
+        dog.limit_s = budget_ms / 1000
+        dog.rows += 1
+        dog.in_drivers = True
+        try:
+            return _timed(drivers, ctx, progress, skip_fees, slots)
+        except _Hang:
+            return _hung(progress, budget_ms)
+        finally:
+            dog.in_drivers = False
 
-    def _use_alarm(self) -> bool:
-        if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-            return False
-        if not self._alarm_ready:
-            current = signal.getsignal(signal.SIGALRM)
-            if current not in (signal.SIG_DFL, signal.SIG_IGN, None, _on_alarm):
-                return False  # someone else owns SIGALRM: don't take it
-            signal.signal(signal.SIGALRM, _on_alarm)
-            self._alarm_ready = True
-        return True
+    def _main_watchdog(self) -> _Watchdog | None:
+        if self._watchdog is not None:
+            return self._watchdog if threading.current_thread() is threading.main_thread() else None
+        if (self._watchdog_refused or not hasattr(signal, "pthread_kill")
+                or threading.current_thread() is not threading.main_thread()):
+            return None
+        current = signal.getsignal(signal.SIGALRM)
+        if current not in (signal.SIG_DFL, signal.SIG_IGN, None):
+            self._watchdog_refused = True  # someone else owns SIGALRM: don't take it
+            return None
+        self._watchdog = _Watchdog()
+        return self._watchdog
 
     def _evaluate_on_worker(self, drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
                             skip_fees: bool, slots: Sequence[Slot], budget_ms: int) -> Verdict:
@@ -297,7 +415,7 @@ class Evaluator:
             if self._worker is None:
                 self._worker = _Worker()
             worker = self._worker
-            worker.jobs.put((lambda: _evaluate(drivers, ctx, progress, skip_fees, slots), box, done))
+            worker.jobs.put((lambda: _timed(drivers, ctx, progress, skip_fees, slots), box, done))
             finished = done.wait(budget_ms / 1000)
             if not finished:
                 self._worker = None  # abandon the stuck thread; the next call gets a new one
@@ -314,4 +432,4 @@ def _hung(progress: list[BoundDriver], budget_ms: int) -> Verdict:
         raise RuntimeError("the watchdog fired before any driver ran")
     bound = progress[-1]
     fault = DriverFault(DRIVER_TIMEOUT, bound, f"{bound.name} did not return within {budget_ms} ms")
-    return Verdict("rejected", [_fault_reason(fault)], [], DRIVER_TIMEOUT)
+    return Verdict("rejected", DRIVER_TIMEOUT, fault=fault)

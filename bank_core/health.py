@@ -86,7 +86,7 @@ def probe(profile: Profile, bound: BoundDriver, evaluator: Evaluator) -> DriverH
         started = time.perf_counter_ns()
         verdict = evaluator.evaluate(drivers, ctx, slots=(bound.slot,))
         slowest_us = max(slowest_us, (time.perf_counter_ns() - started) // 1000)
-        fault = next((r for r in verdict.reasons if r.outcome == "fault"), None)
+        fault = next((r for r in verdict.reasons() if r.outcome == "fault"), None)
         if fault is not None:
             return DriverHealth(profile.id, str(bound.slot), bound.name, bound.distribution,
                                 _FAULTS.get(fault.code or "", RAISED), f"{label}: {fault.message}",

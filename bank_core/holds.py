@@ -10,7 +10,6 @@ pointing at the original.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from bank_core import ledger
 from bank_core.contract import Kind, Money, PolicyContext, Request, Slot, Tally, UsageCounters
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
-from bank_core.messages import as_utc, txn_id_for, utc_now
+from bank_core.messages import as_utc, public_txn_id, utc_now
 from bank_core.money import format_minor
 from bank_core.pipeline import InstitutionView, snapshot, zone
 from bank_core.storage.models import Posting, Txn
@@ -62,8 +61,7 @@ class Holds:
     @staticmethod
     def _locked(conn: Connection, institution_id: str, txn_id: str) -> Any:
         """The transaction row, locked; another institution's is not found."""
-        row = conn.execute(select(Txn).where(Txn.institution_id == institution_id,
-                                             Txn.id == txn_id).with_for_update()).first()
+        row = ledger.find_txn(conn, institution_id, txn_id, for_update=True)
         if row is None:
             raise NotFound(f"transaction {txn_id!r} not found")
         return row
@@ -85,7 +83,7 @@ class Holds:
         conn.execute(update(Txn).where(Txn.id == row.id).values(
             status=status, resolved_at=now, resolved_by=actor, resolution=reason))
         self.service.audit.append(conn, inst.id, actor=actor, action=f"txn.{status}",
-                                  subject=row.id, payload={"reason": reason}, at=now)
+                                  subject=ledger.txn_public_id(row), payload={"reason": reason}, at=now)
 
     def _expired(self, inst: InstitutionView, row: Any, now: datetime) -> bool:
         return as_utc(row.decided_at) + timedelta(hours=inst.hold_expiry_hours) <= now
@@ -98,9 +96,11 @@ class Holds:
         svc = self.service
 
         def work(conn: Connection) -> HoldOutcome:
-            moment = as_utc(now) if now is not None else utc_now()  # UTC: SQLite compares text
+            nonlocal txn_id
+            moment = as_utc(now) if now is not None else utc_now()
             inst = svc.institution(conn, institution_id)
             row = self._held(conn, institution_id, txn_id)
+            txn_id = ledger.txn_public_id(row)
             if actor == row.initiator:
                 message = f"four-eyes: {actor!r} initiated {txn_id}; a different person must approve it"
                 svc.audit.append(conn, inst.id, actor=actor, action="txn.approval_refused", subject=txn_id,
@@ -110,23 +110,24 @@ class Holds:
                 self._release(conn, inst, row, "expired", actor, "hold expired before approval", moment)
                 return HoldOutcome(txn_id, "expired", f"hold {txn_id} had expired; it was released, not posted", [])
             verdict = self._recheck(conn, inst, row)
+            reasons = verdict.reasons()
             if verdict.status == "rejected":
                 svc.audit.append(conn, inst.id, actor=actor, action="txn.approval_refused", subject=txn_id,
-                                 payload={"reasons": [r.to_dict() for r in verdict.reasons],
+                                 payload={"reasons": [r.to_dict() for r in reasons],
                                           "profile_version": inst.profile_version}, at=moment)
-                failed = next(r for r in verdict.reasons if r.outcome in ("fail", "fault", "reject"))
+                failed = next(r for r in reasons if r.outcome in ("fail", "fault", "reject"))
                 return HoldOutcome(txn_id, "held", f"cannot approve {txn_id}: {failed.rule}: {failed.message}",
-                                   [r.to_dict() for r in verdict.reasons])
+                                   [r.to_dict() for r in reasons])
             lines = ledger.lines_from_json(row.lines)
             currencies = {l.account_id: row.currency for l in lines}
             ledger.apply_deltas(conn, inst.id, ledger.deltas_for(lines, "settle"))
-            ledger.insert_postings(conn, inst.id, txn_id, lines, currencies, moment)
-            conn.execute(update(Txn).where(Txn.id == txn_id).values(
+            ledger.insert_postings(conn, inst.id, row.id, lines, currencies, moment)
+            conn.execute(update(Txn).where(Txn.id == row.id).values(
                 status="posted", resolved_at=moment, resolved_by=actor, resolution="approved"))
             svc.audit.append(conn, inst.id, actor=actor, action="txn.approved", subject=txn_id,
                              payload={"initiator": row.initiator, "profile_version": inst.profile_version,
-                                      "reasons": [r.to_dict() for r in verdict.reasons]}, at=moment)
-            return HoldOutcome(txn_id, "posted", f"{txn_id} approved and posted", [r.to_dict() for r in verdict.reasons])
+                                      "reasons": [r.to_dict() for r in reasons]}, at=moment)
+            return HoldOutcome(txn_id, "posted", f"{txn_id} approved and posted", [r.to_dict() for r in reasons])
 
         outcome = svc.write(work, institution_id)  # refusals are audited and committed, then raised
         if outcome.status in ("expired", "held"):
@@ -167,7 +168,8 @@ class Holds:
             inst = self.service.institution(conn, institution_id)
             row = self._held(conn, institution_id, txn_id)
             self._release(conn, inst, row, "released", actor, reason, utc_now())
-            return HoldOutcome(txn_id, "released", f"{txn_id} rejected; funds released", [])
+            public = ledger.txn_public_id(row)
+            return HoldOutcome(public, "released", f"{public} rejected; funds released", [])
 
         return self.service.write(work, institution_id)
 
@@ -183,7 +185,7 @@ class Holds:
             for row in rows:
                 self._release(conn, inst, row, "expired", actor,
                               f"hold older than {inst.hold_expiry_hours} hours", moment)
-            return [row.id for row in rows]
+            return [ledger.txn_public_id(row) for row in rows]
 
         return self.service.write(work, institution_id)
 
@@ -193,18 +195,20 @@ class Holds:
         svc = self.service
 
         def work(conn: Connection) -> dict[str, Any]:
+            nonlocal txn_id
             now = utc_now()
             inst = svc.institution(conn, institution_id)
             row = self._locked(conn, institution_id, txn_id)
+            txn_id = ledger.txn_public_id(row)
             if row.status != "posted":
                 raise Conflict(f"transaction {txn_id} is {row.status}; only posted ones can be reversed")
             if row.kind == "reversal":
                 raise Conflict(f"transaction {txn_id} is itself a reversal")
-            done = conn.execute(select(Txn.id).where(Txn.reverses_txn_id == txn_id)).scalar()
+            done = conn.execute(select(Txn.id).where(Txn.reverses_txn_id == row.id)).scalar()
             if done is not None:
-                raise Conflict(f"transaction {txn_id} was already reversed by {done}")
+                raise Conflict(f"transaction {txn_id} was already reversed by {public_txn_id(done)}")
             postings = conn.execute(select(Posting.account_id, Posting.amount_minor, Posting.rule)
-                                    .where(Posting.txn_id == txn_id)).all()
+                                    .where(Posting.txn_id == row.id)).all()
             lines = [ledger.Line(p.account_id, -p.amount_minor, "reversal") for p in postings]
             balances = ledger.load_balances(conn, inst.id, {l.account_id for l in lines}, for_update=True)
             customers = {a for a in (row.source_account_id, row.dest_account_id) if a}
@@ -217,20 +221,20 @@ class Holds:
                                   f"{format_minor(b.available, b.currency)} {b.currency}, "
                                   f"after {format_minor(after, b.currency)}")
             ref = f"reversal:{txn_id}"
-            new_id = txn_id_for(inst.id, ref)
+            (number,) = ledger.next_txn_ids(conn, 1)
+            new_id = public_txn_id(number)
             ledger.check_balanced(lines, {a: b.currency for a, b in balances.items()})
             ledger.apply_deltas(conn, inst.id, deltas, balances)
             view = {"txn_id": new_id, "reverses": txn_id, "status": "posted",
                     "amount": format_minor(row.amount_minor, row.currency), "currency": row.currency}
             conn.execute(insert(Txn).values(
-                id=new_id, institution_id=inst.id, idempotency_key=ref, request_hash=txn_id,
+                id=number, institution_id=inst.id, idempotency_key=ref,
                 kind="reversal", status="posted", amount_minor=row.amount_minor,
                 fee_minor=0, currency=row.currency, source_account_id=row.dest_account_id,
                 dest_account_id=row.source_account_id, channel=row.channel,
                 memo=memo or f"reversal of {txn_id}", at=now, decided_at=now, initiator=actor,
-                profile_version=inst.profile_version, reverses_txn_id=txn_id, lines="[]",
-                result=json.dumps({"code": None, "reasons": [], "fees": []})))
-            ledger.insert_postings(conn, inst.id, new_id, lines,
+                profile_version=inst.profile_version, reverses_txn_id=row.id, lines=None))
+            ledger.insert_postings(conn, inst.id, number, lines,
                                    {a: b.currency for a, b in balances.items()}, now)
             svc.audit.append(conn, inst.id, actor=actor, action="txn.reversed", subject=new_id,
                              payload={**view, "lines": [[l.account_id, l.amount_minor] for l in lines]},

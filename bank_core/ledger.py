@@ -14,13 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bank_core.contract import Kind, Tally, UsageCounters
 from bank_core.errors import require
-from bank_core.messages import as_utc
+from bank_core.messages import as_utc, parse_txn_id, public_txn_id
 from bank_core.storage.models import Balance, Posting, Txn, UsageCounter
 
 OUTGOING_KINDS = (Kind.WITHDRAWAL, Kind.TRANSFER)
@@ -68,6 +69,30 @@ def check_balanced(lines: Sequence[Line], currencies: dict[str, str]) -> None:
     for line in lines:
         sums[currencies[line.account_id]] += line.amount_minor
     require(all(total == 0 for total in sums.values()), f"unbalanced lines: {dict(sums)}")
+
+
+def next_txn_ids(conn: Connection, count: int, *, dry_run: bool = False) -> list[int]:
+    """``count`` new time-ordered transaction ids, ascending.
+
+    SQLite: after the largest id (writers hold the database's write lock, so
+    nobody else takes them). PostgreSQL: from the ``txn_id_seq`` sequence,
+    which concurrent writers share without waiting; a dry run (rolled back
+    at the end) reads the next values without taking them, so its ids are
+    those the real run that follows will get."""
+    if count <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        if dry_run:
+            start = conn.exec_driver_sql(
+                "SELECT GREATEST((SELECT COALESCE(max(id), 0) FROM txn),"
+                " (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
+                "  FROM txn_id_seq))").scalar_one()
+            return list(range(start + 1, start + 1 + count))
+        rows = conn.exec_driver_sql(
+            f"SELECT nextval('txn_id_seq') FROM generate_series(1, {int(count)})").scalars().all()
+        return sorted(rows)
+    start = conn.exec_driver_sql("SELECT COALESCE(max(id), 0) FROM txn").scalar_one()
+    return list(range(start + 1, start + 1 + count))
 
 
 def create_balance(conn: Connection, institution_id: str, account_id: str, currency: str) -> None:
@@ -195,3 +220,18 @@ def bump_usage_many(conn: Connection, institution_id: str,
               "fee_minor": UsageCounter.fee_minor + stmt.excluded.fee_minor,
               "count": UsageCounter.count + stmt.excluded.count})
     conn.execute(stmt, rows)
+
+
+def txn_public_id(row: Any) -> str:
+    return row.legacy_id or public_txn_id(row.id)
+
+
+def find_txn(conn: Connection, institution_id: str, txn_id: str, *, for_update: bool = False) -> Any:
+    """The institution's transaction ``txn_id`` (``txn_<n>``, or an id a
+    revision-0001 database gave), or None; another institution's is None too."""
+    number = parse_txn_id(txn_id)
+    where = Txn.id == number if number is not None else Txn.legacy_id == txn_id
+    query = select(Txn).where(Txn.institution_id == institution_id, where)
+    if for_update:
+        query = query.with_for_update()
+    return conn.execute(query).first()

@@ -7,7 +7,6 @@ replay of the same idempotency key returns exactly the first result.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -92,19 +91,21 @@ class TxnRequest:
             raise InvalidRequest(f"at: {self.at!r} must be a time with a timezone, e.g. 2026-11-22T10:00:00Z")
         return kind
 
-    def body_hash(self, currency: str, amount_minor: int) -> str:
-        """The idempotency body: what makes two requests with one key the same."""
-        at = as_utc(self.at).isoformat() if self.at is not None else ""
-        text = "\x1f".join((self.kind, self.source or "", self.dest or "", str(amount_minor),
-                            currency, self.channel, self.memo, at))
-        return hashlib.sha256(text.encode()).hexdigest()
+
+TXN_ID_PREFIX = "txn_"
+_TXN_ID_RE = re.compile(r"\Atxn_([1-9][0-9]{0,17})\Z")
 
 
-def txn_id_for(institution: str, ref: str) -> str:
-    """Transaction ids derive from (institution, idempotency key): a retried
-    request can never create a second id."""
-    digest = hashlib.sha256(f"{institution}\x00{ref}".encode()).hexdigest()
-    return "txn_" + digest[:20]
+def public_txn_id(number: int) -> str:
+    """What people see of a transaction's time-ordered integer id."""
+    return f"{TXN_ID_PREFIX}{number}"
+
+
+def parse_txn_id(text: str) -> int | None:
+    """The integer id in ``txn_<n>``, or None for anything else (such as an
+    id a revision-0001 database gave, looked up by ``legacy_id``)."""
+    match = _TXN_ID_RE.match(text) if isinstance(text, str) else None
+    return int(match.group(1)) if match else None
 
 
 class _Out(BaseModel):

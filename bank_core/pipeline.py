@@ -8,11 +8,14 @@ import zoneinfo
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bank_core.contract import AccountSnapshot, AccountStatus, Money
+from sqlalchemy import Connection
+
+from bank_core.contract import READS, AccountSnapshot, AccountStatus, Money, Slot
 from bank_core.decide import Drivers, Evaluator
-from bank_core.ledger import BalanceRow
+from bank_core.ledger import BalanceRow, load_balances
 from bank_core.messages import as_utc
 from bank_core.ports import AccountRecord, AccountsPort, AuditPort
+from bank_core.terms import Terms
 
 KERNEL = "kernel"
 ACCOUNT_CLOSED = "account_closed"
@@ -32,6 +35,18 @@ class InstitutionView:
     profile_version: int
     drivers: Drivers
     account_currencies: tuple[str, ...] = ()  # the profile's currency first, then its extras
+    reads: frozenset[str] = READS  # the context data some driver of the profile reads
+
+
+def profile_reads(drivers: Drivers) -> frozenset[str]:
+    """What the kernel must load for these drivers: everything for a
+    version-1 driver, what it declares for a later one."""
+    found: set[str] = set()
+    for slot in Slot:
+        for bound in drivers.get(slot, ()):
+            cls = type(bound.driver)
+            found |= READS if cls.contract_version < 2 else (set(cls.reads) & READS)
+    return frozenset(found)
 
 
 def snapshot(record: AccountRecord, balance: BalanceRow, exclude_hold: list[int] | None = None
@@ -43,9 +58,13 @@ def snapshot(record: AccountRecord, balance: BalanceRow, exclude_hold: list[int]
         dpend -= exclude_hold[2]
         cpend -= exclude_hold[3]
     cur = balance.currency
-    return AccountSnapshot(record.id, record.currency, AccountStatus(record.status),
+    return AccountSnapshot(record.id, record.currency, _STATUS[record.status],
                            record.product, as_utc(record.opened_at),
-                           Money(balance.posted, cur), Money(dpend, cur), Money(cpend, cur))
+                           Money(balance.credits_posted - balance.debits_posted, cur),
+                           Money(dpend, cur), Money(cpend, cur))
+
+
+_STATUS = {s.value: s for s in AccountStatus}
 
 
 class Pipeline:
@@ -53,3 +72,22 @@ class Pipeline:
         self.accounts = accounts
         self.audit = audit
         self.evaluator = evaluator
+        self.terms = Terms()
+        self._internal: dict[tuple[str, str, str], str] = {}
+
+    def internal_account(self, conn: Connection, institution_id: str, role: str,
+                         currency: str) -> str | None:
+        """The id of an institution's internal account (cached once it exists:
+        internal accounts are never closed or moved)."""
+        key = (institution_id, role, currency)
+        found = self._internal.get(key)
+        if found is None:
+            record = self.accounts.internal(conn, institution_id, role, currency)
+            if record is None:
+                return None
+            found = self._internal[key] = record.id
+        return found
+
+    @staticmethod
+    def load_balances(conn: Connection, institution_id: str, ids: list[str]) -> dict[str, BalanceRow]:
+        return load_balances(conn, institution_id, ids, for_update=True)

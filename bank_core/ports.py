@@ -83,7 +83,13 @@ class AuditPort(Protocol):
     def append_many(self, conn: Connection, institution_id: str,
                     entries: list[tuple[str, str, str, str, datetime]]) -> None:
         """Append ``(actor, action, subject, payload_json, at)`` in order;
-        ``payload_json`` is canonical JSON (sorted keys, no spaces)."""
+        ``payload_json`` is canonical JSON (no spaces; a dict's keys sorted)."""
+        ...
+
+    def decisions(self, conn: Connection, institution_id: str, subjects: list[str],
+                  actions: tuple[str, ...]) -> dict[str, str]:
+        """For each subject, the payload of its first entry with one of
+        ``actions`` (a transaction's decision record)."""
         ...
 
     def verify(self, conn: Connection, institution_id: str) -> AuditVerdict: ...

@@ -7,6 +7,7 @@ business rule of an institution: those are in the drivers its profile names.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -18,13 +19,15 @@ from bank_core.chunk import Outcome, process_chunk
 from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.holds import Holds
-from bank_core.messages import TxnRequest, TxnResult, as_utc, utc_now
+from bank_core.ledger import find_txn, txn_public_id
+from bank_core.messages import TxnRequest, TxnResult, as_utc, public_txn_id, utc_now
 from bank_core.money import MoneyError, check_currency, format_minor
-from bank_core.pipeline import InstitutionView, Pipeline, zone
+from bank_core.pipeline import InstitutionView, Pipeline, profile_reads, zone
+from bank_core.record import Record
 from bank_core.ports import INTERNAL_ROLES, ROLE_CUSTOMER, AccountRecord, AccountsPort, AuditPort
 from bank_core.profile import Profile, bind_profile, validate_profile
 from bank_core.registry import Registry
-from bank_core.storage.engine import run_in_transaction
+from bank_core.storage.engine import discard_after_commit, run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
 
 DEFAULT_CHUNK_SIZE = 1000
@@ -75,10 +78,10 @@ class BankService:
         view = self._views.get(key)
         if view is None:
             profile = self.profile(conn, row.id, row.profile_version)
+            drivers = bind_profile(profile, self.registry)
             view = InstitutionView(row.id, profile.currency, profile.timezone,
-                                   profile.hold_expiry_hours, row.profile_version,
-                                   bind_profile(profile, self.registry),
-                                   tuple(profile.account_currencies))
+                                   profile.hold_expiry_hours, row.profile_version, drivers,
+                                   tuple(profile.account_currencies), profile_reads(drivers))
             self._views[key] = view
         return view
 
@@ -274,19 +277,20 @@ class BankService:
                 inst = self.institution(conn, institution_id)
                 done = 0
                 for chunk in chunks:
-                    yield from process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done)
+                    yield from process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done,
+                                             dry_run=True)
                     done += len(chunk)
             finally:
                 transaction.rollback()
+                discard_after_commit(conn)
 
     def txn(self, institution_id: str, txn_id: str) -> dict[str, Any]:
         def work(conn: Connection) -> dict[str, Any]:
             self.institution(conn, institution_id)
-            row = conn.execute(select(Txn).where(Txn.institution_id == institution_id,
-                                                 Txn.id == txn_id)).first()
+            row = find_txn(conn, institution_id, txn_id)
             if row is None:
                 raise NotFound(f"transaction {txn_id!r} not found")
-            return txn_view(row)
+            return self._views_of(conn, institution_id, [row])[0]
         return self.read(work)
 
     def txns(self, institution_id: str, *, account: str | None = None, status: str | None = None,
@@ -299,10 +303,19 @@ class BankService:
                 query = query.where((Txn.source_account_id == account) | (Txn.dest_account_id == account))
             if status is not None:
                 query = query.where(Txn.status == status)
-            rows = conn.execute(query.order_by(Txn.decided_at.desc(), Txn.id).limit(limit))
-            return [txn_view(r) for r in rows]
+            rows = conn.execute(query.order_by(Txn.id.desc()).limit(limit)).all()
+            return self._views_of(conn, institution_id, rows)
         return self.read(work)
 
+    def _views_of(self, conn: Connection, institution_id: str, rows: list[Any]) -> list[dict[str, Any]]:
+        """Transactions as they stand now, with their decisions rendered."""
+        subjects = [txn_public_id(r) for r in rows]
+        payloads: dict[str, str] = {}
+        for start in range(0, len(subjects), 500):
+            payloads.update(self.audit.decisions(conn, institution_id, subjects[start:start + 500],
+                                                 ("txn.posted", "txn.held", "txn.rejected", "txn.reversed")))
+        terms = self.pipeline.terms.session(conn)
+        return [txn_view(row, payloads.get(subject), terms.text) for row, subject in zip(rows, subjects)]
     def statement(self, institution_id: str, account_id: str, first: date | None,
                   last: date | None) -> dict[str, Any]:
         """Postings of one account between two local dates, with the running
@@ -325,7 +338,8 @@ class BankService:
             running, lines = opening, []
             for p in conn.execute(query.order_by(Posting.id)):
                 running += p.amount_minor
-                lines.append({"posted_at": as_utc(p.posted_at).isoformat(), "txn_id": p.txn_id,
+                lines.append({"posted_at": as_utc(p.posted_at).isoformat(),
+                              "txn_id": public_txn_id(p.txn_id),
                               "rule": p.rule, "amount": format_minor(p.amount_minor, p.currency),
                               "balance": format_minor(running, p.currency)})
             cur = record.currency
@@ -344,22 +358,38 @@ class BankService:
     def audit_log(self, institution_id: str, *, subject: str | None = None, limit: int | None = 50):  # type: ignore[no-untyped-def]
         def work(conn: Connection):  # type: ignore[no-untyped-def]
             self.institution(conn, institution_id)
-            return self.audit.entries(conn, institution_id, subject=subject, limit=limit)
+            entries = self.audit.entries(conn, institution_id, subject=subject, limit=limit)
+            terms = self.pipeline.terms.session(conn)
+            return [replace(e, payload=Record(e.payload, terms.text).result(e.subject, institution_id))
+                    if isinstance(e.payload, list) else e for e in entries]
         return self.read(work)
 
 
-def txn_view(row: Any) -> dict[str, Any]:
+def decision_of(payload: str | None, text: Any) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    """(code, reasons, fees) of a decision record or a revision-0001 result."""
+    if payload is None:
+        return None, [], []
+    data = json.loads(payload)
+    if isinstance(data, dict):  # a revision-0001 result document, or a reversal's entry
+        return data.get("code"), data.get("reasons", []), data.get("fees", [])
+    record = Record(data, text)
+    result = record.result("", "")
+    return result["code"], result["reasons"], result["fees"]
+
+
+def txn_view(row: Any, payload: str | None = None, text: Any = None) -> dict[str, Any]:
     """A transaction as it stands now (status may have moved since its result)."""
-    first = json.loads(row.result)
+    code, reasons, fees = decision_of(payload, text)
     return {
-        "txn_id": row.id, "ref": row.idempotency_key, "kind": row.kind, "status": row.status,
+        "txn_id": txn_public_id(row), "ref": row.idempotency_key, "kind": row.kind, "status": row.status,
         "amount": format_minor(row.amount_minor, row.currency), "currency": row.currency,
         "fee_total": format_minor(row.fee_minor, row.currency), "source": row.source_account_id,
         "dest": row.dest_account_id, "channel": row.channel, "memo": row.memo,
         "at": as_utc(row.at).isoformat(), "decided_at": as_utc(row.decided_at).isoformat(),
         "initiator": row.initiator, "profile_version": row.profile_version,
-        "reverses": row.reverses_txn_id, "code": first.get("code"), "reasons": first.get("reasons", []),
-        "fees": first.get("fees", []),
+        "reverses": public_txn_id(row.reverses_txn_id) if row.reverses_txn_id else None,
+        "code": row.code if row.code is not None else code, "reasons": reasons,
+        "fees": fees,
         "resolved_at": as_utc(row.resolved_at).isoformat() if row.resolved_at else None,
         "resolved_by": row.resolved_by, "resolution": row.resolution,
     }

@@ -262,3 +262,55 @@ def test_a_garbage_collection_inside_a_driver_is_not_charged_to_it() -> None:
     finally:
         gc.callbacks.remove(slow_collection)
     assert answer.rule == "t.collects" and elapsed_us < 50_000
+
+
+def test_a_busy_machine_never_changes_a_decision(service: BankService, inst: str) -> None:
+    """Budgets are the driver's own processor time: a call that takes 150 ms
+    of wall time past a 20 ms budget while using almost no CPU (what a
+    preempted driver on a loaded machine looks like) is decided as on an idle
+    machine, whereas a driver that burns 200 ms of CPU is rejected."""
+    a = service.open_account(inst, holder="Ann")
+    service.apply_profile(profile_doc(inst, approval=[*DEFAULT_APPROVAL, {"driver": "testkit.preempted"}]),
+                          "ops")
+    waited = service.submit(TxnRequest(inst, "waited", "deposit", "1.00", dest=a.id))
+    assert waited.status == "posted", waited.reasons
+    service.apply_profile(profile_doc(inst, approval=[*DEFAULT_APPROVAL, {"driver": "testkit.slow"}]),
+                          "ops")
+    burned = service.submit(TxnRequest(inst, "burned", "deposit", "1.00", dest=a.id))
+    assert burned.status == "rejected" and burned.code == "driver_timeout"
+    assert "processor time" in _fault_reason(burned.reasons)["message"]
+
+
+def test_the_same_file_decides_alike_on_an_idle_and_a_loaded_machine(service: BankService, inst: str) -> None:
+    """Rows whose drivers run close to nothing decide the same whether or
+    not two CPU hogs compete for the machine's cores."""
+    import multiprocessing
+
+    a = service.open_account(inst, holder="Ann")
+    b = service.open_account(inst, holder="Bob")
+    deposit(service, inst, a.id, 1_000_000, "seed")
+    service.apply_profile(profile_doc(inst, approval=[*DEFAULT_APPROVAL, {"driver": "testkit.preempted"}]),
+                          "ops")
+
+    def run(prefix: str) -> list[str]:
+        requests = [TxnRequest(inst, f"{prefix}{n}", "transfer", "1.00", source=a.id, dest=b.id)
+                    for n in range(6)]
+        return [o.status for o in service.submit_batch(inst, requests)]
+
+    idle = run("idle-")
+    hogs = [multiprocessing.Process(target=_burn, args=(3,)) for _ in range(2)]
+    for hog in hogs:
+        hog.start()
+    try:
+        loaded = run("loaded-")
+    finally:
+        for hog in hogs:
+            hog.terminate()
+            hog.join()
+    assert idle == loaded == ["posted"] * 6
+
+
+def _burn(seconds: int) -> None:
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        pass

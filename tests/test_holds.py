@@ -205,11 +205,13 @@ def test_reversal_posts_opposite_lines_and_twice_is_conflict(service: BankServic
     assert balance(service, inst, b) == (0, 0, 0)
 
     from sqlalchemy import text
+
+    from bank_core.messages import parse_txn_id
     with service.engine.connect() as conn:
         original = conn.execute(text("SELECT account_id, amount_minor FROM posting WHERE txn_id = :t"),
-                                {"t": paid.txn_id}).all()
+                                {"t": parse_txn_id(paid.txn_id)}).all()
         opposite = conn.execute(text("SELECT account_id, amount_minor FROM posting WHERE txn_id = :t"),
-                                {"t": reversal["txn_id"]}).all()
+                                {"t": parse_txn_id(reversal["txn_id"])}).all()
     assert len(original) == 4  # principal and fee, two legs each
     assert sorted((acc, -amount) for acc, amount in original) == sorted(opposite)
     view = service.txn(inst, reversal["txn_id"])

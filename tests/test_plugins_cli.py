@@ -64,7 +64,7 @@ def test_list_shows_every_installed_driver_with_where_it_comes_from(cli: Cli) ->
         assert row["version"] == "0.1.0" and row["loads"] is (status == "ok")
     assert rows["testkit.broken_import"]["error"] == \
         "ImportError: bank_testkit_drivers.broken is broken on purpose"
-    assert rows["testkit.wrong_contract"]["error"] == "declares contract version 99; this kernel supports 1..1"
+    assert rows["testkit.wrong_contract"]["error"] == "declares contract version 99; this kernel supports 1..2"
     assert rows["conformance_bad.loose_params"]["error"] == "Params must forbid unknown keys"
     assert all(row["error"] is None for row in rows.values() if row["loads"])
 
@@ -143,7 +143,7 @@ def test_check_reports_load_failures_of_a_profile_applied_before_its_drivers_bro
         "core.no_overdraft": "ok", "testkit.wrong_contract": "wrong_contract", "core.auto_approve": "ok"}
     assert rows["testkit.wrong_contract"]["message"] == (
         "approval driver 'testkit.wrong_contract' from bank-testkit-drivers 0.1.0: "
-        "declares contract version 99; this kernel supports 1..1")
+        "declares contract version 99; this kernel supports 1..2")
     assert "is its policy package installed?" in rows["gone.fee"]["message"]
     assert "rate" in rows["core.no_fee"]["message"]
 
@@ -153,7 +153,7 @@ def test_profile_apply_refuses_a_wrong_contract_version_in_one_line(cli: Cli, tm
                          approval=["testkit.wrong_contract"])
     result = cli("profile", "apply", str(path))
     assert_one_error_line(result, EXIT_INVALID, "testkit.wrong_contract", "bank-testkit-drivers 0.1.0",
-                          "declares contract version 99", "supports 1..1")
+                          "declares contract version 99", "supports 1..2")
 
 
 def test_check_usage_errors(cli: Cli) -> None:

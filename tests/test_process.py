@@ -82,8 +82,8 @@ def _state(db: Path) -> dict[str, list[tuple]]:
                                     "credits_pending FROM balance ORDER BY account_id").fetchall(),
             "posting": conn.execute("SELECT txn_id, account_id, amount_minor, rule FROM posting "
                                     "ORDER BY id").fetchall(),
-            "txn": conn.execute("SELECT id, status, amount_minor, fee_minor, result FROM txn "
-                                "ORDER BY id").fetchall(),
+            "txn": conn.execute("SELECT id, idempotency_key, status, amount_minor, fee_minor, code, "
+                                "lines FROM txn ORDER BY id").fetchall(),
             "audit": conn.execute("SELECT institution_id, seq, actor, action, subject, payload "
                                   "FROM audit_entry WHERE action LIKE 'txn.%' ORDER BY institution_id, seq"
                                   ).fetchall(),

@@ -1,44 +1,62 @@
 """Set-based inserts for the hot path.
 
 On SQLite the rows go straight to the driver's ``executemany`` (SQLAlchemy's
-per-row parameter processing costs more than the insert itself); values are
-converted exactly as SQLAlchemy's SQLite types store them, so rows written
-here and rows written through the ORM types read back alike. Elsewhere
-SQLAlchemy's batched ``insertmanyvalues`` is already close to the driver.
+per-row parameter processing costs more than the insert itself), with times
+converted exactly as the column types store them. On PostgreSQL they go
+through ``COPY``, the server's bulk-load path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table
 
-# SQLAlchemy's SQLite DATETIME storage format (naive; we store UTC).
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+from bank_core.storage.base import SqliteMicros, micros
 
 
-def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _sqlite_time_columns(table: Table, columns: Sequence[str]) -> list[int]:
+    found = []
+    for i, name in enumerate(columns):
+        column_type = table.c[name].type
+        impl = column_type._variant_mapping.get("sqlite", column_type)  # type: ignore[attr-defined]
+        if isinstance(impl, SqliteMicros):
+            found.append(i)
+    return found
+
+
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
+                rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in ``columns`` order) into ``table``."""
     if not rows:
         return
-    if conn.dialect.name != "sqlite":
-        conn.execute(insert(table), rows)
+    if conn.dialect.name == "sqlite":
+        times = _sqlite_time_columns(table, columns)
+        if times:
+            converted: dict[datetime, int] = {}  # a chunk shares one decision time
+            fixed = []
+            for row in rows:
+                values = list(row)
+                for i in times:
+                    moment = values[i]
+                    if moment is not None:
+                        found = converted.get(moment)
+                        if found is None:
+                            found = converted[moment] = micros(moment)
+                        values[i] = found
+                fixed.append(tuple(values))
+            rows = fixed  # type: ignore[assignment]
+        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+               f"VALUES ({', '.join('?' for _ in columns)})")
+        conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
         return
-    columns = list(rows[0])
-    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-           f"VALUES ({', '.join('?' for _ in columns)})")
-    datetimes = [i for i, name in enumerate(columns) if isinstance(rows[0][name], datetime)
-                 or name in ("at", "decided_at", "posted_at", "resolved_at")]
-    text: dict[datetime, str] = {}  # a chunk shares one decision time: convert once
-    values = []
-    for row in rows:
-        tup = [row[c] for c in columns]
-        for i in datetimes:
-            moment = tup[i]
-            if moment is not None:
-                found = text.get(moment)
-                if found is None:
-                    found = text[moment] = moment.strftime(_SQLITE_DATETIME)
-                tup[i] = found
-        values.append(tuple(tup))
-    conn.exec_driver_sql(sql, values)
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor:  # type: ignore[union-attr]
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    conn.execute(table.insert(), [dict(zip(columns, row)) for row in rows])

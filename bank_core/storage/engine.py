@@ -111,9 +111,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    if not isinstance(exc, DBAPIError):
+    """A serialization failure, deadlock or busy database, whether it comes
+    wrapped by SQLAlchemy or straight from the driver (``COPY``)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if not isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) is None:
         return False
-    orig = exc.orig
     if getattr(orig, "sqlstate", None) in _RETRY_SQLSTATES:
         return True
     return "database is locked" in str(orig)
@@ -160,6 +162,24 @@ def _unlock_session(conn: Connection, key: int | None) -> None:
         conn.invalidate()
 
 
+_AFTER_COMMIT = "bank_after_commit"
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the unit of work ``conn`` belongs to has
+    committed (never if it rolls back or is retried)."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def discard_after_commit(conn: Connection) -> None:
+    conn.info.pop(_AFTER_COMMIT, None)
+
+
+def _committed(conn: Connection) -> None:
+    for callback in conn.info.pop(_AFTER_COMMIT, ()):
+        callback()
+
+
 def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *,
                        read_only: bool = False, lock: str | None = None) -> T:
     """Run ``work(conn)`` in one database transaction, committed on return.
@@ -178,11 +198,15 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *,
                 key = None if read_only else _session_lock_key(conn, lock)
                 try:
                     _lock_session(conn, key)
+                    discard_after_commit(conn)
                     with conn.begin():
-                        return work(conn)
+                        result = work(conn)
+                    _committed(conn)
+                    return result
                 finally:
+                    discard_after_commit(conn)
                     _unlock_session(conn, key)
-        except DBAPIError as exc:
+        except Exception as exc:
             if not is_retryable(exc) or attempt == MAX_TXN_ATTEMPTS:
                 raise
             ceiling = min(RETRY_MAX_SLEEP_MS, RETRY_BASE_SLEEP_MS * 2 ** attempt)

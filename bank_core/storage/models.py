@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bank_core.storage.base import Base
+from bank_core.storage.base import Base, UtcTime
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
 SERIAL = BigInteger().with_variant(Integer(), "sqlite")
@@ -63,22 +63,34 @@ class Balance(Base):
 
 
 class Txn(Base):
-    """One transaction request and its decision. ``status`` moves only from
-    held to posted, released or expired; posted and rejected rows never change."""
+    """One transaction request and its decision: the queryable columns.
+
+    ``id`` is a time-ordered integer (``txn_<id>`` to people), so inserts
+    append to the table and its indexes; the (institution, idempotency key)
+    unique key is what makes a retried request find its first result. The
+    decision itself (every driver's answer) is the payload of the
+    transaction's audit entry, stored once (``bank_core.record``).
+    ``status`` moves only from held to posted, released or expired; posted
+    and rejected rows never change."""
 
     __tablename__ = "txn"
     __table_args__ = (
         UniqueConstraint("institution_id", "idempotency_key"),
-        UniqueConstraint("reverses_txn_id"),
         Index("ix_txn_source_at", "source_account_id", "at"),
         Index("ix_txn_dest_at", "dest_account_id", "at"),
-        Index("ix_txn_institution_status", "institution_id", "status"),
+        Index("ix_txn_held", "institution_id", "decided_at",
+              sqlite_where=text("status = 'held'"), postgresql_where=text("status = 'held'")),
+        Index("uq_txn_reverses_txn_id", "reverses_txn_id", unique=True,
+              sqlite_where=text("reverses_txn_id IS NOT NULL"),
+              postgresql_where=text("reverses_txn_id IS NOT NULL")),
+        Index("ix_txn_legacy_id", "legacy_id", unique=True,
+              sqlite_where=text("legacy_id IS NOT NULL"),
+              postgresql_where=text("legacy_id IS NOT NULL")),
     )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=False)
     institution_id: Mapped[str] = mapped_column(ForeignKey("institution.id"))
     idempotency_key: Mapped[str] = mapped_column(String(200))
-    request_hash: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     amount_minor: Mapped[int]
@@ -88,16 +100,17 @@ class Txn(Base):
     dest_account_id: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(64))
     memo: Mapped[str] = mapped_column(String(500))
-    at: Mapped[datetime]
-    decided_at: Mapped[datetime]
+    at: Mapped[datetime] = mapped_column(UtcTime)
+    decided_at: Mapped[datetime] = mapped_column(UtcTime)
     initiator: Mapped[str] = mapped_column(String(200))
     profile_version: Mapped[int]
-    reverses_txn_id: Mapped[str | None] = mapped_column(ForeignKey("txn.id"))
-    lines: Mapped[str] = mapped_column(Text)   # JSON: planned postings (for holds)
-    result: Mapped[str] = mapped_column(Text)  # JSON: the first result, for replays
-    resolved_at: Mapped[datetime | None]
+    code: Mapped[str | None] = mapped_column(String(200))  # the rule or fault that held or rejected
+    reverses_txn_id: Mapped[int | None] = mapped_column(SERIAL, ForeignKey("txn.id"))
+    lines: Mapped[str | None] = mapped_column(Text)  # JSON: planned postings (holds only)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcTime)
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     resolution: Mapped[str | None] = mapped_column(String(500))
+    legacy_id: Mapped[str | None] = mapped_column(String(64))  # the id a revision-0001 database gave it
 
 
 class Posting(Base):
@@ -107,13 +120,23 @@ class Posting(Base):
     __table_args__ = (Index("ix_posting_account_id_id", "account_id", "id"),)
 
     id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
-    txn_id: Mapped[str] = mapped_column(ForeignKey("txn.id"), index=True)
+    txn_id: Mapped[int] = mapped_column(SERIAL, ForeignKey("txn.id"), index=True)
     institution_id: Mapped[str] = mapped_column(ForeignKey("institution.id"))
     account_id: Mapped[str] = mapped_column(String(64))
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     rule: Mapped[str] = mapped_column(String(200))
-    posted_at: Mapped[datetime]
+    posted_at: Mapped[datetime] = mapped_column(UtcTime)
+
+
+class Term(Base):
+    """Each distinct rule name, driver, message template and fee memo that a
+    decision record mentions, stored once; records hold the ids."""
+
+    __tablename__ = "decision_term"
+
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    text: Mapped[str] = mapped_column(Text, unique=True)
 
 
 class UsageCounter(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from bank_audit.tables import AuditEntryRow, AuditHead
 from bank_core.ports import AuditEntry, AuditVerdict
-from bank_core.storage.bulk import bulk_insert
+from bank_core.storage.bulk import insert_rows
 
 GENESIS_HASH = "0" * 64
 
@@ -29,6 +29,10 @@ def entry_hash(institution_id: str, seq: int, at: datetime, actor: str, action: 
     material = "\x1f".join((institution_id, str(seq), _utc_text(at), actor, action, subject,
                             payload_json, prev_hash))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+_COLUMNS = ("institution_id", "seq", "at", "actor", "action", "subject", "payload", "prev_hash",
+            "hash")
 
 
 class AuditServer:
@@ -67,14 +71,19 @@ class AuditServer:
                             .with_for_update()).one()
         seq, prev = head.seq, head.hash
         rows = []
+        stamps: dict[datetime, str] = {}  # a chunk shares one decision time
+        sha256 = hashlib.sha256
         for actor, action, subject, payload_json, at in entries:
             seq += 1
-            digest = entry_hash(institution_id, seq, at, actor, action, subject, payload_json, prev)
-            rows.append({"institution_id": institution_id, "seq": seq, "at": at, "actor": actor,
-                         "action": action, "subject": subject, "payload": payload_json,
-                         "prev_hash": prev, "hash": digest})
+            stamp = stamps.get(at)
+            if stamp is None:
+                stamp = stamps[at] = _utc_text(at)
+            material = "\x1f".join((institution_id, str(seq), stamp, actor, action, subject,
+                                    payload_json, prev))
+            digest = sha256(material.encode("utf-8")).hexdigest()
+            rows.append((institution_id, seq, at, actor, action, subject, payload_json, prev, digest))
             prev = digest
-        bulk_insert(conn, AuditEntryRow.__table__, rows)
+        insert_rows(conn, AuditEntryRow.__table__, _COLUMNS, rows)
         conn.execute(update(AuditHead).where(AuditHead.institution_id == institution_id)
                      .values(seq=seq, hash=prev))
 
@@ -106,6 +115,17 @@ class AuditServer:
                                 f"entries after {last} are missing (head is at {head.seq})")
         return AuditVerdict(True, count)
 
+    def decisions(self, conn: Connection, institution_id: str, subjects: list[str],
+                  actions: tuple[str, ...]) -> dict[str, str]:
+        """The payload of the first entry with one of ``actions`` for each
+        subject (a transaction's decision record)."""
+        rows = conn.execute(select(AuditEntryRow.subject, AuditEntryRow.payload)
+                            .where(AuditEntryRow.institution_id == institution_id,
+                                   AuditEntryRow.subject.in_(subjects),
+                                   AuditEntryRow.action.in_(actions))
+                            .order_by(AuditEntryRow.seq.desc()))
+        return {subject: payload for subject, payload in rows}  # the first entry wins
+
     def entries(self, conn: Connection, institution_id: str, *, subject: str | None = None,
                 limit: int | None = None) -> list[AuditEntry]:
         query = select(AuditEntryRow).where(AuditEntryRow.institution_id == institution_id)
@@ -115,6 +135,12 @@ class AuditServer:
         if limit is not None:
             query = query.limit(limit)
         found = [AuditEntry(r.institution_id, r.seq, r.at, r.actor, r.action, r.subject,
-                            json.loads(r.payload), r.prev_hash, r.hash)
+                            _payload(r.payload), r.prev_hash, r.hash)
                  for r in conn.execute(query)]
         return list(reversed(found))
+
+
+def _payload(text: str) -> Any:
+    """An entry's payload as data: a dict, or a transaction's decision record
+    (a list; see ``bank_core.record``)."""
+    return json.loads(text)

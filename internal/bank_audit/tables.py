@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bank_core.storage.base import Base
+from bank_core.storage.base import Base, UtcTime
 
 
 class AuditEntryRow(Base):
@@ -14,7 +14,7 @@ class AuditEntryRow(Base):
 
     institution_id: Mapped[str] = mapped_column(ForeignKey("institution.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    at: Mapped[datetime]
+    at: Mapped[datetime] = mapped_column(UtcTime)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(200))

@@ -64,14 +64,31 @@ class GarbageLimit(LimitDriver):
 
 
 class SlowApproval(ApprovalDriver):
-    """Answers correctly, but ten times past its budget."""
+    """Answers correctly, but after ten times its budget of processor time
+    (a budget counts the driver's own CPU time, not the wall clock)."""
 
     contract_version = 1
     budget_ms = 20
 
     def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
-        time.sleep(0.2)
+        until = time.thread_time_ns() + 200_000_000
+        while time.thread_time_ns() < until:
+            pass
         return ApprovalAnswer(Decision.APPROVE, "testkit.slow", "approved, eventually")
+
+
+class PreemptedApproval(ApprovalDriver):
+    """Cheap, but its call takes 150 ms of wall time past a 20 ms budget, as
+    on a machine too busy to run it: must still be decided like on an idle
+    one (only a driver that does not return within its budget plus the grace
+    period is cut off)."""
+
+    contract_version = 1
+    budget_ms = 20
+
+    def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
+        time.sleep(0.15)
+        return ApprovalAnswer(Decision.APPROVE, "testkit.preempted", "approved after a wait")
 
 
 class HangingApproval(ApprovalDriver):
