@@ -28,7 +28,7 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 # Editable installs: the engine, both institutions' policy packages, and (for
 # tests) the deliberately faulty test distributions.
 RUNTIME = [".", "policies/northwind", "policies/harbor"]
-TEST_ONLY = ["tests/plugins/testkit", "tests/plugins/conformance_bad"]
+TEST_ONLY = ["tests/plugins/testkit", "tests/plugins/conformance_bad", "tests/plugins/v1_drivers"]
 
 
 def _stamp(paths: list[str], extras: str) -> str:

@@ -38,6 +38,7 @@ from bank_core.contract import (
     MoneyError,
     PolicyContext,
     Slot,
+    Text,
 )
 
 CHECKS = (
@@ -331,8 +332,13 @@ def _answer_problems(slot: Slot, currency: str, answer: Any) -> tuple[list[str],
     rules: list[str] = []
     if not isinstance(answer.rule, str) or not answer.rule:
         rules.append(f"answered rule={answer.rule!r}; every answer names its rule")
-    if not isinstance(answer.message, str):
-        edge.append(f"message {answer.message!r} is not text")
+    if isinstance(answer.message, Text):
+        try:
+            answer.message.render()
+        except (IndexError, KeyError, ValueError) as exc:
+            edge.append(f"message template {answer.message.template!r} does not render: {exc}")
+    elif not isinstance(answer.message, str):
+        edge.append(f"message {answer.message!r} is neither text nor a Text")
     if isinstance(answer, FeeAnswer):
         if not isinstance(answer.lines, tuple):
             edge.append("lines must be a tuple of FeeLine")

@@ -18,16 +18,23 @@ from bank_core.contract import (
     LimitDriver,
     Money,
     PolicyContext,
+    Text,
 )
+
+
+_NO_FEE = Text("no fee")
+_NO_PAYER = Text("no payer account")
+_NO_FROZEN = Text("no frozen account")
+_AUTO = Text("approved automatically")
 
 
 class NoFee(FeeDriver):
     """Charges nothing."""
 
-    contract_version = 1
+    contract_version = 2
 
     def fees(self, ctx: PolicyContext) -> FeeAnswer:
-        return FeeAnswer(rule="core.no_fee", message="no fee")
+        return FeeAnswer(rule="core.no_fee", message=_NO_FEE)
 
 
 class NoOverdraft(LimitDriver):
@@ -36,12 +43,12 @@ class NoOverdraft(LimitDriver):
     Deposits always pass (only fees could be charged, and they come out of the
     deposit itself, so they are checked too)."""
 
-    contract_version = 1
+    contract_version = 2
 
     def check(self, ctx: PolicyContext) -> LimitAnswer:
         payer = ctx.payer
         if payer is None:
-            return LimitAnswer(True, "core.no_overdraft", "no payer account")
+            return LimitAnswer(True, "core.no_overdraft", _NO_PAYER)
         debit = ctx.fees.amount_minor
         credit = 0
         if ctx.source is not None:
@@ -57,29 +64,29 @@ class NoOverdraft(LimitDriver):
         # account overdrawn.
         if after < 0 and not (ctx.source is None and credit >= debit):
             return LimitAnswer(False, "core.no_overdraft",
-                               f"available {observed} does not cover {needed}",
+                               Text("available {} does not cover {}", observed, needed),
                                threshold=needed, observed=observed)
-        return LimitAnswer(True, "core.no_overdraft", f"available {observed} covers {needed}",
+        return LimitAnswer(True, "core.no_overdraft", Text("available {} covers {}", observed, needed),
                            threshold=needed, observed=observed)
 
 
 class FrozenReject(ApprovalDriver):
     """Rejects any transaction that touches a frozen account."""
 
-    contract_version = 1
+    contract_version = 2
 
     def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
         for account in (ctx.source, ctx.dest):
             if account is not None and account.status == AccountStatus.FROZEN:
                 return ApprovalAnswer(Decision.REJECT, "core.frozen_reject",
-                                      f"account {account.id} is frozen")
-        return ApprovalAnswer(Decision.APPROVE, "core.frozen_reject", "no frozen account")
+                                      Text("account {} is frozen", account.id))
+        return ApprovalAnswer(Decision.APPROVE, "core.frozen_reject", _NO_FROZEN)
 
 
 class AutoApprove(ApprovalDriver):
     """Approves everything."""
 
-    contract_version = 1
+    contract_version = 2
 
     def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
-        return ApprovalAnswer(Decision.APPROVE, "core.auto_approve", "approved automatically")
+        return ApprovalAnswer(Decision.APPROVE, "core.auto_approve", _AUTO)

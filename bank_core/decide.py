@@ -173,7 +173,7 @@ def _check_message(bound: BoundDriver, message: Any) -> None:
         raise DriverFault(DRIVER_BAD_ANSWER, bound,
                           f"{bound.name} answered a message that is neither text nor a Text")
     for arg in message.args:
-        if type(arg) not in (int, str) and not isinstance(arg, Money):
+        if not (type(arg) is int or isinstance(arg, (str, Money))):
             raise DriverFault(DRIVER_BAD_ANSWER, bound,
                               f"{bound.name} gave a message value that is not Money, int or str")
     key = (message.template, len(message.args))

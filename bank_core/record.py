@@ -67,7 +67,7 @@ def _value(value: Any, currency: str) -> Any:
         return [value]
     if type(value) is Money or isinstance(value, Money):
         return value.amount_minor if value.currency == currency else [value.amount_minor, value.currency]
-    return value  # str (template arguments only)
+    return str(value)  # text (template arguments only; a StrEnum as its value)
 
 
 def _message(message: str | Text, currency: str, term: Term) -> Any:

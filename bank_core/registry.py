@@ -27,6 +27,7 @@ from stevedore import extension, named
 
 from bank_core.contract import (
     NAMESPACES,
+    READS,
     SLOT_BASES,
     SUPPORTED_CONTRACT_VERSIONS,
     Driver,
@@ -113,6 +114,11 @@ class LoadedDriver:
                                   self.distribution, stage="validate")
         if params.model_config.get("extra") != "forbid":
             raise DriverLoadError(self.slot, self.name, "Params must forbid unknown keys",
+                                  self.distribution, stage="validate")
+        reads = getattr(cls, "reads", frozenset())
+        if version >= 2 and (not isinstance(reads, frozenset) or not reads <= READS):
+            raise DriverLoadError(self.slot, self.name,
+                                  f"reads {reads!r} must be a frozenset of {', '.join(sorted(READS))}",
                                   self.distribution, stage="validate")
         budget = getattr(cls, "budget_ms", None)
         if type(budget) is not int or budget <= 0:

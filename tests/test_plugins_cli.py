@@ -47,10 +47,10 @@ def by_name(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def test_list_shows_every_installed_driver_with_where_it_comes_from(cli: Cli) -> None:
     rows = by_name(cli.json("plugins", "list")["drivers"])
     expect = {
-        "core.no_fee": ("fee", "bank-engine", 1, "ok"),
-        "core.no_overdraft": ("limit", "bank-engine", 1, "ok"),
-        "northwind.transfer_fee": ("fee", "northwind-policies", 1, "ok"),
-        "harbor.velocity_review": ("approval", "harbor-policies", 1, "ok"),
+        "core.no_fee": ("fee", "bank-engine", 2, "ok"),
+        "core.no_overdraft": ("limit", "bank-engine", 2, "ok"),
+        "northwind.transfer_fee": ("fee", "northwind-policies", 2, "ok"),
+        "harbor.velocity_review": ("approval", "harbor-policies", 2, "ok"),
         "testkit.raises": ("fee", "bank-testkit-drivers", 1, "ok"),  # loads; fails only when called
         "testkit.wrong_contract": ("approval", "bank-testkit-drivers", 99, "wrong contract version"),
         "testkit.broken_import": ("fee", "bank-testkit-drivers", None, "failed to load"),

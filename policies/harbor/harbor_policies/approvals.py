@@ -20,6 +20,7 @@ from bank_core.contract import (
     Kind,
     Money,
     PolicyContext,
+    Text,
     UsageCounters,
     amount_minor,
 )
@@ -37,7 +38,8 @@ class VelocityReview(ApprovalDriver):
     position in the window (earlier ones + 1). Deposits are approved."""
 
     RULE: ClassVar[str] = "harbor.velocity_review"
-    contract_version: ClassVar[int] = 1
+    contract_version: ClassVar[int] = 2
+    reads: ClassVar[frozenset[str]] = frozenset({"recent"})
 
     class Params(DriverParams):
         # recent_out_at holds at most RECENT_OUT_LIMIT times, and only from the
@@ -50,16 +52,18 @@ class VelocityReview(ApprovalDriver):
     def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
         request = ctx.request
         if request.kind not in (Kind.WITHDRAWAL, Kind.TRANSFER):
-            return ApprovalAnswer(Decision.APPROVE, self.RULE, f"{request.kind}: not outgoing")
+            return ApprovalAnswer(Decision.APPROVE, self.RULE, Text("{}: not outgoing", request.kind))
         start = request.at - timedelta(minutes=self.params.window_minutes)
         earlier = sum(1 for t in ctx.usage.recent_out_at if start < t <= request.at)
         position, most = earlier + 1, self.params.max_per_window
-        what = f"outgoing transaction {position} within {self.params.window_minutes} minutes"
+        window = self.params.window_minutes
         if position >= most:
-            return ApprovalAnswer(Decision.REVIEW, self.RULE, f"{what}: {most} or more is reviewed",
-                                  threshold=most, observed=position)
-        return ApprovalAnswer(Decision.APPROVE, self.RULE, f"{what}: under {most}",
-                              threshold=most, observed=position)
+            return ApprovalAnswer(Decision.REVIEW, self.RULE, Text(
+                "outgoing transaction {} within {} minutes: {} or more is reviewed", position, window,
+                most), threshold=most, observed=position)
+        return ApprovalAnswer(Decision.APPROVE, self.RULE, Text(
+            "outgoing transaction {} within {} minutes: under {}", position, window, most),
+            threshold=most, observed=position)
 
 
 class NewAccountReview(ApprovalDriver):
@@ -70,7 +74,7 @@ class NewAccountReview(ApprovalDriver):
     whole days; for a new one the amounts compared. Other kinds approve."""
 
     RULE: ClassVar[str] = "harbor.new_account_review"
-    contract_version: ClassVar[int] = 1
+    contract_version: ClassVar[int] = 2
 
     class Params(DriverParams):
         days: Annotated[int, Field(strict=True, ge=0)] = 7
@@ -82,17 +86,18 @@ class NewAccountReview(ApprovalDriver):
         request = ctx.request
         account = ctx.source
         if request.kind != Kind.WITHDRAWAL or account is None:
-            return ApprovalAnswer(Decision.APPROVE, self.RULE, f"{request.kind}: not a withdrawal")
+            return ApprovalAnswer(Decision.APPROVE, self.RULE, Text("{}: not a withdrawal", request.kind))
         age = request.at - account.opened_at
         if age >= timedelta(days=self.params.days):
             return ApprovalAnswer(Decision.APPROVE, self.RULE,
-                                  f"account opened {age.days} days ago: not new",
+                                  Text("account opened {} days ago: not new", age.days),
                                   threshold=self.params.days, observed=age.days)
         amount = request.amount
         limit = Money(amount_minor(self.params.threshold, amount.currency), amount.currency)
-        what = f"account opened {age.days} days ago, withdrawal of {amount}"
         if amount > limit:
-            return ApprovalAnswer(Decision.REVIEW, self.RULE, f"{what} is over {limit}: review",
-                                  threshold=limit, observed=amount)
-        return ApprovalAnswer(Decision.APPROVE, self.RULE, f"{what} is not over {limit}",
-                              threshold=limit, observed=amount)
+            return ApprovalAnswer(Decision.REVIEW, self.RULE, Text(
+                "account opened {} days ago, withdrawal of {} is over {}: review", age.days, amount,
+                limit), threshold=limit, observed=amount)
+        return ApprovalAnswer(Decision.APPROVE, self.RULE, Text(
+            "account opened {} days ago, withdrawal of {} is not over {}", age.days, amount, limit),
+            threshold=limit, observed=amount)

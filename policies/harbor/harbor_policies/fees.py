@@ -16,6 +16,7 @@ from bank_core.contract import (
     FeeLine,
     Money,
     PolicyContext,
+    Text,
     amount_minor,
 )
 
@@ -29,7 +30,7 @@ class OverdraftFee(FeeDriver):
     into an account that is still overdrawn afterwards."""
 
     RULE: ClassVar[str] = "harbor.overdraft_fee"
-    contract_version: ClassVar[int] = 1
+    contract_version: ClassVar[int] = 2
 
     class Params(DriverParams):
         fee: AmountText = "15.00"
@@ -39,15 +40,16 @@ class OverdraftFee(FeeDriver):
     def fees(self, ctx: PolicyContext) -> FeeAnswer:
         payer = ctx.source
         if payer is None:
-            return FeeAnswer(rule=self.RULE, message=f"{ctx.request.kind}: nothing goes out, no overdraft fee")
+            return FeeAnswer(rule=self.RULE, message=Text("{}: nothing goes out, no overdraft fee",
+                                                          ctx.request.kind))
         amount = ctx.request.amount
         # Money arithmetic refuses a payer in another currency (fails closed).
         after = payer.available - amount
         if after.amount_minor >= 0:
-            return FeeAnswer(rule=self.RULE, message=f"balance after {after} is not overdrawn")
+            return FeeAnswer(rule=self.RULE, message=Text("balance after {} is not overdrawn", after))
         fee = Money(amount_minor(self.params.fee, amount.currency), amount.currency)
         if fee.amount_minor == 0:
-            return FeeAnswer(rule=self.RULE, message=f"balance after {after} is overdrawn; fee is zero")
+            return FeeAnswer(rule=self.RULE, message=Text("balance after {} is overdrawn; fee is zero", after))
         line = FeeLine(rule=self.RULE, amount=fee, memo="overdraft fee")
         return FeeAnswer(rule=self.RULE, lines=(line,),
-                         message=f"balance after {after} is overdrawn: fee {fee}")
+                         message=Text("balance after {} is overdrawn: fee {}", after, fee))

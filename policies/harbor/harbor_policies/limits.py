@@ -19,6 +19,7 @@ from bank_core.contract import (
     LimitDriver,
     Money,
     PolicyContext,
+    Text,
     amount_minor,
 )
 
@@ -32,7 +33,7 @@ class OverdraftLimit(LimitDriver):
     after."""
 
     RULE: ClassVar[str] = "harbor.overdraft_limit"
-    contract_version: ClassVar[int] = 1
+    contract_version: ClassVar[int] = 2
 
     class Params(DriverParams):
         products: dict[str, AmountText] = Field(default_factory=lambda: {"checking-plus": "500.00"})
@@ -47,7 +48,7 @@ class OverdraftLimit(LimitDriver):
     def check(self, ctx: PolicyContext) -> LimitAnswer:
         payer = ctx.payer
         if payer is None:
-            return LimitAnswer(True, self.RULE, "no payer account")
+            return LimitAnswer(True, self.RULE, Text("no payer account"))
         amount = ctx.request.amount
         currency = amount.currency
         # Money arithmetic refuses a payer in another currency (fails closed).
@@ -55,12 +56,13 @@ class OverdraftLimit(LimitDriver):
         after = after + amount if ctx.source is None else after - amount
         allowance = amount_minor(self.params.products.get(payer.product, "0"), currency)
         floor = Money(-allowance, currency)
-        what = f"balance after {after}, product {payer.product!r} may go down to {floor}"
         if after < floor:
-            return LimitAnswer(False, self.RULE, f"overdraft limit exceeded: {what}",
-                               threshold=floor, observed=after)
-        return LimitAnswer(True, self.RULE, f"within overdraft limit: {what}",
-                           threshold=floor, observed=after)
+            return LimitAnswer(False, self.RULE, Text(
+                "overdraft limit exceeded: balance after {}, product {!r} may go down to {}",
+                after, payer.product, floor), threshold=floor, observed=after)
+        return LimitAnswer(True, self.RULE, Text(
+            "within overdraft limit: balance after {}, product {!r} may go down to {}",
+            after, payer.product, floor), threshold=floor, observed=after)
 
 
 class MonthlyOutgoingLimit(LimitDriver):
@@ -71,7 +73,8 @@ class MonthlyOutgoingLimit(LimitDriver):
     Deposits pass."""
 
     RULE: ClassVar[str] = "harbor.monthly_outgoing"
-    contract_version: ClassVar[int] = 1
+    contract_version: ClassVar[int] = 2
+    reads: ClassVar[frozenset[str]] = frozenset({"usage"})
 
     class Params(DriverParams):
         max: AmountText = "20000.00"
@@ -81,14 +84,14 @@ class MonthlyOutgoingLimit(LimitDriver):
     def check(self, ctx: PolicyContext) -> LimitAnswer:
         request = ctx.request
         if request.kind not in (Kind.WITHDRAWAL, Kind.TRANSFER):
-            return LimitAnswer(True, self.RULE, f"{request.kind}: not outgoing")
+            return LimitAnswer(True, self.RULE, Text("{}: not outgoing", request.kind))
         currency = request.amount.currency
         month = ctx.usage.month_total(Kind.WITHDRAWAL).amount_minor + \
             ctx.usage.month_total(Kind.TRANSFER).amount_minor
         total = Money(month, currency) + request.amount
         limit = Money(amount_minor(self.params.max, currency), currency)
         if total > limit:
-            return LimitAnswer(False, self.RULE, f"outgoing this month would be {total}, over {limit}",
+            return LimitAnswer(False, self.RULE, Text("outgoing this month would be {}, over {}", total, limit),
                                threshold=limit, observed=total)
-        return LimitAnswer(True, self.RULE, f"outgoing this month would be {total}, within {limit}",
+        return LimitAnswer(True, self.RULE, Text("outgoing this month would be {}, within {}", total, limit),
                            threshold=limit, observed=total)

@@ -17,6 +17,7 @@ from bank_core.contract import (
     Kind,
     Money,
     PolicyContext,
+    Text,
     amount_minor,
 )
 
@@ -27,7 +28,7 @@ class LargeTransferReview(ApprovalDriver):
     and withdrawals are approved."""
 
     RULE: ClassVar[str] = "northwind.large_transfer_review"
-    contract_version: ClassVar[int] = 1
+    contract_version: ClassVar[int] = 2
 
     class Params(DriverParams):
         threshold: AmountText = "5000.00"
@@ -37,12 +38,12 @@ class LargeTransferReview(ApprovalDriver):
     def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
         request = ctx.request
         if request.kind != Kind.TRANSFER:
-            return ApprovalAnswer(Decision.APPROVE, self.RULE, f"{request.kind}: not a transfer")
+            return ApprovalAnswer(Decision.APPROVE, self.RULE, Text("{}: not a transfer", request.kind))
         amount = request.amount
         threshold = Money(amount_minor(self.params.threshold, amount.currency), amount.currency)
         if amount >= threshold:
             return ApprovalAnswer(Decision.REVIEW, self.RULE,
-                                  f"transfer of {amount} is at least {threshold}: review",
+                                  Text("transfer of {} is at least {}: review", amount, threshold),
                                   threshold=threshold, observed=amount)
-        return ApprovalAnswer(Decision.APPROVE, self.RULE, f"transfer of {amount} is under {threshold}",
+        return ApprovalAnswer(Decision.APPROVE, self.RULE, Text("transfer of {} is under {}", amount, threshold),
                               threshold=threshold, observed=amount)

@@ -25,6 +25,7 @@ from bank_core.contract import (
     PercentText,
     PolicyContext,
     Rate,
+    Text,
     amount_minor,
 )
 
@@ -35,7 +36,7 @@ class TransferFee(FeeDriver):
     ``max``. Deposits and withdrawals pay nothing here."""
 
     RULE: ClassVar[str] = "northwind.transfer_fee"
-    contract_version: ClassVar[int] = 1
+    contract_version: ClassVar[int] = 2
 
     class Params(DriverParams):
         percent: PercentText = "0.5"
@@ -52,22 +53,30 @@ class TransferFee(FeeDriver):
 
     params: Params
 
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self.rate = Rate.parse_percent(params.percent)  # prepared once, not per call
+
     def fees(self, ctx: PolicyContext) -> FeeAnswer:
         request = ctx.request
         if request.kind != Kind.TRANSFER:
-            return FeeAnswer(rule=self.RULE, message=f"{request.kind}: no transfer fee")
+            return FeeAnswer(rule=self.RULE, message=Text("{}: no transfer fee", request.kind))
         currency = request.amount.currency
-        raw = Rate.parse_percent(self.params.percent).of_half_up(request.amount.amount_minor)
+        raw = self.rate.of_half_up(request.amount.amount_minor)
         floor = amount_minor(self.params.min, currency)
         cap = amount_minor(self.params.max, currency)
         fee = min(max(raw, floor), cap)
-        how = f"{self.params.percent}% of {request.amount} is {Money(raw, currency)}"
+        percent, raw_money = self.params.percent, Money(raw, currency)
         if raw < floor:
-            how += f", raised to the minimum {Money(floor, currency)}"
+            how = Text("{}% of {} is {}, raised to the minimum {}", percent, request.amount, raw_money,
+                       Money(floor, currency))
         elif raw > cap:
-            how += f", capped at the maximum {Money(cap, currency)}"
+            how = Text("{}% of {} is {}, capped at the maximum {}", percent, request.amount, raw_money,
+                       Money(cap, currency))
+        else:
+            how = Text("{}% of {} is {}", percent, request.amount, raw_money)
         if fee == 0:
-            return FeeAnswer(rule=self.RULE, message=f"{how}: no fee")
+            return FeeAnswer(rule=self.RULE, message=Text(how.template + ": no fee", *how.args))
         line = FeeLine(rule=self.RULE, amount=Money(fee, currency), memo="transfer fee")
         return FeeAnswer(rule=self.RULE, lines=(line,), message=how)
 
@@ -79,7 +88,8 @@ class AtmWithdrawalFee(FeeDriver):
     kinds and channels pay nothing here."""
 
     RULE: ClassVar[str] = "northwind.atm_withdrawal_fee"
-    contract_version: ClassVar[int] = 1
+    contract_version: ClassVar[int] = 2
+    reads: ClassVar[frozenset[str]] = frozenset({"usage"})
 
     class Params(DriverParams):
         free_per_month: Annotated[int, Field(strict=True, ge=0)] = 4
@@ -92,18 +102,20 @@ class AtmWithdrawalFee(FeeDriver):
         request = ctx.request
         channel = self.params.channel
         if request.kind != Kind.WITHDRAWAL or request.channel != channel:
-            return FeeAnswer(rule=self.RULE,
-                             message=f"{request.kind} on {request.channel!r}: no {channel} fee")
+            return FeeAnswer(rule=self.RULE, message=Text("{} on {!r}: no {} fee", request.kind,
+                                                          request.channel, channel))
         # Count of this month's earlier withdrawals on the channel, before this one.
         before = ctx.usage.month_total(Kind.WITHDRAWAL, channel).count
         free = self.params.free_per_month
         if before < free:
-            return FeeAnswer(rule=self.RULE,
-                             message=f"{channel} withdrawal {before + 1} of {free} free this month")
+            return FeeAnswer(rule=self.RULE, message=Text("{} withdrawal {} of {} free this month",
+                                                          channel, before + 1, free))
         currency = request.amount.currency
         fee = amount_minor(self.params.fee, currency)
-        how = f"{channel} withdrawal {before + 1} this month, {free} free"
         if fee == 0:
-            return FeeAnswer(rule=self.RULE, message=f"{how}: fee is zero")
+            return FeeAnswer(rule=self.RULE, message=Text("{} withdrawal {} this month, {} free: fee is zero",
+                                                          channel, before + 1, free))
         line = FeeLine(rule=self.RULE, amount=Money(fee, currency), memo=f"{channel} withdrawal fee")
-        return FeeAnswer(rule=self.RULE, lines=(line,), message=f"{how}: fee {Money(fee, currency)}")
+        return FeeAnswer(rule=self.RULE, lines=(line,),
+                         message=Text("{} withdrawal {} this month, {} free: fee {}", channel,
+                                      before + 1, free, Money(fee, currency)))

@@ -17,6 +17,7 @@ from bank_core.contract import (
     LimitDriver,
     Money,
     PolicyContext,
+    Text,
     amount_minor,
 )
 
@@ -26,7 +27,7 @@ class SingleTransactionLimit(LimitDriver):
     kind, is at most ``max``; an amount equal to ``max`` passes."""
 
     RULE: ClassVar[str] = "northwind.single_transaction"
-    contract_version: ClassVar[int] = 1
+    contract_version: ClassVar[int] = 2
 
     class Params(DriverParams):
         max: AmountText = "10000.00"
@@ -37,10 +38,10 @@ class SingleTransactionLimit(LimitDriver):
         amount = ctx.request.amount
         limit = Money(amount_minor(self.params.max, amount.currency), amount.currency)
         if amount > limit:
-            return LimitAnswer(False, self.RULE, f"{amount} is over the single-transaction limit {limit}",
-                               threshold=limit, observed=amount)
-        return LimitAnswer(True, self.RULE, f"{amount} is within the single-transaction limit {limit}",
-                           threshold=limit, observed=amount)
+            return LimitAnswer(False, self.RULE, Text("{} is over the single-transaction limit {}",
+                                                      amount, limit), threshold=limit, observed=amount)
+        return LimitAnswer(True, self.RULE, Text("{} is within the single-transaction limit {}",
+                                                 amount, limit), threshold=limit, observed=amount)
 
 
 class DailyWithdrawalLimit(LimitDriver):
@@ -51,7 +52,8 @@ class DailyWithdrawalLimit(LimitDriver):
     exceed ``max``. Deposits and transfers pass."""
 
     RULE: ClassVar[str] = "northwind.daily_withdrawal"
-    contract_version: ClassVar[int] = 1
+    contract_version: ClassVar[int] = 2
+    reads: ClassVar[frozenset[str]] = frozenset({"usage"})
 
     class Params(DriverParams):
         max: AmountText = "2500.00"
@@ -61,14 +63,15 @@ class DailyWithdrawalLimit(LimitDriver):
     def check(self, ctx: PolicyContext) -> LimitAnswer:
         request = ctx.request
         if request.kind != Kind.WITHDRAWAL:
-            return LimitAnswer(True, self.RULE, f"{request.kind}: not a withdrawal")
+            return LimitAnswer(True, self.RULE, Text("{}: not a withdrawal", request.kind))
         currency = request.amount.currency
         today = ctx.usage.day_total(Kind.WITHDRAWAL)
         total = Money(today.amount_minor + today.fee_minor, currency) + request.amount + ctx.fees
         limit = Money(amount_minor(self.params.max, currency), currency)
         if total > limit:
             return LimitAnswer(False, self.RULE,
-                               f"withdrawals today with fees would be {total}, over {limit}",
+                               Text("withdrawals today with fees would be {}, over {}", total, limit),
                                threshold=limit, observed=total)
-        return LimitAnswer(True, self.RULE, f"withdrawals today with fees would be {total}, within {limit}",
+        return LimitAnswer(True, self.RULE,
+                           Text("withdrawals today with fees would be {}, within {}", total, limit),
                            threshold=limit, observed=total)
