@@ -126,9 +126,11 @@ def result_line(line: int, ref: str | None, outcome: Outcome | None, error: Exce
     """The result document for one input row."""
     if outcome is not None and outcome.record is not None:
         currency = outcome.currency
-        return {"line": line, "ref": outcome.request.ref, "status": outcome.status,
+        status = outcome.status
+        return {"line": line, "ref": outcome.request.ref, "status": status,
                 "txn_id": outcome.txn_id, "fee_total": format_minor(outcome.fee_minor(), currency),
-                "currency": currency, "code": outcome.code, "reasons": outcome.notable_reasons(),
+                "currency": currency, "code": outcome.code,
+                "reasons": outcome.notable_reasons() if status != "posted" else [],
                 "error": None}
     message = str(error if error is not None else outcome.error)  # type: ignore[union-attr]
     return {"line": line, "ref": ref, "status": "invalid", "txn_id": None, "fee_total": None,

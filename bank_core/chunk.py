@@ -76,11 +76,11 @@ class Outcome:
     same key and body. Text is made only when asked for."""
 
     __slots__ = ("index", "request", "txn_id", "institution", "record", "error", "replayed",
-                 "_text", "_result")
+                 "_text", "_result", "_fee")
 
     def __init__(self, index: int, request: TxnRequest, *, txn_id: str | None = None,
                  institution: str = "", record: Any = None, error: BankError | None = None,
-                 replayed: bool = False, text: Any = None) -> None:
+                 replayed: bool = False, text: Any = None, fee_minor: int | None = None) -> None:
         self.index = index
         self.request = request
         self.txn_id = txn_id
@@ -90,6 +90,7 @@ class Outcome:
         self.replayed = replayed
         self._text = text
         self._result: dict[str, Any] | None = None
+        self._fee = fee_minor
 
     @property
     def result(self) -> dict[str, Any] | None:
@@ -116,6 +117,9 @@ class Outcome:
         return self.record["currency"] if isinstance(self.record, dict) else self.record[6]
 
     def fee_minor(self) -> int:
+        """The fees charged (0 when rejected), in minor units."""
+        if self._fee is not None:
+            return self._fee
         if isinstance(self.record, dict):
             return 0 if self.status == "rejected" else parse_minor(self.record["fee_total"], self.currency,
                                                                    allow_zero=True)
@@ -400,7 +404,7 @@ class Chunk:
         self.seen[request.ref] = (txn_id, record)
         self.audit.append((request.actor, f"txn.{status}", txn_id, dumps(record), self.now))
         return Outcome(index, request, txn_id=txn_id, institution=inst.id, record=record,
-                       text=self.terms.text)
+                       text=self.terms.text, fee_minor=fee_minor)
 
     remaining = 1  # rows left to decide in this chunk (ids are allocated for them at once)
 

@@ -17,7 +17,6 @@ from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bank_core.contract import Kind, Tally, UsageCounters
 from bank_core.errors import require
@@ -212,8 +211,11 @@ def bump_usage_many(conn: Connection, institution_id: str,
     rows = [{"account_id": acc, "period": period, "kind": kind, "channel": channel,
              "institution_id": institution_id, "amount_minor": d[0], "fee_minor": d[1],
              "count": d[2]} for (acc, period, kind, channel), d in sorted(deltas.items())]
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    stmt = dialect.insert(UsageCounter)
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    stmt = upsert(UsageCounter)
     stmt = stmt.on_conflict_do_update(
         index_elements=["account_id", "period", "kind", "channel"],
         set_={"amount_minor": UsageCounter.amount_minor + stmt.excluded.amount_minor,

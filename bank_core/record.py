@@ -35,7 +35,6 @@ from collections.abc import Callable
 from typing import Any
 
 from bank_core.contract import (
-    ApprovalAnswer,
     FeeAnswer,
     LimitAnswer,
     Money,
@@ -70,37 +69,55 @@ def _value(value: Any, currency: str) -> Any:
     return str(value)  # text (template arguments only; a StrEnum as its value)
 
 
-def _message(message: str | Text, currency: str, term: Term) -> Any:
+def _message(message: str | Text, currency: str, term: Any) -> Any:
     if type(message) is str:
         return message
-    return [term(message.template), *[_value(a, currency) for a in message.args]]
+    template = message.template
+    encoded: list[Any] = [term.ids.get(template) or term(template)]
+    for arg in message.args:
+        kind = type(arg)
+        if kind is Money:
+            encoded.append(arg.amount_minor if arg.currency == currency else [arg.amount_minor, arg.currency])
+        elif kind is int:
+            encoded.append([arg])
+        else:
+            encoded.append(_value(arg, currency))
+    return encoded
 
 
 def driver_term(slot: str, name: str, distribution: str | None) -> str:
     return f"{slot}\x1f{name}\x1f{distribution or ''}"
 
 
-def encode_answers(verdict: Verdict, currency: str, term: Term,
+def encode_answers(verdict: Verdict, currency: str, term: Any,
                    driver: Callable[[Any], int]) -> tuple[list[Any], Any]:
-    """(answers, fault) of a verdict, as the record stores them; ``driver``
-    gives the term id of a bound driver."""
+    """(answers, fault) of a verdict, as the record stores them. ``term``
+    gives the id of a text (``term.ids`` is its cache of committed ones),
+    ``driver`` the id of a bound driver."""
     answers: list[Any] = []
+    ids = term.ids
     for bound, answer in verdict.answers:
-        d = driver(bound)
+        rule = answer.rule
+        entry = [driver(bound), ids.get(rule) or term(rule), None, None, None,
+                 _message(answer.message, currency, term)]
         kind = type(answer)
         if kind is FeeAnswer:
-            entry = [d, term(answer.rule), "f" if answer.lines else "n", None, None,
-                     _message(answer.message, currency, term)]
-            for line in answer.lines:
-                entry += (term(line.rule), line.amount.amount_minor, term(line.memo))
-        elif kind is LimitAnswer:
-            entry = [d, term(answer.rule), "p" if answer.passed else "x",
-                     _value(answer.threshold, currency), _value(answer.observed, currency),
-                     _message(answer.message, currency, term)]
+            if answer.lines:
+                entry[2] = "f"
+                for line in answer.lines:
+                    entry += (ids.get(line.rule) or term(line.rule), line.amount.amount_minor,
+                              ids.get(line.memo) or term(line.memo))
+            else:
+                entry[2] = "n"
         else:
-            entry = [d, term(answer.rule), _OUTCOME[answer.decision],
-                     _value(answer.threshold, currency), _value(answer.observed, currency),
-                     _message(answer.message, currency, term)]
+            entry[2] = ("p" if answer.passed else "x") if kind is LimitAnswer else _OUTCOME[answer.decision]
+            threshold, observed = answer.threshold, answer.observed
+            if threshold is not None:
+                entry[3] = (threshold.amount_minor if type(threshold) is Money and threshold.currency == currency
+                            else _value(threshold, currency))
+            if observed is not None:
+                entry[4] = (observed.amount_minor if type(observed) is Money and observed.currency == currency
+                            else _value(observed, currency))
         answers.append(entry)
     fault: Any = None
     if verdict.fault is not None:

@@ -712,8 +712,9 @@ def _command_paths() -> list[list[str]]:
 
     def walk(command: Any, path: list[str]) -> None:
         paths.append(path)
-        for name, sub in sorted(getattr(command, "commands", {}).items()):
-            walk(sub, [*path, name])
+        if hasattr(command, "list_commands"):  # a group (the root one loads its groups lazily)
+            for name in sorted(command.list_commands(None)):
+                walk(command.get_command(None, name), [*path, name])
 
     walk(typer.main.get_command(app), [])
     return paths

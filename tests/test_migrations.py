@@ -45,3 +45,9 @@ def test_ensure_schema_upgrades_an_empty_database_once(fresh_db_url: str) -> Non
         assert migrate.ensure_schema(engine) is False
     finally:
         engine.dispose()
+
+
+def test_the_known_head_is_the_scripts_head() -> None:
+    """``bank_migrations.HEAD`` (how a command skips alembic at start-up)
+    must name the newest revision script."""
+    assert migrate.known_head() == migrate.head_revision()

@@ -1,14 +1,65 @@
-"""The ``bank`` command: a thin joiner of command groups (one module each)."""
+"""The ``bank`` command: a thin joiner of command groups (one module each).
+
+Command groups are imported only when they run (``LazyGroup``): ``bank
+--help`` loads typer and nothing of the engine (no SQLAlchemy, pydantic,
+stevedore or alembic), and a command loads only its own module.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from typing import Any
 
-from bank_cli import accounts, audit, db, demo, plugins, profiles, reports, scaffold, txns
-from bank_cli.state import ENV_ACTOR, ENV_PROFILE, State
+import typer
+from typer.core import TyperGroup
+
+# name -> (module, attribute, is a group, one-line help shown by `bank --help`)
+COMMANDS: dict[str, tuple[str, str, bool, str]] = {
+    "account": ("bank_cli.accounts", "app", True, "Customer accounts of the active institution."),
+    "audit": ("bank_cli.audit", "app", True, "The append-only, hash-chained audit log."),
+    "balance": ("bank_cli.reports", "balance", False, "Show an account's posted and available balance."),
+    "db": ("bank_cli.db", "app", True, "Database schema (alembic migrations)."),
+    "demo": ("bank_cli.demo", "demo", False, "Run a scripted day at two institutions on a fresh SQLite file."),
+    "init": ("bank_cli.db", "init", False, "Create or upgrade the database and the default institution."),
+    "plugins": ("bank_cli.plugins", "app", True, "Policy plug-ins: list the installed drivers, check a profile's."),
+    "policy": ("bank_cli.scaffold", "app", True, "Policy packages: start a new institution's drivers."),
+    "profile": ("bank_cli.profiles", "app", True, "Bank profiles: which policy drivers an institution runs."),
+    "statement": ("bank_cli.reports", "statement", False, "Postings of an account with running balance."),
+    "txn": ("bank_cli.txns", "app", True, "Transactions: deposit, withdraw, transfer, holds, reversals."),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root group: commands are built from their modules on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module, attribute, is_group, _help = spec
+        target: Any = getattr(importlib.import_module(module), attribute)
+        if is_group:
+            command = typer.main.get_group(target)
+        else:
+            single = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                                 rich_markup_mode=None)
+            single.command(cmd_name)(target)
+            command = typer.main.get_command(single)
+        command.name = cmd_name
+        return command
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, spec[3]) for name, spec in sorted(COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 app = typer.Typer(
     name="bank",
+    cls=LazyGroup,
     help="Run a bank's day on the bank engine: accounts, transactions, holds, audit, profiles.\n\n"
          "Example: bank --profile northwind txn deposit acc_1a2b3c 100.00",
     no_args_is_help=True,
@@ -21,29 +72,18 @@ app = typer.Typer(
 @app.callback()
 def root(
     ctx: typer.Context,
-    profile: str = typer.Option(None, "--profile", envvar=ENV_PROFILE,
+    profile: str = typer.Option(None, "--profile", envvar="BANK_PROFILE",
                                 help="Institution to act as (default: `bank profile use`, else 'default')."),
     db_url: str = typer.Option(None, "--db", envvar="BANK_DATABASE_URL",
                                help="SQLAlchemy database URL (default: an embedded SQLite file)."),
-    actor: str = typer.Option(None, "--actor", envvar=ENV_ACTOR,
+    actor: str = typer.Option(None, "--actor", envvar="BANK_ACTOR",
                               help="Who is acting, for the audit log and four-eyes (default: OS user)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
+    from bank_cli.state import State
+
     ctx.obj = State(profile=profile, db=db_url, actor=actor, json=json_out, debug=debug)
-
-
-app.add_typer(accounts.app, name="account")
-app.add_typer(txns.app, name="txn")
-app.add_typer(audit.app, name="audit")
-app.add_typer(profiles.app, name="profile")
-app.add_typer(db.app, name="db")
-app.add_typer(plugins.app, name="plugins")
-app.add_typer(scaffold.app, name="policy")
-app.command("init")(db.init)
-app.command("balance")(reports.balance)
-app.command("statement")(reports.statement)
-app.command("demo")(demo.demo)
 
 
 def main() -> None:
