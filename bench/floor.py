@@ -1,137 +1,123 @@
-"""The floor: what the bare driver needs to write the same rows.
+"""The lean floor: the least a ledger has to write for the same rows.
 
-It reads the postings, the net balance updates and the audit rows a run of
-`bank txn process` produced, then writes them into a fresh database with the
-same schema using only the driver (sqlite3 or psycopg) and ``executemany`` in
-batches of 1,000 rows, one commit per batch, with no policies and no
-validation. Only the writing is timed.
+For every accepted row of a run: one transaction row, its postings and the
+balance updates, with integer keys and no secondary index, in batches of
+1,000 input rows with one commit each. SQLite: the bare ``sqlite3`` module
+with WAL and ``synchronous=NORMAL``; PostgreSQL: psycopg ``COPY`` for the
+inserts. This is not the engine's schema written without the engine (that
+would hide the engine's own schema costs): it is the job's minimum. Only the
+writing is timed.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 BATCH = 1000
 
+LEAN_SCHEMA = (
+    "CREATE TABLE txn (id INTEGER PRIMARY KEY, src INTEGER, dst INTEGER, amount INTEGER, fee INTEGER)",
+    "CREATE TABLE posting (id INTEGER PRIMARY KEY, txn_id INTEGER, account INTEGER, amount INTEGER)",
+    "CREATE TABLE balance (id INTEGER PRIMARY KEY, amount INTEGER NOT NULL)",
+)
+PG_SCHEMA = (
+    "CREATE TABLE txn (id BIGINT PRIMARY KEY, src BIGINT, dst BIGINT, amount BIGINT, fee BIGINT)",
+    "CREATE TABLE posting (id BIGSERIAL PRIMARY KEY, txn_id BIGINT, account BIGINT, amount BIGINT)",
+    "CREATE TABLE balance (id BIGINT PRIMARY KEY, amount BIGINT NOT NULL)",
+)
 
-def _rows(url: str) -> tuple[list[tuple], list[tuple], dict[str, tuple[int, int]]]:
+
+class Accepted:
+    """What a run posted, grouped into batches of ``BATCH`` input rows."""
+
+    def __init__(self, batches: list[list[tuple[int, int, int, int, int, list[tuple[int, int]]]]],
+                 accounts: int, rows: int) -> None:
+        self.batches = batches
+        self.accounts = accounts
+        self.rows = rows
+
+
+def read_accepted(url: str, institution: str, rows: int) -> Accepted:
+    """Posted transactions of ``institution`` and their postings, in order."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1)
                            if url.startswith("postgresql://") else url)
+    numbers: dict[str, int] = {}
+
+    def number(account: str | None) -> int | None:
+        return None if account is None else numbers.setdefault(account, len(numbers) + 1)
+
     with engine.connect() as conn:
-        postings = [tuple(r) for r in conn.execute(text(
-            "SELECT txn_id, institution_id, account_id, amount_minor, currency, rule, posted_at "
-            "FROM posting ORDER BY id"))]
-        audit = [tuple(r) for r in conn.execute(text(
-            "SELECT institution_id, seq, at, actor, action, subject, payload, prev_hash, hash "
-            "FROM audit_entry ORDER BY institution_id, seq"))]
-        accounts = {r[0]: (r[1], r[2]) for r in conn.execute(text(
-            "SELECT account_id, 0, 0 FROM balance"))}
+        txns = conn.execute(text(
+            "SELECT id, idempotency_key, source_account_id, dest_account_id, amount_minor, fee_minor "
+            "FROM txn WHERE institution_id = :i AND status = 'posted' ORDER BY id"), {"i": institution}).all()
+        legs: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for txn_id, account, amount in conn.execute(text(
+                "SELECT txn_id, account_id, amount_minor FROM posting WHERE institution_id = :i "
+                "ORDER BY id"), {"i": institution}):
+            legs[txn_id].append((number(account), amount))  # type: ignore[arg-type]
     engine.dispose()
-    return postings, audit, accounts
+    batches: list[list[Any]] = [[] for _ in range(max(1, -(-rows // BATCH)))]
+    for txn_id, ref, src, dst, amount, fee in txns:
+        line = int(ref.rsplit("-", 1)[1])  # the workload's refs end in the row number
+        batches[min(line // BATCH, len(batches) - 1)].append(
+            (txn_id, number(src), number(dst), amount, fee, legs[txn_id]))
+    return Accepted(batches, len(numbers), rows)
 
 
-def _fresh_schema(url: str) -> None:
-    from bank_wiring import build
-
-    build(url).engine.dispose()  # alembic upgrade to head: same tables and indexes
-
-
-def measure(engine: str, url: str, work: Path, new_postgres_url: Any = None) -> float:
-    """Seconds the bare driver takes to write what the run at ``url`` wrote;
-    ``new_postgres_url()`` creates the fresh PostgreSQL database to write to."""
-    postings, audit, _ = _rows(url)
-    if engine == "sqlite":
-        target = work / f"floor-{uuid.uuid4().hex}.db"
-        _fresh_schema(f"sqlite:///{target}")
-        return _sqlite(target, postings, audit)
-    target_url = new_postgres_url()
-    _fresh_schema(target_url)
-    return _postgres(target_url, postings, audit)
+def _balance_updates(batch: list[Any]) -> list[tuple[int, int]]:
+    deltas: dict[int, int] = defaultdict(int)
+    for *_head, legs in batch:
+        for account, amount in legs:
+            deltas[account] += amount
+    return [(delta, account) for account, delta in deltas.items()]
 
 
-def _prepare_sqlite(target: Path, postings: list[tuple], audit: list[tuple]) -> sqlite3.Connection:
-    conn = sqlite3.connect(target, isolation_level=None)
+def sqlite_seconds(work: Path, accepted: Accepted) -> float:
+    path = work / f"lean-{time.monotonic_ns()}.db"
+    conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA wal_autocheckpoint=16000")  # the engine's own settings
-    conn.execute("PRAGMA foreign_keys=OFF")  # the floor has no txn rows to point at
-    # Balance and institution rows must exist for the updates to touch them.
-    accounts = sorted({(p[1], p[2], p[4]) for p in postings})
-    conn.execute("BEGIN")
-    for inst in sorted({a[0] for a in accounts} | {a[0] for a in audit}):
-        conn.execute("INSERT INTO institution VALUES (?, ?, 'USD', 'UTC', 72, 1, '2026-01-01 00:00:00.000000')",
-                     (inst, inst))
-    conn.executemany("INSERT INTO balance VALUES (?, ?, ?, 0, 0, 0, 0)",
-                     [(acc, inst, cur) for inst, acc, cur in accounts])
-    conn.execute("COMMIT")
-    return conn
-
-
-def _batches(postings: list[tuple], audit: list[tuple], rows: int) -> Any:
-    """Split postings and audit rows into batches of about BATCH input rows."""
-    steps = max(1, len(audit) // BATCH)
-    for n in range(steps):
-        lo_a, hi_a = n * len(audit) // steps, (n + 1) * len(audit) // steps
-        lo_p, hi_p = n * len(postings) // steps, (n + 1) * len(postings) // steps
-        yield postings[lo_p:hi_p], audit[lo_a:hi_a]
-
-
-def _balance_updates(postings: list[tuple]) -> list[tuple]:
-    deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for p in postings:
-        if p[3] < 0:
-            deltas[p[2]][0] -= p[3]
-        else:
-            deltas[p[2]][1] += p[3]
-    return [(d[0], d[1], acc) for acc, d in deltas.items()]
-
-
-def _sqlite(target: Path, postings: list[tuple], audit: list[tuple]) -> float:
-    conn = _prepare_sqlite(target, postings, audit)
+    for statement in LEAN_SCHEMA:
+        conn.execute(statement)
+    conn.executemany("INSERT INTO balance VALUES (?, 0)", [(n,) for n in range(1, accepted.accounts + 1)])
     started = time.perf_counter()
-    for batch_postings, batch_audit in _batches(postings, audit, len(audit)):
+    for batch in accepted.batches:
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO posting (txn_id, institution_id, account_id, amount_minor, "
-                         "currency, rule, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?)", batch_postings)
-        conn.executemany("UPDATE balance SET debits_posted = debits_posted + ?, "
-                         "credits_posted = credits_posted + ? WHERE account_id = ?",
-                         _balance_updates(batch_postings))
-        conn.executemany("INSERT INTO audit_entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch_audit)
+        conn.executemany("INSERT INTO txn VALUES (?, ?, ?, ?, ?)", [row[:5] for row in batch])
+        conn.executemany("INSERT INTO posting (txn_id, account, amount) VALUES (?, ?, ?)",
+                         [(row[0], account, amount) for row in batch for account, amount in row[5]])
+        conn.executemany("UPDATE balance SET amount = amount + ? WHERE id = ?", _balance_updates(batch))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
     return elapsed
 
 
-def _postgres(url: str, postings: list[tuple], audit: list[tuple]) -> float:
+def postgres_seconds(url: str, accepted: Accepted) -> float:
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        accounts = sorted({(p[1], p[2], p[4]) for p in postings})
-        for inst in sorted({a[0] for a in accounts} | {a[0] for a in audit}):
-            conn.execute("INSERT INTO institution VALUES (%s, %s, 'USD', 'UTC', 72, 1, now())", (inst, inst))
+        for statement in PG_SCHEMA:
+            conn.execute(statement)
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO balance VALUES (%s, %s, %s, 0, 0, 0, 0)",
-                            [(acc, inst, c) for inst, acc, c in accounts])
-        conn.execute("ALTER TABLE posting DROP CONSTRAINT fk_posting_txn_id_txn")
+            cur.executemany("INSERT INTO balance VALUES (%s, 0)", [(n,) for n in range(1, accepted.accounts + 1)])
         conn.commit()
         started = time.perf_counter()
-        for batch_postings, batch_audit in _batches(postings, audit, len(audit)):
+        for batch in accepted.batches:
             with conn.cursor() as cur:
-                cur.executemany("INSERT INTO posting (txn_id, institution_id, account_id, amount_minor, "
-                                "currency, rule, posted_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                                batch_postings)
-                cur.executemany("UPDATE balance SET debits_posted = debits_posted + %s, "
-                                "credits_posted = credits_posted + %s WHERE account_id = %s",
-                                _balance_updates(batch_postings))
-                cur.executemany("INSERT INTO audit_entry VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                                batch_audit)
+                with cur.copy("COPY txn (id, src, dst, amount, fee) FROM STDIN") as copy:
+                    for row in batch:
+                        copy.write_row(row[:5])
+                with cur.copy("COPY posting (txn_id, account, amount) FROM STDIN") as copy:
+                    for row in batch:
+                        for account, amount in row[5]:
+                            copy.write_row((row[0], account, amount))
+                cur.executemany("UPDATE balance SET amount = amount + %s WHERE id = %s", _balance_updates(batch))
             conn.commit()
         return time.perf_counter() - started

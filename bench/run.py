@@ -1,18 +1,24 @@
-"""Benchmark: `bank txn process` against a floor measured in the same run.
+"""Benchmark: `bank txn process` against floors measured in the same run.
 
 For each size (default 100k and 1M rows) and each database (a fresh SQLite
 file; PostgreSQL when --postgres URL or BANK_TEST_POSTGRES_URL is given):
 
-1. open 1,000 accounts split across Northwind and Harbor, write each
-   institution's file (bench/workload.py), and run the real `bank txn process`
-   command on it in a subprocess: rows/s end to end and the peak RSS of that
-   process (from wait4);
-2. the floor: the very postings, balance updates and audit rows that run
-   produced, inserted into a fresh database with the bare driver (sqlite3 or
-   psycopg `executemany`, batches of 1,000, one commit per batch, no
-   policies): rows/s over the same number of input rows, and our ratio to it;
-3. the plug-in layer's cost: the same files with the institutions' profiles
-   replaced by the kernel's built-in drivers.
+1. the three-driver profile (0.5% fee, at least 0.25, on withdrawals and
+   transfers; a 10,000.00 single-transaction limit; no overdraft) over one
+   file on 1,000 accounts, run by the real `bank txn process` command in a
+   subprocess: rows/s end to end (the whole command, start-up, parsing and
+   results file included), its peak RSS and the database's bytes per row;
+2. the lean floor on the very rows that run accepted (bench/floor.py: one
+   txn row, its postings and balance updates, integer keys, batches of
+   1,000, the bare driver), and the naive SQLAlchemy ORM loop of the same
+   three rules (bench/orm_loop.py) as the low anchor, with our ratio to each;
+3. both institutions' shipped profiles (Northwind and Harbor, 500 accounts
+   and half the rows each), and at the smallest size the same files with the
+   kernel's built-in drivers (the plug-in layer's cost).
+
+Before that, start-up: `bank --help` and one `bank txn deposit` on an
+existing SQLite database beside the import floor
+(`python -c "import sqlalchemy, pydantic, typer, stevedore, rich"`).
 
 Run it with `python3 dev.py bench` (add `--sizes 100000` for a quick run).
 Figures are printed, never asserted: this is a measurement, not a test.
@@ -23,22 +29,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import floor  # noqa: E402
+import orm_loop  # noqa: E402
 import workload  # noqa: E402
 
 BUILTIN = {"fee": [{"driver": "core.no_fee"}], "limit": [{"driver": "core.no_overdraft"}],
            "approval": [{"driver": "core.frozen_reject"}, {"driver": "core.auto_approve"}]}
+THREE = {
+    "id": "three", "name": "Three-rule bank", "currency": "USD", "timezone": "UTC",
+    "fee": [{"driver": "northwind.transfer_fee",
+             "params": {"percent": "0.5", "min": "0.25", "max": "100000000.00",
+                        "kinds": ["withdrawal", "transfer"]}}],
+    "limit": [{"driver": "northwind.single_transaction", "params": {"max": "10000.00"}},
+              {"driver": "core.no_overdraft"}],
+    "approval": [],
+}
+ORM_ROWS = 20_000  # the ORM loop runs ~1,000 rows/s: its rate is taken on this many rows
 
 
 @dataclass
@@ -49,6 +67,8 @@ class Run:
     seconds: float
     peak_rss_mb: float
     counts: dict[str, int]
+    bytes_per_row: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -73,43 +93,17 @@ def profile_document(package: str, builtin: bool) -> dict:
 
 
 def run_process(url: str, institution: str, file: Path, out: Path) -> tuple[float, float, dict]:
-    """Run `bank txn process` in a child; (seconds, its peak RSS MB, summary).
-
-    The peak is the one the child reports (VmHWM): wait4's maxrss would also
-    count the memory of this parent it was forked from."""
+    """Run `bank txn process` in a child: (wall seconds of the whole command,
+    its peak RSS MB as it reports it (VmHWM), its summary)."""
     args = [bank_bin(), "--db", url, "--profile", institution, "--actor", "bench", "--json",
             "txn", "process", str(file), "--out", str(out)]
     started = time.perf_counter()
-    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    stdout = child.stdout.read()  # type: ignore[union-attr]
-    code = child.wait()
+    child = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
-    if code not in (0, 5):  # 5: some rows were invalid, as the workload intends
-        raise SystemExit(f"bank txn process failed with exit {code}")
-    summary = json.loads(stdout)
+    if child.returncode not in (0, 5):  # 5: some rows were invalid, as the workload intends
+        raise SystemExit(f"bank txn process failed with exit {child.returncode}")
+    summary = json.loads(child.stdout)
     return seconds, summary["peak_rss_mb"], summary
-
-
-def one_run(engine: str, url: str, rows: int, builtin: bool, work: Path, seed: int) -> tuple[Run, str]:
-    from bank_wiring import build
-
-    svc = build(url)
-    files = []
-    for package in ("northwind_policies", "harbor_policies"):
-        profile, _ = svc.apply_profile(profile_document(package, builtin), "bench")
-        accounts = workload.open_accounts(svc, profile.id, 500)
-        path = work / f"{profile.id}-{rows}.csv"
-        workload.write_file(path, workload.Plan(profile.id, accounts), rows // 2, seed)
-        files.append((profile.id, path))
-    svc.engine.dispose()
-    seconds, peak, counts = 0.0, 0.0, {"posted": 0, "held": 0, "rejected": 0, "invalid": 0}
-    for institution, path in files:
-        s, p, summary = run_process(url, institution, path, path.with_suffix(".results.jsonl"))
-        seconds += s
-        peak = max(peak, p)
-        for key in counts:
-            counts[key] += summary[key]
-    return Run(engine, rows, "built-in" if builtin else "profiles", seconds, peak, counts), url
 
 
 def sqlite_url(work: Path) -> str:
@@ -130,8 +124,7 @@ def postgres_url(admin_url: str) -> str:
     with _admin(admin_url) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     CREATED.append((admin_url, name))
-    base = admin_url.rsplit("/", 1)[0]
-    return f"{base}/{name}"
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}"
 
 
 def drop_created() -> None:
@@ -141,16 +134,109 @@ def drop_created() -> None:
     CREATED.clear()
 
 
-def measure_one(engine: str, admin: str | None, rows: int, builtin: bool, work: Path, seed: int) -> Run:
-    url = sqlite_url(work) if engine == "sqlite" else postgres_url(admin)  # type: ignore[arg-type]
-    run, url = one_run(engine, url, rows, builtin, work, seed)
-    line = (f"{engine:10} {rows:>9,} rows  {run.drivers:9}  {run.rate:>8,.0f} rows/s  "
-            f"peak RSS {run.peak_rss_mb:6.1f} MB  {run.counts}")
-    if not builtin:
-        floor_rate = rows / floor.measure(engine, url, work, lambda: postgres_url(admin))  # type: ignore[arg-type]
-        line += f"\n{'':10} floor {floor_rate:>10,.0f} rows/s  ours/floor {run.rate / floor_rate:.2f}"
-    print(line, flush=True)
+def new_url(engine: str, admin: str | None, work: Path) -> str:
+    return sqlite_url(work) if engine == "sqlite" else postgres_url(admin)  # type: ignore[arg-type]
+
+
+def database_bytes(url: str) -> int | None:
+    """Bytes the SQLite database takes, indexes included, after a checkpoint."""
+    if not url.startswith("sqlite:///"):
+        return None
+    import sqlite3
+
+    path = url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return os.path.getsize(path)
+
+
+def _prepare(url: str, documents: list[dict], accounts_each: int, rows_each: int, work: Path,
+             seed: int) -> tuple[list[tuple[str, Path, list[str]]], int]:
+    from bank_wiring import build
+
+    svc = build(url)
+    files = []
+    for document in documents:
+        profile, _ = svc.apply_profile(document, "bench")
+        accounts = workload.open_accounts(svc, profile.id, accounts_each)
+        path = work / f"{profile.id}-{uuid.uuid4().hex[:6]}.csv"
+        workload.write_file(path, workload.Plan(profile.id, accounts), rows_each, seed)
+        files.append((profile.id, path, accounts))
+    svc.engine.dispose()
+    return files, database_bytes(url) or 0
+
+
+def measure(engine: str, url: str, documents: list[dict], accounts_each: int, rows: int,
+            label: str, work: Path, seed: int) -> tuple[Run, list[tuple[str, Path, list[str]]]]:
+    files, before = _prepare(url, documents, accounts_each, rows // len(documents), work, seed)
+    seconds, peak, counts = 0.0, 0.0, {"posted": 0, "held": 0, "rejected": 0, "invalid": 0}
+    for institution, path, _accounts in files:
+        s, p, summary = run_process(url, institution, path, path.with_suffix(".results.jsonl"))
+        seconds, peak = seconds + s, max(peak, p)
+        for key in counts:
+            counts[key] += summary[key]
+    after = database_bytes(url)
+    per_row = (after - before) / rows if after is not None else None
+    return Run(engine, rows, label, seconds, peak, counts, per_row), files
+
+
+def show(run: Run) -> None:
+    disk = f"  {run.bytes_per_row:,.0f} B/row on disk" if run.bytes_per_row is not None else ""
+    print(f"{run.engine:10} {run.rows:>9,} rows  {run.drivers:22} {run.rate:>8,.0f} rows/s  "
+          f"peak RSS {run.peak_rss_mb:6.1f} MB{disk}  {run.counts}", flush=True)
+
+
+def three_driver(engine: str, admin: str | None, rows: int, work: Path, seed: int) -> Run:
+    url = new_url(engine, admin, work)
+    run, files = measure(engine, url, [THREE], 1000, rows, "three drivers", work, seed)
+    show(run)
+    accepted = floor.read_accepted(url, "three", rows)
+    lean = (floor.sqlite_seconds(work, accepted) if engine == "sqlite"
+            else floor.postgres_seconds(postgres_url(admin), accepted))  # type: ignore[arg-type]
+    lean_rate = rows / lean
+    (_inst, path, accounts) = files[0]
+    sample = min(rows, ORM_ROWS)
+    orm_rate = sample / orm_loop.run(new_url(engine, admin, work), path, accounts, sample)
+    run.extra = {"lean": lean_rate, "orm": orm_rate}
+    print(f"{'':10} lean floor {lean_rate:>10,.0f} rows/s   ours/floor {run.rate / lean_rate:.3f} "
+          f"(1/{lean_rate / run.rate:.0f})", flush=True)
+    print(f"{'':10} naive ORM  {orm_rate:>10,.0f} rows/s   ours/ORM {run.rate / orm_rate:.1f}x "
+          f"(ORM rate on its first {sample:,} rows)", flush=True)
     return run
+
+
+def institutions(engine: str, admin: str | None, rows: int, builtin: bool, work: Path, seed: int) -> Run:
+    documents = [profile_document(p, builtin) for p in ("northwind_policies", "harbor_policies")]
+    label = "built-in drivers (4)" if builtin else "institutions' profiles"
+    run, _ = measure(engine, new_url(engine, admin, work), documents, 500, rows, label, work, seed)
+    show(run)
+    return run
+
+
+def _median_seconds(args: list[str], times: int = 5) -> float:
+    found = []
+    for _ in range(times):
+        started = time.perf_counter()
+        subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        found.append(time.perf_counter() - started)
+    return statistics.median(found)
+
+
+def startup(work: Path) -> None:
+    floor_s = _median_seconds([sys.executable, "-c", "import sqlalchemy, pydantic, typer, stevedore, rich"])
+    help_s = _median_seconds([bank_bin(), "--help"])
+    url = sqlite_url(work)
+    from bank_wiring import build
+
+    svc = build(url)
+    profile, _ = svc.apply_profile(profile_document("northwind_policies", False), "bench")
+    account = svc.open_account(profile.id, holder="start-up").id
+    svc.engine.dispose()
+    deposit_s = _median_seconds([bank_bin(), "--db", url, "--profile", profile.id, "txn", "deposit",
+                                 account, "1.00"])
+    print(f"start-up (median of 5): import floor {floor_s:.2f} s; `bank --help` {help_s:.2f} s "
+          f"({help_s / floor_s:.1f}x the floor); `bank txn deposit` on an existing SQLite database "
+          f"{deposit_s:.2f} s", flush=True)
 
 
 def main() -> int:
@@ -162,31 +248,46 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--engines", default="sqlite,postgresql",
                         help="which of sqlite,postgresql to run (postgresql needs --postgres)")
+    parser.add_argument("--only", default="three,institutions",
+                        help="which workloads: three (the three-driver profile), institutions")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    wanted = set(args.engines.split(","))
+    wanted, only = set(args.engines.split(",")), set(args.only.split(","))
     engines = ([("sqlite", None)] if "sqlite" in wanted else []) + (
         [("postgresql", args.postgres)] if args.postgres and "postgresql" in wanted else [])
-    print(f"bench: sizes {sizes}, engines {[e for e, _ in engines]}, {os.cpu_count()} cores", flush=True)
+    print(f"bench: sizes {sizes}, engines {[e for e, _ in engines]}, {os.cpu_count()} cores, "
+          f"{time.strftime('%Y-%m-%d')}", flush=True)
     results: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bank-bench-") as tmp:
+        work = Path(tmp)
+        startup(work)
         try:
             for rows in sizes:
                 for engine, admin in engines:
-                    variants = [False] if args.no_builtin or rows > min(sizes) else [False, True]
-                    for builtin in variants:
-                        results.append(measure_one(engine, admin, rows, builtin, Path(tmp), args.seed))
+                    if "three" in only:
+                        results.append(three_driver(engine, admin, rows, work, args.seed))
+                    if "institutions" in only:
+                        results.append(institutions(engine, admin, rows, False, work, args.seed))
+                        if rows == min(sizes) and not args.no_builtin:
+                            results.append(institutions(engine, admin, rows, True, work, args.seed))
         finally:
             drop_created()
+    _summary(results, engines, sizes)
+    return 0
+
+
+def _summary(results: list[Run], engines: list[tuple[str, str | None]], sizes: list[int]) -> None:
     by = {(r.engine, r.rows, r.drivers): r for r in results}
     for engine, _ in engines:
-        p, b = by.get((engine, min(sizes), "profiles")), by.get((engine, min(sizes), "built-in"))
+        p = by.get((engine, min(sizes), "institutions' profiles"))
+        b = by.get((engine, min(sizes), "built-in drivers (4)"))
         if p and b:
-            print(f"{engine}: plug-in layer, profiles' drivers vs built-in: {p.rate / b.rate:.2f}x the rate")
-        big = by.get((engine, max(sizes), "profiles"))
-        if p and big and big is not p:
-            print(f"{engine}: {max(sizes):,} rows run at {big.rate / p.rate:.2f}x the {min(sizes):,}-row rate")
-    return 0
+            print(f"{engine}: plug-in layer, institutions' drivers vs built-in: {p.rate / b.rate:.2f}x the rate")
+        for label in ("three drivers", "institutions' profiles"):
+            small, big = by.get((engine, min(sizes), label)), by.get((engine, max(sizes), label))
+            if small and big and big is not small:
+                print(f"{engine}: {label}: {max(sizes):,} rows run at {big.rate / small.rate:.2f}x "
+                      f"the {min(sizes):,}-row rate")
 
 
 if __name__ == "__main__":

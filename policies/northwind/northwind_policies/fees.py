@@ -33,7 +33,8 @@ from bank_core.contract import (
 class TransferFee(FeeDriver):
     """``northwind.transfer_fee``: a transfer pays ``percent`` of its amount,
     rounded half-up to the minor unit, then raised to ``min`` or lowered to
-    ``max``. Deposits and withdrawals pay nothing here."""
+    ``max``. ``kinds`` lists what pays it (transfers only, unless a profile
+    says otherwise); other kinds pay nothing here."""
 
     RULE: ClassVar[str] = "northwind.transfer_fee"
     contract_version: ClassVar[int] = 2
@@ -42,6 +43,7 @@ class TransferFee(FeeDriver):
         percent: PercentText = "0.5"
         min: AmountText = "0.25"
         max: AmountText = "25.00"
+        kinds: tuple[Kind, ...] = (Kind.TRANSFER,)
 
         @model_validator(mode="after")
         def _floor_not_above_cap(self) -> TransferFee.Params:
@@ -59,7 +61,7 @@ class TransferFee(FeeDriver):
 
     def fees(self, ctx: PolicyContext) -> FeeAnswer:
         request = ctx.request
-        if request.kind != Kind.TRANSFER:
+        if request.kind not in self.params.kinds:
             return FeeAnswer(rule=self.RULE, message=Text("{}: no transfer fee", request.kind))
         currency = request.amount.currency
         raw = self.rate.of_half_up(request.amount.amount_minor)
