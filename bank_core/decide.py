@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bank_core import guard  # issue 13: the runtime I/O guard
 from bank_core.contract import (
     ApprovalAnswer,
     Decision,
@@ -39,6 +40,7 @@ HANG_GRACE_MS = 1_000
 DRIVER_RAISED = "driver_raised"
 DRIVER_BAD_ANSWER = "driver_bad_answer"
 DRIVER_TIMEOUT = "driver_timeout"
+DRIVER_FORBIDDEN = guard.DRIVER_FORBIDDEN  # issue 13: tried a file, socket or process
 
 Drivers = Mapping[Slot, Sequence[BoundDriver]]
 
@@ -123,10 +125,18 @@ def _call(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: Polic
     progress.append(bound)
     gc_before = _GcClock.total_ns
     started = time.perf_counter_ns()
+    attempts = guard.enter()  # issue 13 (runtime I/O guard): begin
     try:
         answer = method(ctx)
     except Exception as exc:
+        if attempts:
+            raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts)) from exc
         raise DriverFault(DRIVER_RAISED, bound, f"{bound.name} raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        guard.leave(attempts)
+    if attempts:  # the driver swallowed the refusal
+        raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts))
+    # issue 13 (runtime I/O guard): end
     elapsed_us = (time.perf_counter_ns() - started - (_GcClock.total_ns - gc_before)) // 1000
     if elapsed_us > bound.budget_ms * 1000:
         raise DriverFault(DRIVER_TIMEOUT, bound,

@@ -50,11 +50,19 @@ from zoneinfo import ZoneInfo
 
 from bank_core._conformance import (
     CHECKS,
-    METHODS,
     Problem,
     Subject,
     run_checks,
 )
+from bank_core._package_checks import (
+    assert_answers_keep_the_contract,
+    assert_driver_shape,
+    assert_no_float,
+    assert_profile_params_are_defaults,
+    package_drivers,
+    read_profile,
+)
+from bank_core.hints import did_you_mean
 from bank_core.contract import (
     ANSWER_TYPES,
     MAX_AMOUNT_MINOR,
@@ -79,7 +87,8 @@ __all__ = [
     "money", "local_time", "local_date", "day_start", "day_end", "month_start", "month_end",
     "make_request", "make_account", "make_usage", "make_context", "make_payer_context",
     "edge_contexts", "probe_contexts", "CHECKS", "Problem", "check_driver", "check_driver_class",
-    "DriverConformance", "profile_conformance", "installed_entry_points", "package_drivers",
+    "DriverConformance", "profile_conformance", "installed_entry_points", "assert_profile_lists_installed",
+    "package_drivers",
     "assert_driver_shape", "assert_answers_keep_the_contract", "read_profile",
     "assert_profile_params_are_defaults", "assert_no_float",
 ]
@@ -90,6 +99,12 @@ DEFAULT_INSTITUTION = "testbank"
 SOURCE_ID = "acc-source"
 DEST_ID = "acc-dest"
 _ONE_MICROSECOND = timedelta(microseconds=1)
+EDGE_CURRENCIES = ("JPY", "BHD")  # the other currencies of edge_contexts by default
+# Account ages of the edge inputs: with the kit's clock moved 3 days between
+# two calls, a rule "opened less than N days ago" that reads the clock instead
+# of ctx.local_date answers differently for one of these ages, for N of 2-16,
+# 21-23, 30, 45-48, 60, 90, 180 or 365 days.
+OPENED_DAYS_BEFORE = (1, 3, 6, 9, 13, 20, 29, 45, 59, 89, 179, 364)
 _DEFAULT: Any = object()
 
 
@@ -278,7 +293,8 @@ def _busy_usage(at: datetime, currency: str) -> UsageCounters:
 
 
 def edge_contexts(*, timezone: str = "UTC", currency: str = "USD",
-                  slot: Slot | str | None = None) -> list[tuple[str, PolicyContext]]:
+                  slot: Slot | str | None = None,
+                  currencies: Iterable[str] | None = None) -> list[tuple[str, PolicyContext]]:
     """Labelled contexts every driver must answer with its slot's answer type.
 
     For each kind: a typical request, the ``atm`` channel, zero and negative
@@ -286,9 +302,12 @@ def edge_contexts(*, timezone: str = "UTC", currency: str = "USD",
     frozen account, a brand-new account (opened at the request's time), busy
     usage counters, fees already set (not for the fee slot: fee drivers
     always see zero), the first and last instant of a day, a month (a leap
-    February) and a year in ``timezone``; and the same kinds in JPY (no
-    decimals) and BHD (three decimals). Only inputs the kernel can produce:
-    a deposit has empty usage, a closed account never reaches a driver."""
+    February) and a year in ``timezone``; accounts opened 1 to 364 days
+    before the request; and the same kinds in each of ``currencies`` other
+    than ``currency`` (default: JPY, no decimals, and BHD, three decimals; a
+    profile's own list in :func:`profile_conformance`). Only inputs the
+    kernel can produce: a deposit has empty usage, a closed account never
+    reaches a driver."""
     cases: list[tuple[str, PolicyContext]] = []
     with_fees = slot is None or Slot(slot) is not Slot.FEE
 
@@ -320,7 +339,9 @@ def edge_contexts(*, timezone: str = "UTC", currency: str = "USD",
             add(kind, "fees already set", fees="3", busy=True)
         for label, at in _boundaries(timezone):
             add(kind, label, at=at, busy=label.startswith("last"))
-        for other in ("JPY", "BHD"):
+        for days in OPENED_DAYS_BEFORE:
+            add(kind, f"accounts opened {days} days before", opened_at=DEFAULT_AT - timedelta(days=days))
+        for other in (EDGE_CURRENCIES if currencies is None else currencies):
             if other != currency:
                 add(kind, "typical", cur=other)
                 add(kind, "maximum amount", cur=other, amount=MAX_AMOUNT_MINOR, balance=MAX_AMOUNT_MINOR)
@@ -357,8 +378,9 @@ def _load_entry_point(name: str, slot: Slot) -> tuple[Any, list[Problem]]:
     namespace = NAMESPACES[slot]
     found = importlib.metadata.entry_points(group=namespace, name=name)
     if not found:
+        nearest = did_you_mean(name, (ep.name for ep in importlib.metadata.entry_points(group=namespace)))
         return None, [Problem("entry_point", f"no entry point {name!r} in namespace {namespace!r} "
-                                             "(is the package installed? pip install -e .)")]
+                                             f"(is the package installed? pip install -e 'NAME[test]'){nearest}")]
     if len(found) > 1:
         owners = sorted(f"{ep.dist.name if ep.dist else '?'}: {ep.value}" for ep in found)
         return None, [Problem("entry_point", f"{name!r} is registered {len(found)} times in "
@@ -373,20 +395,31 @@ def _load_entry_point(name: str, slot: Slot) -> tuple[Any, list[Problem]]:
 
 def check_driver_class(cls: type, slot: Slot | str, params: Mapping[str, Any] | None = None, *,
                        timezone: str = "UTC", currency: str = "USD",
+                       currencies: Iterable[str] | None = None,
                        params_by_currency: Mapping[str, Mapping[str, Any]] | None = None,
                        checks: Collection[str] | None = None) -> list[Problem]:
     """Every conformance problem of a driver class (not via an entry point).
 
     ``params`` are the profile's params for the driver (default: none, so
-    the Params defaults). A profile's amounts are written in its currency; a
-    request in another currency gets the same params, so a driver whose
-    params cannot be expressed in JPY or BHD is reported. If your
-    institution would use different params there, give them in
-    ``params_by_currency`` (e.g. ``{"JPY": {"fee": "300"}}``)."""
+    the Params defaults); ``timezone`` and ``currency`` the institution's.
+    ``currencies`` are the other currencies its accounts may be in (a
+    profile's ``currencies``); by default JPY and BHD, so that a driver whose
+    params cannot be expressed in a currency without or with three decimals
+    is reported. If the institution would use different params in one of
+    them, give them in ``params_by_currency`` (e.g. ``{"JPY": {"fee": "300"}}``)."""
     subject = Subject(cls, Slot(slot), dict(params or {}), timezone, currency,
                       {k: dict(v) for k, v in (params_by_currency or {}).items()})
-    return run_checks(subject, lambda: edge_contexts(timezone=timezone, currency=currency, slot=slot),
-                      set(checks) if checks is not None else set(CHECKS))
+    others = None if currencies is None else tuple(currencies)
+
+    def amount_context(kind: Kind, amount_minor: int, channel: str) -> PolicyContext:
+        request = make_request(kind, amount_minor, currency, DEFAULT_AT, channel)
+        accounts = {side: make_account(side_id, currency=currency, balance=MAX_AMOUNT_MINOR)
+                    for side, side_id in (("source", request.source), ("dest", request.dest)) if side_id}
+        return make_context(request=request, timezone=timezone, **accounts)
+
+    return run_checks(subject, lambda: edge_contexts(timezone=timezone, currency=currency, slot=slot,
+                                                     currencies=others),
+                      set(checks) if checks is not None else set(CHECKS), amount_context)
 
 
 def check_driver(entry_point_name: str, slot: Slot | str, params: Mapping[str, Any] | None = None,
@@ -420,6 +453,7 @@ class DriverConformance:
     params: ClassVar[Mapping[str, Any] | None] = None
     timezone: ClassVar[str] = "UTC"
     currency: ClassVar[str] = "USD"
+    currencies: ClassVar[tuple[str, ...] | None] = None
     params_by_currency: ClassVar[Mapping[str, Mapping[str, Any]] | None] = None
 
     _results: ClassVar[dict[type, list[Problem]]] = {}
@@ -433,7 +467,7 @@ class DriverConformance:
         if cls not in DriverConformance._results:
             DriverConformance._results[cls] = check_driver(
                 cls.entry_point, cls.slot, cls.params, timezone=cls.timezone, currency=cls.currency,
-                params_by_currency=cls.params_by_currency)
+                currencies=cls.currencies, params_by_currency=cls.params_by_currency)
         return DriverConformance._results[cls]
 
     def _expect_none(self, *checks: str) -> None:
@@ -457,6 +491,9 @@ class DriverConformance:
     def test_params_reject_unknown_keys(self) -> None:
         self._expect_none("params_unknown_keys")
 
+    def test_params_are_not_floats(self) -> None:
+        self._expect_none("params_float")
+
     def test_deterministic(self) -> None:
         self._expect_none("deterministic")
 
@@ -465,6 +502,9 @@ class DriverConformance:
 
     def test_answers_edge_inputs(self) -> None:
         self._expect_none("edge_inputs")
+
+    def test_exact_amount_arithmetic(self) -> None:
+        self._expect_none("exact_amounts")
 
     def test_names_its_rule(self) -> None:
         self._expect_none("rule_name")
@@ -495,9 +535,12 @@ def profile_conformance(profile: Mapping[str, Any], prefix: str, *,
     """A :class:`DriverConformance` class for each driver ``profile`` (a bank
     profile document, see :func:`read_profile`) lists whose entry-point name
     starts with ``prefix``: your package's drivers, not the kernel's
-    ``core.*``. Each gets the params the profile gives it and the profile's
-    timezone and currency; ``params_by_currency`` maps a currency to the
-    params of each driver in it (``{"JPY": {"acme.transfer_fee": {...}}}``).
+    ``core.*``. Each gets the params the profile gives it, the profile's
+    timezone, and exactly the currencies it declares (``currency`` and any
+    ``currencies``): a USD-only institution's drivers are not fed JPY.
+    ``params_by_currency`` maps one of those currencies to the params of
+    each driver in it (``{"EUR": {"acme.transfer_fee": {...}}}``); params
+    for a currency the profile does not declare are not used.
 
     The classes are named ``Test`` and the name of the driver class (as
     registered: ``TestTransferFee``), keyed by that name; put them in your
@@ -506,20 +549,36 @@ def profile_conformance(profile: Mapping[str, Any], prefix: str, *,
         globals().update(profile_conformance(PROFILE, "acme."))
     """
     classes: dict[str, type[DriverConformance]] = {}
+    others = tuple(dict.fromkeys(c for c in profile.get("currencies", ()) if c != profile["currency"]))
     for slot in Slot:
         for entry in profile.get(str(slot), ()):
             name = entry["driver"]
             if not name.startswith(prefix):
                 continue
             by_currency = {currency: dict(params[name])
-                           for currency, params in (params_by_currency or {}).items() if name in params}
+                           for currency, params in (params_by_currency or {}).items()
+                           if name in params and currency in others}
             title = "Test" + _driver_class_name(slot, name)
             classes[title] = type(title, (DriverConformance,), {
                 "__doc__": f"The conformance checks of {name}, with the profile's params.",
                 "slot": slot, "entry_point": name, "params": dict(entry.get("params", {})),
-                "timezone": profile["timezone"], "currency": profile["currency"],
+                "timezone": profile["timezone"], "currency": profile["currency"], "currencies": others,
                 "params_by_currency": by_currency})
     return classes
+
+
+def assert_profile_lists_installed(profile: Mapping[str, Any], prefix: str) -> None:
+    """Assert that every driver installed under ``prefix`` is in ``profile``
+    and every driver of ``profile`` under ``prefix`` is installed."""
+    listed = {entry["driver"] for slot in Slot for entry in profile.get(str(slot), ())
+              if entry["driver"].startswith(prefix)}
+    installed = installed_entry_points(prefix)
+    assert not installed - listed, (
+        f"installed but not in the profile, so never checked or used: {sorted(installed - listed)}; "
+        "add each under its slot in profile.toml")
+    assert not listed - installed, (
+        f"in the profile but not installed: {sorted(listed - installed)}; add its entry point to "
+        "pyproject.toml and run pip install -e 'NAME[test]' again")
 
 
 def installed_entry_points(prefix: str) -> set[str]:
@@ -528,116 +587,3 @@ def installed_entry_points(prefix: str) -> set[str]:
     return {entry_point.name for namespace in NAMESPACES.values()
             for entry_point in importlib.metadata.entry_points(group=namespace)
             if entry_point.name.startswith(prefix)}
-
-
-# --------------------------------------------------------------------------
-# Checks of a whole policy package (for its own tests)
-# --------------------------------------------------------------------------
-
-def package_drivers(pyproject: str | os.PathLike[str]) -> list[tuple[Slot, str, type]]:
-    """The drivers a distribution's ``pyproject.toml`` registers, imported:
-    ``(slot, entry-point name, class)``, slot by slot in the file's order.
-    Read from the file, so it works on a checkout that is not installed."""
-    with open(pyproject, "rb") as file:
-        entry_points = tomllib.load(file)["project"].get("entry-points", {})
-    found = []
-    for slot, namespace in NAMESPACES.items():
-        for name, target in entry_points.get(namespace, {}).items():
-            module, _, attr = target.partition(":")
-            found.append((slot, name, getattr(importlib.import_module(module), attr)))
-    return found
-
-
-def assert_driver_shape(cls: type, slot: Slot | str, name: str) -> None:
-    """Assert that the class registered as ``name`` in ``slot`` subclasses
-    the slot's base and implements it, names ``name`` as its ``RULE`` and in
-    its docstring, pins a supported ``contract_version`` on its own class
-    (not inherited from the kernel), and has ``Params`` whose every field
-    has a default and which refuse an unknown key."""
-    slot = Slot(slot)
-    assert issubclass(cls, SLOT_BASES[slot]) and not getattr(cls, "__abstractmethods__", None), \
-        f"{name}: {cls.__name__} does not implement {SLOT_BASES[slot].__name__}"
-    assert cls.RULE == name, f"{name}: RULE is {cls.RULE!r}"
-    low, high = SUPPORTED_CONTRACT_VERSIONS
-    assert low <= cls.contract_version <= high, f"{name}: contract_version {cls.contract_version!r}"
-    assert "contract_version" in vars(cls), f"{name}: contract_version inherited, not pinned"
-    assert cls.__doc__ and name in cls.__doc__, f"{name}: its docstring does not name {name!r}"
-    cls.Params()  # every field has a default
-    try:
-        cls.Params(not_a_param="1")
-    except ValueError:
-        pass
-    else:
-        raise AssertionError(f"{name}: Params accepted an unknown key")
-
-
-def assert_answers_keep_the_contract(cls: type, slot: Slot | str, name: str,
-                                     contexts: Iterable[PolicyContext]) -> None:
-    """Assert that the driver, built with its default params, answers each
-    context with its slot's answer type, names ``name`` (in the answer and
-    every fee line) with a message, gives the same answer twice, charges only
-    positive fees in the request's currency, passes or fails with a bool,
-    approves or reviews (the kernel's own drivers reject), and states
-    thresholds and observations as a count or an amount in the request's
-    currency."""
-    slot = Slot(slot)
-    driver = cls(cls.Params())
-    for ctx in contexts:
-        answer = getattr(driver, METHODS[slot])(ctx)
-        currency = ctx.request.amount.currency
-        said = f"{name} answered {answer!r} to {ctx!r}"
-        assert type(answer) is ANSWER_TYPES[slot], said
-        assert answer.rule == name and answer.message, said
-        assert answer == getattr(driver, METHODS[slot])(ctx), f"{said}, then otherwise"
-        if slot is Slot.FEE:
-            for line in answer.lines:
-                assert line.rule == name and line.amount.amount_minor > 0, said
-                assert line.amount.currency == currency, said
-        elif slot is Slot.LIMIT:
-            assert type(answer.passed) is bool, said
-        else:
-            assert answer.decision in (Decision.APPROVE, Decision.REVIEW), said
-        if slot is not Slot.FEE:
-            for value in (answer.threshold, answer.observed):
-                assert value is None or type(value) is int or value.currency == currency, said
-
-
-def read_profile(source: str | os.PathLike[str] | Traversable) -> dict[str, Any]:
-    """A bank profile document: a ``profile.toml`` file, or the resource of
-    an installed package (``importlib.resources.files(...) / "profile.toml"``)."""
-    path = Path(source) if isinstance(source, (str, os.PathLike)) else source
-    return tomllib.loads(path.read_text(encoding="utf-8"))
-
-
-def assert_profile_params_are_defaults(profile: Mapping[str, Any],
-                                       drivers: Iterable[tuple[Slot, str, type]], *,
-                                       nested: Collection[str] = ()) -> None:
-    """Assert that every driver entry of ``profile`` has just ``driver`` and
-    ``params``; that its params are text or ints (a table too for the drivers
-    named in ``nested``); that a driver of ``drivers`` (as from
-    :func:`package_drivers`) is given exactly its ``Params`` defaults, and any
-    other (the kernel's) no params."""
-    classes = {(slot, name): cls for slot, name, cls in drivers}
-    for slot in Slot:
-        for entry in profile[slot.value]:
-            assert set(entry) == {"driver", "params"}, f"{slot}: {entry}"
-            assert all(type(v) in (str, int) or entry["driver"] in nested
-                       for v in entry["params"].values()), f"{slot}: {entry}: params not text or ints"
-            cls = classes.get((slot, entry["driver"]))
-            if cls is None:
-                assert entry["params"] == {}, f"{slot}: {entry}: params for a driver not the package's"
-                continue
-            assert cls.Params(**entry["params"]) == cls.Params(), f"{slot}: {entry}: not the defaults"
-
-
-def assert_no_float(package_dir: str | os.PathLike[str]) -> None:
-    """Assert that no module directly in ``package_dir`` has a float
-    literal, names ``float`` or divides with ``/``: amounts are integers of
-    minor units and rates exact text."""
-    for path in sorted(Path(package_dir).glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            where = f"{path}:{getattr(node, 'lineno', '?')}"
-            assert not (isinstance(node, ast.Constant) and type(node.value) is float), \
-                f"{where}: a float literal"
-            assert not (isinstance(node, ast.Name) and node.id == "float"), f"{where}: uses the float type"
-            assert not isinstance(node, ast.Div), f"{where}: true division"

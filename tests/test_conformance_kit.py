@@ -74,6 +74,11 @@ FAULTS = [
     (Slot.APPROVAL, "conformance_bad.no_rule", {"rule_name"}),
     (Slot.FEE, "conformance_bad.wrong_contract", {"contract_version"}),
     (Slot.LIMIT, "conformance_bad.fragile", {"edge_inputs"}),
+    # The mistakes of issue 13 (bank_conformance_bad/mistakes.py).
+    (Slot.FEE, "conformance_bad.float_rate_fee", {"exact_amounts"}),
+    (Slot.FEE, "conformance_bad.float_params_fee", {"params_float", "exact_amounts"}),
+    (Slot.APPROVAL, "conformance_bad.clock_new_account_review", {"deterministic"}),
+    (Slot.FEE, "conformance_bad.logging_fee", {"no_io"}),
 ]
 
 
@@ -138,7 +143,9 @@ def test_a_slow_driver_is_reported_and_not_called_on_every_input() -> None:
 def test_a_missing_entry_point_is_one_problem() -> None:
     assert check_driver("nobody.nothing", Slot.FEE) == [Problem(
         "entry_point", "no entry point 'nobody.nothing' in namespace 'bank.policy.fee' "
-                       "(is the package installed? pip install -e .)")]
+                       "(is the package installed? pip install -e 'NAME[test]')")]
+    (typo,) = check_driver("northwind.transfer_fe", Slot.FEE)
+    assert typo.message.endswith("did you mean `northwind.transfer_fee`?")
 
 
 def test_a_driver_is_looked_up_in_its_own_slots_namespace() -> None:
@@ -223,7 +230,7 @@ class TestKernelNoOverdraftConformance(DriverConformance):
 
 
 def test_profile_conformance_makes_a_class_per_driver_of_the_package() -> None:
-    profile = {"timezone": "Asia/Tokyo", "currency": "JPY",
+    profile = {"timezone": "Asia/Tokyo", "currency": "JPY", "currencies": ["USD"],
                "fee": [{"driver": "testkit.flat_fee", "params": {"amount": "100"}}],
                "limit": [{"driver": "core.no_overdraft", "params": {}}],
                "approval": [{"driver": "testkit.not_installed", "params": {}}]}
@@ -232,7 +239,8 @@ def test_profile_conformance_makes_a_class_per_driver_of_the_package() -> None:
     assert sorted(classes) == ["TestFlatFee", "TestNotInstalled"]  # as registered, else from the name
     flat = classes["TestFlatFee"]
     assert issubclass(flat, DriverConformance) and (flat.slot, flat.entry_point) == (Slot.FEE, "testkit.flat_fee")
-    assert (flat.params, flat.timezone, flat.currency) == ({"amount": "100"}, "Asia/Tokyo", "JPY")
+    assert (flat.params, flat.timezone, flat.currency, flat.currencies) == (
+        {"amount": "100"}, "Asia/Tokyo", "JPY", ("USD",))
     assert flat.params_by_currency == {"USD": {"amount": "1"}}
     assert classes["TestNotInstalled"].params_by_currency == {}
     assert testing.installed_entry_points("testkit.") == {name for _, name in installed("testkit.")}
@@ -341,6 +349,7 @@ def test_edge_contexts_cover_what_the_contract_promises() -> None:
 
 
 def test_package_checks_fail_with_what_is_wrong(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "__init__.py").write_text("")
     (tmp_path / "rates.py").write_text("RATE = 0.5\n")
     with pytest.raises(AssertionError, match="rates.py:1: a float literal"):
         testing.assert_no_float(tmp_path)
