@@ -149,5 +149,5 @@ def assert_no_float(package_dir: str | os.PathLike[str]) -> None:
                 f"{where}: a float literal; amounts are ints of minor units, rates text (Rate.parse_percent)"
             assert not (isinstance(node, ast.Name) and node.id == "float"), \
                 f"{where}: uses the float type; amounts are ints of minor units"
-            assert not isinstance(node, ast.Div), \
+            assert not (isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.Div)), \
                 f"{where}: true division (/) makes a float; use // and divmod, or Rate.of_half_up"

@@ -42,7 +42,7 @@ def pydantic_errors(errors: Iterable[Mapping[str, Any]], allowed: Iterable[str],
         if err.get("type") == "extra_forbidden" and len(err["loc"]) == 1:
             parts.append(f"{loc}: {unknown_key(str(err['loc'][0]), allowed, what)}")
         else:
-            parts.append(f"{loc}: {err['msg']}")
+            parts.append(f"{loc}: {str(err['msg']).removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 
