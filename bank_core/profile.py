@@ -23,7 +23,7 @@ from bank_core.errors import ProfileError
 from bank_core.contract import _check_amount_text
 from bank_core.hints import float_problem, float_values, unknown_key
 from bank_core.money import CURRENCY_EXPONENTS, MoneyError, parse_minor
-from bank_core.registry import BoundDriver, DriverLoadError, Registry
+from bank_core.registry import MAX_DRIVERS_PER_SLOT, BoundDriver, DriverLoadError, Registry
 
 MAX_HOLD_EXPIRY_HOURS = 24 * 90
 _ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
@@ -45,9 +45,9 @@ class Profile(BaseModel):
     currencies: list[str] = Field(default_factory=list)  # accounts may be opened in these
     timezone: str
     hold_expiry_hours: int = Field(default=72, ge=1, le=MAX_HOLD_EXPIRY_HOURS)
-    fee: list[DriverRef] = Field(default_factory=list)
-    limit: list[DriverRef] = Field(default_factory=list)
-    approval: list[DriverRef] = Field(default_factory=list)
+    fee: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
+    limit: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
+    approval: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
 
     @field_validator("id")
     @classmethod

@@ -168,6 +168,13 @@ def test_scaffold_writes_a_complete_package(cli: Cli, tmp_path: Path) -> None:
     assert "$" not in "".join(p.read_text() for p in target.rglob("*") if p.is_file())  # all rendered
 
 
+def test_scaffold_says_what_to_run_next_with_the_one_install_command(cli: Cli, tmp_path: Path) -> None:
+    name = f"acme_{secrets.token_hex(3)}"
+    result = cli("policy", "new", name, "--dir", str(tmp_path / name), expect=0)
+    assert f"pip install -e '{tmp_path / name}[test]'" in result.stdout
+    assert f"bank profile apply {tmp_path / name / (name + '_policies') / 'profile.toml'}" in result.stdout
+
+
 def test_scaffold_refuses_an_existing_directory(cli: Cli, tmp_path: Path) -> None:
     target = tmp_path / "taken"
     target.mkdir()

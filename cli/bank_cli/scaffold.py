@@ -157,10 +157,11 @@ def new(ctx: typer.Context,
 
     def human() -> None:
         out.print(f"created {target}: distribution {values['distribution']}, "
-                  f"package {values['package']}", highlight=False)
+                  f"package {values['package']}", highlight=False, markup=False)
         for path in written:
-            out.print(f"  {path}", highlight=False)
+            out.print(f"  {path}", highlight=False, markup=False)
         out.print(f"next:\n  pip install -e '{target}[test]'\n  (cd {target} && pytest)\n"
-                  f"  bank profile apply {target / values['package'] / 'profile.toml'}", highlight=False)
+                  f"  bank profile apply {target / values['package'] / 'profile.toml'}", highlight=False,
+                  markup=False)
 
     emit(st, document, human)
