@@ -18,8 +18,10 @@ record after the call and fails the transaction closed with
 
 Outside a driver call the hook costs one context-variable read per audited
 event. It sees only Python-level operations: a C extension that calls the
-operating system directly is not audited (moving drivers out of process is
-the way to contain those).
+operating system directly is not audited, and the import system's own
+bytecode-cache writes are let through (so is code that calls its private
+helpers on purpose); moving drivers out of process is the way to contain a
+driver that means harm. This guard catches the honest mistake.
 """
 
 from __future__ import annotations
@@ -63,12 +65,21 @@ class Attempts(list[str]):
     __slots__ = ("_token",)
 
 
-def _bytecode_cache(path: Any) -> bool:
-    """The import system writing ``__pycache__/x.pyc`` (via ``x.pyc.<id>``)
-    for a module a driver imports lazily: not the driver's own I/O."""
-    text = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else ""
-    parent, name = os.path.split(text)
-    return os.path.basename(parent) == "__pycache__" and ".pyc" in name or name == "__pycache__"
+_IMPORT_SYSTEM = ("<frozen importlib._bootstrap_external>", "<frozen importlib._bootstrap>")
+
+
+def _from_import_system(depth: int = 8) -> bool:
+    """Whether the operation is the import system's own: a driver that
+    imports a module lazily makes Python write ``__pycache__/x.pyc`` (through
+    a temporary file it may remove); that is not the driver's I/O."""
+    frame = sys._getframe(2)
+    for _ in range(depth):
+        if frame is None:
+            return False
+        if frame.f_code.co_filename in _IMPORT_SYSTEM:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def forbidden(event: str, args: tuple[Any, ...]) -> str | None:
@@ -80,13 +91,13 @@ def forbidden(event: str, args: tuple[Any, ...]) -> str | None:
         if not writes and isinstance(path, str) and (
                 path.endswith(_IMPORT_SUFFIXES) or path.startswith(_read_only_prefixes)):
             return None  # an import, or the timezone database
-        if writes and _bytecode_cache(path):
+        if _from_import_system():
             return None
         return f"open a file ({path!r}, mode {mode!r})"
     what = _FORBIDDEN.get(event)
     if what is None:
         return None
-    if event in ("os.mkdir", "os.rename") and args and _bytecode_cache(args[0]):
+    if event in ("os.mkdir", "os.rename", "os.remove") and _from_import_system():
         return None
     if event in ("socket.connect", "socket.bind", "socket.sendto"):
         detail = args[1:2]

@@ -236,6 +236,23 @@ def test_the_guard_refuses_sockets_and_processes_too_and_is_off_outside_drivers(
     assert not (tmp_path / "x").exists()
 
 
+def test_a_lazy_import_inside_a_driver_is_not_taken_for_its_io(tmp_path: Path, monkeypatch: Any) -> None:
+    """Importing a module inside a driver call reads its source and writes
+    ``__pycache__``: the import system's business, not a refused operation."""
+    import importlib
+    import sys
+
+    from bank_core import guard
+
+    (tmp_path / "lazy_rules_13.py").write_text("RATE = '0.2'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    with guard.guarded() as attempts:
+        assert importlib.import_module("lazy_rules_13").RATE == "0.2"
+    assert list(attempts) == []
+    assert [p.suffix for p in (tmp_path / "__pycache__").iterdir()] == [".pyc"]
+
+
 def test_a_plugin_that_breaks_after_its_profile_was_applied_is_a_system_error(cli: Cli, sqlite_url: str) -> None:
     """Exit 7 (system error), not 5 (invalid input): the request was fine."""
     svc = build(sqlite_url)
@@ -301,3 +318,8 @@ def test_profile_apply_messages_say_what_to_do_and_hide_nothing(cli: Cli, tmp_pa
     ]
     for line in expected:
         assert f"error: {line}" in lines, f"{line!r} not in\n" + "\n".join(lines)
+
+
+def test_a_profile_holds_at_most_sixteen_drivers_per_slot(cli: Cli, tmp_path: Path) -> None:
+    path = write_profile(tmp_path / "many.toml", "many", fee=["core.no_fee"] * 17)
+    assert_one_error_line(cli("profile", "apply", str(path)), EXIT_INVALID, "fee: List should have at most 16 items")
