@@ -21,6 +21,7 @@ Two checks:
 
 from __future__ import annotations
 
+import functools
 import math
 import typing
 from collections.abc import Callable, Iterable
@@ -124,20 +125,25 @@ def float_results(amount_minor: int, rate: Fraction) -> set[int]:
     return {round(p) for p in products} | {math.floor(p + 0.5) for p in products}
 
 
-def _amounts(rate: Fraction, start: int) -> tuple[list[int], list[int]]:
+@functools.lru_cache(maxsize=256)
+def _amounts(rate: Fraction, start: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(ties where float and exact differ, ordinary amounts that round up)."""
     ties: list[int] = []
     controls: list[int] = []
     n, d = rate.numerator, rate.denominator
+    if d % 2:
+        return (), ()  # an odd denominator never makes a half
     for amount in range(start, start + SEARCH_SPAN):
         twice = 2 * (amount * n % d)
-        if twice == d and len(ties) < TIES_PER_RATE and float_results(amount, rate) - {half_up(amount, rate)}:
-            ties.append(amount)
-        elif twice > d and len(controls) < CONTROLS_PER_RATE and float_results(amount, rate) == {half_up(amount, rate)}:
-            controls.append(amount)
+        if twice == d and len(ties) < TIES_PER_RATE:
+            if float_results(amount, rate) - {half_up(amount, rate)}:
+                ties.append(amount)
+        elif twice > d and len(controls) < CONTROLS_PER_RATE:
+            if float_results(amount, rate) == {half_up(amount, rate)}:
+                controls.append(amount)
         if len(ties) == TIES_PER_RATE and len(controls) == CONTROLS_PER_RATE:
             break
-    return ties, controls
+    return tuple(ties), tuple(controls)
 
 
 def _fee(answer: Any) -> int | None:
@@ -210,13 +216,9 @@ def _message(kind: Kind, channel: str, currency: str, amount: int, rate: Fractio
     percent = _decimal(rate * 100)
     fix = (f"Rate.parse_percent(self.params.{name}).of_half_up(amount_minor)" if name else
            f"Rate.parse_percent(\"{percent}\").of_half_up(amount_minor), or better a PercentText param")
-    product = _decimal(Fraction(amount) * rate / scale_of(currency))
+    product = _decimal(Fraction(amount) * rate / 10 ** CURRENCY_EXPONENTS[currency])
     return (f"a {kind} of {Money(amount, currency)} ({channel}) is charged {Money(charged, currency)}; "
             f"{percent}% of it is exactly {product} {currency}, which rounds half-up to "
             f"{Money(exact, currency)}: {Money(charged, currency)} is what float arithmetic gives "
             f"(round(amount_minor * {float(rate)!r}) rounds a binary approximation half to even). "
             f"Compute in integers: {fix}")
-
-
-def scale_of(currency: str) -> int:
-    return 10 ** CURRENCY_EXPONENTS[currency]

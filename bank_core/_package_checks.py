@@ -121,7 +121,8 @@ def assert_profile_params_are_defaults(profile: Mapping[str, Any],
                     f"{where}: param `{key}` is {value!r}; params are text (\"0.20\") or ints"
             cls = classes.get((slot, entry["driver"]))
             if cls is None:
-                assert entry["params"] == {}, f"{where}: params for a driver not the package's: {entry['params']} (give it none)"
+                assert entry["params"] == {}, \
+                    f"{where}: params for a driver not the package's: {entry['params']} (give it none)"
                 continue
             given, default = cls.Params(**entry["params"]), cls.Params()
             for name in type(default).model_fields:
