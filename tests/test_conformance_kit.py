@@ -570,3 +570,18 @@ def test_a_missing_contract_version_says_what_to_add() -> None:
 def test_unknown_params_name_the_nearest_and_the_allowed() -> None:
     problems = check_driver("northwind.transfer_fee", Slot.FEE, {"minimum": "1"}, checks={"params"})
     assert "minimum: unknown param `minimum`; did you mean `min`? (allowed: max, min, percent)" in problems[0].message
+
+
+def test_the_guide_documents_every_check_and_every_test_method() -> None:
+    """datasette-style meta-test: the guide's table of checks is complete."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "writing-policies.md").read_text()
+    table = guide[guide.index("| check | test method | the driver must |"):]
+    table = table[:table.index("\n\n")]
+    for check in testing.CHECKS:
+        assert f"`{check}`" in table, check
+    for method in (m for m in vars(DriverConformance) if m.startswith("test_")):
+        assert f"`{method}`" in table, method
+    methods = len([m for m in vars(DriverConformance) if m.startswith("test_")])
+    assert methods == 12 and "conformance\nkit's twelve tests" in guide  # the tutorial's count

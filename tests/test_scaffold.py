@@ -175,6 +175,20 @@ def test_scaffold_says_what_to_run_next_with_the_one_install_command(cli: Cli, t
     assert f"bank profile apply {tmp_path / name / (name + '_policies') / 'profile.toml'}" in result.stdout
 
 
+def test_the_guide_shows_the_files_the_scaffold_writes(cli: Cli, tmp_path: Path) -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "writing-policies.md").read_text()
+    layout = guide[guide.index("    acme/\n"):]
+    layout = layout[:layout.index("\n\n")]
+    name = f"acme_{secrets.token_hex(3)}"
+    document = cli.json("policy", "new", name, "--dir", str(tmp_path / name))
+    for path in document["files"]:
+        shown = Path(path).name.replace(name, "acme")
+        if shown != ".gitignore":
+            assert f" {shown} " in layout or layout.rstrip().endswith(shown) or f" {shown}\n" in layout, shown
+    assert "bank profile apply acme/acme_policies/profile.toml" in guide
+    assert "pip install -e 'acme[test]'" in guide and "pip install -e acme\n" not in guide
+
+
 def test_scaffold_refuses_an_existing_directory(cli: Cli, tmp_path: Path) -> None:
     target = tmp_path / "taken"
     target.mkdir()
