@@ -1,29 +1,35 @@
 """The checks behind :mod:`bank_core.testing` (private; import that module).
 
 Each check has a stable name (``CHECKS``) and reports :class:`Problem` data.
-A driver is called only through :func:`_call`, which snapshots the context
-before and after (mutation), and runs the call under a guard that records and
-refuses file, socket and process operations. The guard is a
-``sys.addaudithook`` hook, installed once per process (hooks cannot be
-removed) and active only while a context variable is set, so it costs the
-rest of the process one variable read per audited event.
+A driver is called only through :func:`call`, which snapshots the context
+before and after (mutation), and runs the call under the kernel's own I/O
+guard (:mod:`bank_core.guard`, the one every real transaction meets), with
+the clock frozen at a given instant and the random module seeded, so that two
+calls whose clocks and seeds differ must still answer alike.
+
+The float-money checks are in ``bank_core._conformance_floats``.
 """
 
 from __future__ import annotations
 
-import contextvars
-import importlib.util
-import os
-import sys
-import threading
+import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pydantic
 
+from bank_core import guard
+from bank_core.hints import CONTRACT_VERSION_HINT, pydantic_errors
+from bank_core._conformance_floats import (
+    exact_amount_problem,
+    param_rates,
+    params_float_problems,
+)
 from bank_core.contract import (
     ANSWER_TYPES,
     SLOT_BASES,
@@ -33,6 +39,7 @@ from bank_core.contract import (
     DriverParams,
     FeeAnswer,
     FeeLine,
+    Kind,
     LimitAnswer,
     Money,
     MoneyError,
@@ -48,11 +55,13 @@ CHECKS = (
     "params_model",         # Params is a DriverParams subclass
     "params_defaults",      # every Params field has a default
     "params_unknown_keys",  # Params refuses a key it does not know
+    "params_float",         # no float in Params (type, default) or in the params under test
     "params",               # the params under test validate
     "construct",            # the driver can be built from its params
-    "deterministic",        # same input twice, same answer
+    "deterministic",        # same input twice, same answer, though the clock and the random seed moved
     "no_mutation",          # the context is unchanged after the call
     "edge_inputs",          # the slot's answer type, valid, for every edge input; no exception
+    "exact_amounts",        # fees in exact integer arithmetic where float arithmetic would differ
     "rule_name",            # every answer and fee line names its rule
     "no_io",                # no file, socket or process operation
     "within_budget",        # each call returns within budget_ms (the better of two tries)
@@ -62,7 +71,8 @@ SLOW_CALLS_BEFORE_STOP = 3  # a driver past its budget this often is not called 
 UNKNOWN_KEY = "conformance_unknown_key"
 METHODS = {Slot.FEE: "fees", Slot.LIMIT: "check", Slot.APPROVAL: "decide"}
 _CONTRACT_BASES = (*SLOT_BASES.values(), Driver, object)
-_EDGE_CURRENCIES = ("JPY", "BHD")
+CLOCK_SHIFT = timedelta(days=3, hours=5)  # between the two calls: days apart, another local date
+FIRST_SEED, SECOND_SEED = 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,88 +94,6 @@ class Subject:
     timezone: str
     currency: str
     params_by_currency: dict[str, dict[str, Any]]
-
-
-# --------------------------------------------------------------------------
-# The I/O guard
-# --------------------------------------------------------------------------
-
-_GUARD: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
-    "bank_conformance_guard", default=None)
-_INSTALL_LOCK = threading.Lock()
-_installed = False
-_read_only_prefixes: tuple[str, ...] = ()
-_IMPORT_SUFFIXES = (".py", ".pyc")
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_FORBIDDEN = {
-    "socket.__new__": "create a socket", "socket.connect": "connect a socket",
-    "socket.bind": "bind a socket", "socket.getaddrinfo": "resolve a host name",
-    "socket.sendto": "send on a socket", "subprocess.Popen": "start a process",
-    "os.system": "run a shell command", "os.exec": "exec a program", "os.posix_spawn": "spawn a process",
-    "os.spawn": "spawn a process", "os.fork": "fork", "os.forkpty": "fork",
-    "os.remove": "remove a file", "os.rename": "rename a file", "os.mkdir": "make a directory",
-    "os.rmdir": "remove a directory", "os.truncate": "truncate a file", "sqlite3.connect": "open a database",
-    "urllib.Request": "make an HTTP request",
-}
-
-
-def _forbidden(event: str, args: tuple[Any, ...]) -> str | None:
-    if event == "open":
-        path, mode, flags = (tuple(args) + (None, None, None))[:3]
-        writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
-            (isinstance(flags, int) and flags & _WRITE_FLAGS)
-        if not writes and isinstance(path, str) and (
-                path.endswith(_IMPORT_SUFFIXES) or path.startswith(_read_only_prefixes)):
-            return None  # an import, or the kernel's timezone data
-        return f"open a file ({path!r}, mode {mode!r})"
-    what = _FORBIDDEN.get(event)
-    if what is None:
-        return None
-    if event in ("socket.connect", "socket.bind", "socket.sendto"):
-        detail = args[1:2]
-    elif event == "socket.getaddrinfo" or event == "socket.__new__":
-        detail = args[:2] if event == "socket.getaddrinfo" else ()
-    else:
-        detail = args[:1]
-    return f"{what} ({event}{' ' + ', '.join(map(repr, detail)) if detail else ''})"
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    seen = _GUARD.get()
-    if seen is None:
-        return
-    what = _forbidden(event, args)
-    if what is not None:
-        seen.append(what)
-        raise PermissionError(f"bank_core.testing: a policy driver may not {what}")
-
-
-def _install_guard() -> None:
-    global _installed, _read_only_prefixes
-    with _INSTALL_LOCK:
-        if _installed:
-            return
-        import zoneinfo
-
-        prefixes = [os.path.join(p, "") for p in zoneinfo.TZPATH]
-        spec = importlib.util.find_spec("tzdata")
-        if spec is not None and spec.submodule_search_locations:
-            prefixes += [os.path.join(p, "") for p in spec.submodule_search_locations]
-        _read_only_prefixes = tuple(prefixes)
-        sys.addaudithook(_audit)
-        _installed = True
-
-
-@contextmanager
-def guarded() -> Iterator[list[str]]:
-    """Record (and refuse) file, socket and process operations in this block."""
-    _install_guard()
-    seen: list[str] = []
-    token = _GUARD.set(seen)
-    try:
-        yield seen
-    finally:
-        _GUARD.reset(token)
 
 
 # --------------------------------------------------------------------------
@@ -211,12 +139,40 @@ class Call:
             return ("raised", type(self.error).__name__, str(self.error))
         return ("answered", self.answer)
 
+    def text(self) -> str:
+        """The outcome as one line, to show two of them side by side."""
+        if self.error is not None:
+            return f"raised {type(self.error).__name__}: {self.error}"
+        return repr(self.answer)
 
-def call(driver: Driver, slot: Slot, label: str, ctx: PolicyContext) -> Call:
+
+@contextmanager
+def _world(clock: datetime | None, seed: int | None) -> Iterator[None]:
+    """The wall clock frozen at ``clock`` (``time.time``, ``datetime.now``,
+    ``date.today``...; not the monotonic clocks the budget is timed with) and
+    the ``random`` module seeded with ``seed``, for one call."""
+    state = random.getstate() if seed is not None else None
+    if seed is not None:
+        random.seed(seed)
+    try:
+        if clock is None:
+            yield
+        else:
+            import time_machine
+
+            with time_machine.travel(clock, tick=False):
+                yield
+    finally:
+        if state is not None:
+            random.setstate(state)
+
+
+def call(driver: Driver, slot: Slot, label: str, ctx: PolicyContext, *,
+         clock: datetime | None = None, seed: int | None = None) -> Call:
     method = getattr(driver, METHODS[slot])
     record = Call(label, ctx.request.amount.currency)
     before = _snapshot(ctx)
-    with guarded() as seen:
+    with _world(clock, seed), guard.guarded() as seen:
         started = time.perf_counter_ns()
         try:
             record.answer = method(ctx)
@@ -226,6 +182,20 @@ def call(driver: Driver, slot: Slot, label: str, ctx: PolicyContext) -> Call:
     record.io = tuple(seen)
     record.changed = _first_change(before, _snapshot(ctx), "ctx")
     return record
+
+
+def side_by_side(first: str, then: str, context: int = 40, width: int = 110) -> str:
+    """Two answers, one above the other, from a little before the first
+    character where they differ, with a caret under it."""
+    at = next((i for i, (a, b) in enumerate(zip(first, then)) if a != b), min(len(first), len(then)))
+    start = max(0, at - context)
+
+    def cut(text: str) -> str:
+        return ("..." if start else "") + text[start:start + width] + ("..." if len(text) > start + width else "")
+
+    caret = " " * ((3 if start else 0) + at - start) + "^"
+    return (f"they differ at character {at + 1}:\n      first: {cut(first)}\n      then:  {cut(then)}\n"
+            f"             {caret}")
 
 
 # --------------------------------------------------------------------------
@@ -271,8 +241,8 @@ def _check_shape(subject: Subject, report: _Report) -> type[DriverParams] | None
     low, high = SUPPORTED_CONTRACT_VERSIONS
     version = getattr(cls, "contract_version", None)
     if not any("contract_version" in vars(k) for k in cls.__mro__ if k not in _CONTRACT_BASES):
-        report("contract_version", "contract_version must be set on the driver's own class "
-                                   "(it is not inherited from bank_core.contract)")
+        report("contract_version", f"{cls.__name__} declares no contract version of its own (it is not "
+                                   f"inherited from bank_core.contract): {CONTRACT_VERSION_HINT}")
     elif type(version) is not int or not low <= version <= high:
         report("contract_version", f"declares contract version {version!r}; this kernel supports {low}..{high}")
     budget = getattr(cls, "budget_ms", None)
@@ -297,11 +267,16 @@ def _check_shape(subject: Subject, report: _Report) -> type[DriverParams] | None
                                       "keep DriverParams' model_config extra='forbid'")
     except pydantic.ValidationError:
         pass
+    for message in params_float_problems(params_cls, subject.params):
+        report("params_float", message)
+    for currency, params in subject.params_by_currency.items():
+        for message in params_float_problems(params_cls, params):
+            report("params_float", f"for {currency}: {message}")
     return params_cls
 
 
-def _errors(exc: pydantic.ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in exc.errors())
+def _errors(exc: pydantic.ValidationError, allowed: Any = ()) -> str:
+    return pydantic_errors(exc.errors(), allowed)
 
 
 def _instances(subject: Subject, params_cls: type[DriverParams], report: _Report) -> dict[str, Driver]:
@@ -314,7 +289,7 @@ def _instances(subject: Subject, params_cls: type[DriverParams], report: _Report
         try:
             parsed = params_cls.model_validate(params)
         except pydantic.ValidationError as exc:
-            report("params", f"params{where} {params!r} do not validate: {_errors(exc)}")
+            report("params", f"params{where} {params!r} do not validate: {_errors(exc, params_cls.model_fields)}")
             continue
         try:
             drivers[currency] = subject.cls(parsed)
@@ -373,49 +348,109 @@ def _raised(record: Call) -> str:
     return text
 
 
+BEHAVIOUR = {"deterministic", "no_mutation", "edge_inputs", "exact_amounts", "rule_name", "no_io",
+             "within_budget"}
+
+
 def run_checks(subject: Subject, contexts: Callable[[], list[tuple[str, PolicyContext]]],
-               wanted: set[str]) -> list[Problem]:
+               wanted: set[str], amount_context: Callable[[Kind, int, str], PolicyContext] | None = None,
+               ) -> list[Problem]:
+    """Every problem of ``subject`` among the ``wanted`` checks. ``contexts``
+    makes the edge inputs (fresh objects on each call); ``amount_context``
+    makes a request of a kind, amount (minor units) and channel in the
+    subject's currency, for the ``exact_amounts`` check."""
     report = _Report(wanted)
     params_cls = _check_shape(subject, report)
-    behaviour = {"deterministic", "no_mutation", "edge_inputs", "rule_name", "no_io", "within_budget"}
-    if params_cls is None or not (wanted & (behaviour | {"params", "construct"})):
+    if params_cls is None or not (wanted & (BEHAVIOUR | {"params", "construct"})):
         return report.problems()
     drivers = _instances(subject, params_cls, report)
-    if "" not in drivers or not wanted & behaviour:
+    if "" not in drivers or not wanted & BEHAVIOUR:
         return report.problems()
+    pairs, stopped = _run_twice(subject, drivers, contexts)
+    _judge_budget(subject, pairs, stopped, report)
+    _judge_determinism(subject, drivers, pairs, contexts, report)
+    _judge_answers(subject, pairs, report)
+    if "exact_amounts" in wanted and subject.slot is Slot.FEE and amount_context is not None and not stopped:
+        _judge_exact_amounts(subject, drivers[""], amount_context, report)
+    return report.problems()
 
+
+def _budget_ns(subject: Subject) -> int | None:
     budget_ms = subject.cls.budget_ms
-    budget_ns = budget_ms * 1_000_000 if type(budget_ms) is int and budget_ms > 0 else None
+    return budget_ms * 1_000_000 if type(budget_ms) is int and budget_ms > 0 else None
 
-    def run(cases: list[tuple[str, PolicyContext]], stop_when_slow: bool) -> list[Call]:
+
+def _run_twice(subject: Subject, drivers: dict[str, Driver],
+               contexts: Callable[[], list[tuple[str, PolicyContext]]]) -> tuple[list[tuple[Call, Call]], bool]:
+    """Each edge input twice, on equal fresh objects: first with the clock at
+    the request's time and one random seed, then with the clock days later
+    (another local date) and another seed."""
+    budget_ns = _budget_ns(subject)
+
+    def run(cases: list[tuple[str, PolicyContext]], first: bool) -> list[Call]:
         calls, slow = [], 0
         for label, ctx in cases:
-            calls.append(call(drivers.get(ctx.request.amount.currency, drivers[""]), subject.slot, label, ctx))
+            driver = drivers.get(ctx.request.amount.currency, drivers[""])
+            clock = ctx.request.at if first else ctx.request.at + CLOCK_SHIFT
+            calls.append(call(driver, subject.slot, label, ctx, clock=clock,
+                              seed=FIRST_SEED if first else SECOND_SEED))
             slow += budget_ns is not None and calls[-1].elapsed_ns > budget_ns
-            if stop_when_slow and slow >= SLOW_CALLS_BEFORE_STOP:
+            if first and slow >= SLOW_CALLS_BEFORE_STOP:
                 break
         return calls
 
     cases = contexts()
-    first = run(cases, stop_when_slow=True)
-    second = run(contexts()[:len(first)], stop_when_slow=False)  # equal inputs, fresh objects
-    stopped = len(first) < len(cases)
-    pairs = list(zip(first, second))
+    first = run(cases, first=True)
+    second = run(contexts()[:len(first)], first=False)
+    return list(zip(first, second)), len(first) < len(cases)
+
+
+def _judge_budget(subject: Subject, pairs: list[tuple[Call, Call]], stopped: bool, report: _Report) -> None:
+    budget_ns = _budget_ns(subject)
     for one, two in pairs:
         if budget_ns is not None and min(one.elapsed_ns, two.elapsed_ns) > budget_ns:
             report("within_budget", f"took {min(one.elapsed_ns, two.elapsed_ns) // 1_000_000} ms; "
-                                    f"its budget_ms is {budget_ms}", one.label)
+                                    f"its budget_ms is {subject.cls.budget_ms}", one.label)
     if stopped:
         report("within_budget", f"stopped after {len(pairs)} inputs: too slow to check the rest")
+
+
+def _judge_determinism(subject: Subject, drivers: dict[str, Driver], pairs: list[tuple[Call, Call]],
+                       contexts: Callable[[], list[tuple[str, PolicyContext]]], report: _Report) -> None:
     differ = [(one, two) for one, two in pairs if one.outcome() != two.outcome()]
-    if differ:
-        message = (f"same input twice, different answers, e.g. first {_short(differ[0][0].outcome())}, "
-                   f"then {_short(differ[0][1].outcome())}")
-        for one, _ in differ:
-            report("deterministic", message, one.label)
+    if not differ:
+        return
+    one, two = differ[0]
+    ctx = dict(contexts())[one.label]  # a fresh copy of the input, for two more calls
+    message = (f"same input twice, different answers: {_cause(subject, drivers, one, ctx)}; "
+               f"{side_by_side(one.text(), two.text())}\n   ")
+    for one, _ in differ:
+        report("deterministic", message, one.label)
+
+
+def _cause(subject: Subject, drivers: dict[str, Driver], one: Call, ctx: PolicyContext) -> str:
+    """Why two calls differed, found with two more calls on that input."""
+    driver = drivers.get(ctx.request.amount.currency, drivers[""])
+    at, later = ctx.request.at, ctx.request.at + CLOCK_SHIFT
+    if call(driver, subject.slot, one.label, ctx, clock=at, seed=FIRST_SEED).outcome() != one.outcome():
+        return ("it answered otherwise with the same clock and seed, so it keeps state between calls or "
+                "draws from an unseeded source (a counter, os.urandom, uuid4, secrets): decide from ctx alone")
+    if call(driver, subject.slot, one.label, ctx, clock=later, seed=FIRST_SEED).outcome() != one.outcome():
+        zone = ZoneInfo(ctx.timezone)
+        return (f"it reads the clock: only the clock moved between the calls, from {at.isoformat()} "
+                f"({at.astimezone(zone).date()} in {ctx.timezone}) to {later.isoformat()} "
+                f"({later.astimezone(zone).date()}); use ctx.request.at and ctx.local_date, never "
+                "datetime.now(), date.today() or time.time()")
+    return ("it draws random numbers: only the random seed changed between the calls; "
+            "a driver's answer follows from its context alone")
+
+
+def _judge_answers(subject: Subject, pairs: list[tuple[Call, Call]], report: _Report) -> None:
     for one, two in pairs:
         for what in dict.fromkeys(one.io + two.io):
-            report("no_io", f"tried to {what}", one.label)
+            report("no_io", f"tried to {what}: refused, as in a real transaction (driver_forbidden); a driver "
+                            "uses no files, sockets or processes: put what it would log in its answer's "
+                            "message, which the audit log keeps", one.label)
         if one.changed:
             report("no_mutation", f"changed {one.changed}", one.label)
         if one.io:
@@ -428,9 +463,15 @@ def run_checks(subject: Subject, contexts: Callable[[], list[tuple[str, PolicyCo
             report("edge_inputs", message, one.label)
         for message in rules:
             report("rule_name", message, one.label)
-    return report.problems()
 
 
-def _short(outcome: tuple[Any, ...], limit: int = 160) -> str:
-    text = " ".join(repr(part) if i else str(part) for i, part in enumerate(outcome))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _judge_exact_amounts(subject: Subject, driver: Driver,
+                         amount_context: Callable[[Kind, int, str], PolicyContext], report: _Report) -> None:
+    def ask(kind: Kind, amount_minor: int, channel: str) -> Any:
+        ctx = amount_context(kind, amount_minor, channel)
+        record = call(driver, subject.slot, "exact amounts", ctx, clock=ctx.request.at, seed=FIRST_SEED)
+        return None if record.error is not None or record.io else record.answer
+
+    found = exact_amount_problem(ask, subject.currency, param_rates(driver.params))
+    if found:
+        report("exact_amounts", found)

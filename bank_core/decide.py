@@ -1,10 +1,11 @@
 """Running a profile's drivers on one context: the kernel's own loop.
 
 Drivers are called one by one (never through stevedore's ``map()``, which
-swallows errors), each in its own ``try``, and every answer and every fault is
-attributed to the driver that gave it. A driver that raises, answers with the
-wrong type or an invalid answer, or overruns its ``budget_ms`` fails the
-transaction closed with a stable code.
+swallows errors), each in its own ``try`` and under the runtime guard
+(``bank_core.guard``: no file, socket or process), and every answer and every
+fault is attributed to the driver that gave it. A driver that raises, answers
+with the wrong type or an invalid answer, tries a forbidden operation or
+overruns its ``budget_ms`` fails the transaction closed with a stable code.
 
 Decide in data: the verdict keeps the drivers' answers as they came (rule,
 outcome, threshold, observed, message or message template); nothing is turned
@@ -36,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bank_core import guard  # issue 13: the runtime I/O guard
 from bank_core.contract import (
     ApprovalAnswer,
     Decision,
@@ -57,6 +59,7 @@ WATCHDOG_TICK_S = 0.05
 DRIVER_RAISED = "driver_raised"
 DRIVER_BAD_ANSWER = "driver_bad_answer"
 DRIVER_TIMEOUT = "driver_timeout"
+DRIVER_FORBIDDEN = guard.DRIVER_FORBIDDEN  # issue 13: tried a file, socket or process
 
 Drivers = Mapping[Slot, Sequence[BoundDriver]]
 _ALL_SLOTS = (Slot.FEE, Slot.LIMIT, Slot.APPROVAL)
@@ -204,10 +207,7 @@ def _call(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: Polic
     progress.append(bound)
     gc_before = _GcClock.total_ns
     started = _thread_ns()
-    try:
-        answer = method(ctx)
-    except Exception as exc:
-        raise DriverFault(DRIVER_RAISED, bound, f"{bound.name} raised {type(exc).__name__}: {exc}") from exc
+    answer = _guarded(bound, method, ctx)
     elapsed_us = max(0, _thread_ns() - started - (_GcClock.total_ns - gc_before)) // 1000
     if elapsed_us > bound.budget_ms * 1000:
         raise DriverFault(DRIVER_TIMEOUT, bound,
@@ -219,11 +219,23 @@ def _call(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: Polic
 def _call_fast(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
                answer_type: type, progress: list[BoundDriver]) -> tuple[Any, int]:
     progress.append(bound)
+    return _check(bound, _guarded(bound, method, ctx), answer_type), 0
+
+
+def _guarded(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext) -> Any:
+    """Call the driver with the runtime guard on (no file, socket or process)."""
+    attempts = guard.enter()
     try:
         answer = method(ctx)
     except Exception as exc:
+        if attempts:
+            raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts)) from exc
         raise DriverFault(DRIVER_RAISED, bound, f"{bound.name} raised {type(exc).__name__}: {exc}") from exc
-    return _check(bound, answer, answer_type), 0
+    finally:
+        guard.leave(attempts)
+    if attempts:  # the driver swallowed the refusal
+        raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts))
+    return answer
 
 
 def _check_fee_answer(bound: BoundDriver, answer: FeeAnswer, currency: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from bank_core.contract import Slot
 from bank_core.decide import DRIVER_BAD_ANSWER, DRIVER_RAISED, DRIVER_TIMEOUT, Evaluator
+from bank_core.guard import DRIVER_FORBIDDEN
 from bank_core.profile import Profile
 from bank_core.registry import BoundDriver, DriverLoadError, Registry
 from bank_core.testing import probe_contexts
@@ -29,14 +30,16 @@ BAD_PARAMS = "bad_params"
 RAISED = "raised"
 BAD_ANSWER = "bad_answer"
 TOO_SLOW = "too_slow"
+FORBIDDEN = "forbidden"  # tried a file, socket or process operation (refused)
 STATUS_TEXT = {
     OK: "ok", NOT_LOADED: "failed to load", WRONG_CONTRACT: "wrong contract version",
     INVALID: "not a valid driver", BAD_PARAMS: "bad params", RAISED: "raised",
-    BAD_ANSWER: "bad answer", TOO_SLOW: "too slow",
+    BAD_ANSWER: "bad answer", TOO_SLOW: "too slow", FORBIDDEN: "forbidden operation",
 }
 _LOAD_STAGES = {"find": NOT_LOADED, "load": NOT_LOADED, "contract": WRONG_CONTRACT,
                 "validate": INVALID, "params": BAD_PARAMS}
-_FAULTS = {DRIVER_RAISED: RAISED, DRIVER_BAD_ANSWER: BAD_ANSWER, DRIVER_TIMEOUT: TOO_SLOW}
+_FAULTS = {DRIVER_RAISED: RAISED, DRIVER_BAD_ANSWER: BAD_ANSWER, DRIVER_TIMEOUT: TOO_SLOW,
+           DRIVER_FORBIDDEN: FORBIDDEN}
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bank_core.contract import Slot
 from bank_core.errors import ProfileError
 from bank_core.contract import _check_amount_text
+from bank_core.hints import float_problem, float_values, unknown_key
 from bank_core.money import CURRENCY_EXPONENTS, MoneyError, parse_minor
-from bank_core.registry import BoundDriver, DriverLoadError, Registry
+from bank_core.registry import MAX_DRIVERS_PER_SLOT, BoundDriver, DriverLoadError, Registry
 
 MAX_HOLD_EXPIRY_HOURS = 24 * 90
 _ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
@@ -44,9 +45,9 @@ class Profile(BaseModel):
     currencies: list[str] = Field(default_factory=list)  # accounts may be opened in these
     timezone: str
     hold_expiry_hours: int = Field(default=72, ge=1, le=MAX_HOLD_EXPIRY_HOURS)
-    fee: list[DriverRef] = Field(default_factory=list)
-    limit: list[DriverRef] = Field(default_factory=list)
-    approval: list[DriverRef] = Field(default_factory=list)
+    fee: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
+    limit: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
+    approval: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
 
     @field_validator("id")
     @classmethod
@@ -130,11 +131,13 @@ def validate_profile(document: dict[str, Any], registry: Registry) -> Profile:
     try:
         profile = Profile.model_validate(document)
     except pydantic.ValidationError as exc:
-        problems.extend(f"{_loc(err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems.extend(_problem(err) for err in exc.errors())
     for slot in Slot:
         for index, ref in _driver_refs(document, profile, slot):
+            floats = float_values(ref.params)
+            problems.extend(float_problem(f"{slot}[{index}].params.{where}", value) for where, value in floats)
             try:
-                bound = registry.bind(slot, ref.driver, ref.params)
+                bound = registry.bind(slot, ref.driver, _without_floats(ref.params) if floats else ref.params)
             except DriverLoadError as exc:
                 where = f"{slot}[{index}]" + (".params" if exc.stage == "params" else ".driver")
                 problems.append(f"{where}: {exc}")
@@ -145,6 +148,26 @@ def validate_profile(document: dict[str, Any], registry: Registry) -> Profile:
     if problems or profile is None:
         raise ProfileError(problems)
     return profile
+
+
+def _problem(err: Any) -> str:
+    """One pydantic error of the profile document with its place; an unknown
+    key with the allowed ones and the nearest (issue 13)."""
+    loc = err["loc"]
+    if err.get("type") == "extra_forbidden":
+        model = DriverRef if len(loc) == 3 else Profile
+        return f"{_loc(loc)}: {unknown_key(str(loc[-1]), model.model_fields)}"
+    return f"{_loc(loc)}: {err['msg']}"
+
+
+def _without_floats(params: Any) -> Any:
+    """The params with every float left out (each was reported on its own),
+    so the driver's model still checks the rest."""
+    if isinstance(params, dict):
+        return {k: _without_floats(v) for k, v in params.items() if type(v) is not float}
+    if isinstance(params, list):
+        return [_without_floats(v) for v in params if type(v) is not float]
+    return params
 
 
 def _driver_refs(document: Any, profile: Profile | None, slot: Slot) -> list[tuple[int, DriverRef]]:

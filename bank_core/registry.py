@@ -34,6 +34,7 @@ from bank_core.contract import (
     DriverParams,
     Slot,
 )
+from bank_core.hints import CONTRACT_VERSION_HINT, did_you_mean, pydantic_errors
 
 MAX_DRIVERS_PER_SLOT = 16
 _BASES = (*SLOT_BASES.values(), Driver, object)
@@ -83,6 +84,16 @@ def _raise_load_failure(manager: Any, entry_point: Any, exc: BaseException) -> N
                           _dist_label(entry_point), stage="load") from exc
 
 
+def _nearest_installed(slot: Slot, name: str) -> str:
+    """``; did you mean `northwind.transfer_fee`?`` among the slot's installed
+    drivers, or where ``name`` is installed in another slot."""
+    elsewhere = [s for s, ns in NAMESPACES.items()
+                 if s is not slot and importlib.metadata.entry_points(group=ns, name=name)]
+    if elsewhere:
+        return f"; `{name}` is a {elsewhere[0]} driver: list it under [[{elsewhere[0]}]]"
+    return did_you_mean(name, (ep.name for ep in importlib.metadata.entry_points(group=NAMESPACES[slot])))
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedDriver:
     """A driver class found and loaded, with where it came from."""
@@ -103,6 +114,9 @@ class LoadedDriver:
         version = getattr(cls, "contract_version", None)
         if not any("contract_version" in vars(k) for k in cls.__mro__ if k not in _BASES):
             version = None  # must be declared by the driver, not inherited
+        if version is None:
+            raise DriverLoadError(self.slot, self.name, f"declares no contract version; {CONTRACT_VERSION_HINT}",
+                                  self.distribution, stage="contract")
         if type(version) is not int or not low <= version <= high:
             raise DriverLoadError(self.slot, self.name,
                                   f"declares contract version {version!r}; this kernel supports "
@@ -129,9 +143,7 @@ class LoadedDriver:
         try:
             return self.cls.Params.model_validate(params)
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
-                for err in exc.errors())
+            problems = pydantic_errors(exc.errors(), self.cls.Params.model_fields)
             raise DriverLoadError(self.slot, self.name, f"bad params: {problems}",
                                   self.distribution, stage="params") from exc
 
@@ -176,7 +188,8 @@ class Registry:
             missing_list = sorted(missing_names)
             raise DriverLoadError(slot, ", ".join(missing_list),
                                   f"no such entry point in namespace {NAMESPACES[slot]!r} "
-                                  "(is its policy package installed?)", stage="find")
+                                  f"(is its policy package installed?){_nearest_installed(slot, missing_list[0])}",
+                                  stage="find")
 
         manager = named.NamedExtensionManager(
             NAMESPACES[slot], names=names, invoke_on_load=False, name_order=True,

@@ -9,6 +9,7 @@ import dataclasses
 import subprocess
 import sys
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from importlib import metadata
 
 import pytest
@@ -19,8 +20,14 @@ from bank_core.contract import (
     MAX_AMOUNT_MINOR,
     NAMESPACES,
     AccountStatus,
+    AmountText,
+    DriverParams,
     FeeAnswer,
     FeeDriver,
+    FeeLine,
+    LimitDriver,
+    PercentText,
+    Rate,
     Kind,
     Money,
     PolicyContext,
@@ -74,6 +81,11 @@ FAULTS = [
     (Slot.APPROVAL, "conformance_bad.no_rule", {"rule_name"}),
     (Slot.FEE, "conformance_bad.wrong_contract", {"contract_version"}),
     (Slot.LIMIT, "conformance_bad.fragile", {"edge_inputs"}),
+    # The mistakes of issue 13 (bank_conformance_bad/mistakes.py).
+    (Slot.FEE, "conformance_bad.float_rate_fee", {"exact_amounts"}),
+    (Slot.FEE, "conformance_bad.float_params_fee", {"params_float", "exact_amounts"}),
+    (Slot.APPROVAL, "conformance_bad.clock_new_account_review", {"deterministic"}),
+    (Slot.FEE, "conformance_bad.logging_fee", {"no_io"}),
 ]
 
 
@@ -138,7 +150,9 @@ def test_a_slow_driver_is_reported_and_not_called_on_every_input() -> None:
 def test_a_missing_entry_point_is_one_problem() -> None:
     assert check_driver("nobody.nothing", Slot.FEE) == [Problem(
         "entry_point", "no entry point 'nobody.nothing' in namespace 'bank.policy.fee' "
-                       "(is the package installed? pip install -e .)")]
+                       "(is the package installed? pip install -e 'NAME[test]')")]
+    (typo,) = check_driver("northwind.transfer_fe", Slot.FEE)
+    assert typo.message.endswith("did you mean `northwind.transfer_fee`?")
 
 
 def test_a_driver_is_looked_up_in_its_own_slots_namespace() -> None:
@@ -223,7 +237,7 @@ class TestKernelNoOverdraftConformance(DriverConformance):
 
 
 def test_profile_conformance_makes_a_class_per_driver_of_the_package() -> None:
-    profile = {"timezone": "Asia/Tokyo", "currency": "JPY",
+    profile = {"timezone": "Asia/Tokyo", "currency": "JPY", "currencies": ["USD"],
                "fee": [{"driver": "testkit.flat_fee", "params": {"amount": "100"}}],
                "limit": [{"driver": "core.no_overdraft", "params": {}}],
                "approval": [{"driver": "testkit.not_installed", "params": {}}]}
@@ -232,7 +246,8 @@ def test_profile_conformance_makes_a_class_per_driver_of_the_package() -> None:
     assert sorted(classes) == ["TestFlatFee", "TestNotInstalled"]  # as registered, else from the name
     flat = classes["TestFlatFee"]
     assert issubclass(flat, DriverConformance) and (flat.slot, flat.entry_point) == (Slot.FEE, "testkit.flat_fee")
-    assert (flat.params, flat.timezone, flat.currency) == ({"amount": "100"}, "Asia/Tokyo", "JPY")
+    assert (flat.params, flat.timezone, flat.currency, flat.currencies) == (
+        {"amount": "100"}, "Asia/Tokyo", "JPY", ("USD",))
     assert flat.params_by_currency == {"USD": {"amount": "1"}}
     assert classes["TestNotInstalled"].params_by_currency == {}
     assert testing.installed_entry_points("testkit.") == {name for _, name in installed("testkit.")}
@@ -341,6 +356,7 @@ def test_edge_contexts_cover_what_the_contract_promises() -> None:
 
 
 def test_package_checks_fail_with_what_is_wrong(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "__init__.py").write_text("")
     (tmp_path / "rates.py").write_text("RATE = 0.5\n")
     with pytest.raises(AssertionError, match="rates.py:1: a float literal"):
         testing.assert_no_float(tmp_path)
@@ -367,3 +383,205 @@ def test_problems_are_frozen_data() -> None:
     assert str(problem) == "no_io: tried to open a file"
     with pytest.raises(dataclasses.FrozenInstanceError):
         problem.check = "x"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------
+# The mistakes of issue 13: each fails with what to change
+# --------------------------------------------------------------------------
+
+def only(problems: list[Problem], check: str) -> str:
+    (problem,) = [p for p in problems if p.check == check]
+    return problem.message
+
+
+def test_float_arithmetic_on_an_amount_is_caught_by_its_answers() -> None:
+    """``round(amount_minor * 0.002)``: 1002.50 pays 2.00 where exact half-up says 2.01."""
+    message = only(check_driver("conformance_bad.float_rate_fee", Slot.FEE), "exact_amounts")
+    assert "a transfer of 1002.50 USD (branch) is charged 2.00 USD" in message
+    assert "exactly 2.005 USD, which rounds half-up to 2.01 USD" in message
+    assert "Rate.parse_percent(self.params.percent).of_half_up(amount_minor)" in message
+
+
+def test_a_float_param_is_caught_in_the_model_and_in_the_params() -> None:
+    problems = check_driver("conformance_bad.float_params_fee", Slot.FEE)
+    assert "Params field `percent` is typed float" in only(problems, "params_float")
+    assert "PercentText" in only(problems, "params_float")
+    assert "charged 2.00 USD" in only(problems, "exact_amounts")
+    given = check_driver("core.no_overdraft", Slot.LIMIT, checks={"params_float"},
+                         params_by_currency={"EUR": {}})
+    assert given == []
+    class FloatGiven(NoFee):
+        class Params(DriverParams):
+            percent: PercentText = "0.2"
+            rate: Decimal = Decimal(0.2)
+
+    problems = check_driver_class(FloatGiven, Slot.FEE, {"percent": 0.2}, checks={"params_float"})
+    messages = " | ".join(p.message for p in problems)
+    assert "params.percent: 0.2 is a float" in messages and 'write amounts as quoted text, e.g. "0.20"' in messages
+    assert "`rate` defaults to Decimal('0.200000000000000011102230246251565404236316680908203125'), " \
+           "a Decimal built from a float" in messages
+
+
+def test_exact_drivers_and_other_rounding_rules_are_not_taken_for_floats() -> None:
+    class HalfUp(FeeDriver):
+        contract_version = 1
+
+        def fees(self, ctx: PolicyContext) -> FeeAnswer:
+            fee = Rate.parse_percent("0.2").of_half_up(ctx.request.amount.amount_minor)
+            return FeeAnswer(rule="t.half_up", lines=(FeeLine("t.half_up", Money(fee, ctx.request.amount.currency)),)
+                             if fee else ())
+
+    class RoundsDown(FeeDriver):  # in the customer's favour: a rule, not a float mistake
+        contract_version = 1
+
+        def fees(self, ctx: PolicyContext) -> FeeAnswer:
+            fee = ctx.request.amount.amount_minor * 2 // 1000
+            return FeeAnswer(rule="t.down", lines=(FeeLine("t.down", Money(fee, ctx.request.amount.currency)),)
+                             if fee else ())
+
+    assert check_driver_class(HalfUp, Slot.FEE, checks={"exact_amounts"}) == []
+    assert check_driver_class(RoundsDown, Slot.FEE, checks={"exact_amounts"}) == []
+    assert check_driver("northwind.transfer_fee", Slot.FEE, checks={"exact_amounts"}) == []
+
+
+def test_reading_the_clock_is_caught_with_both_answers_side_by_side() -> None:
+    problems = check_driver("conformance_bad.clock_new_account_review", Slot.APPROVAL, timezone="Europe/Lisbon")
+    message = only(problems, "deterministic")
+    assert "it reads the clock: only the clock moved between the calls" in message
+    assert "(2024-03-15 in Europe/Lisbon)" in message and "(2024-03-18)" in message  # another local date
+    assert "use ctx.request.at and ctx.local_date" in message
+    first, then, caret = [line for line in message.splitlines() if line.strip().startswith(("first:", "then:", "^"))]
+    column = caret.index("^")
+    assert first[column] != then[column] and first[:column] == then[:column].replace("then: ", "first:")
+
+
+def test_a_clock_read_that_changes_only_the_decision_is_caught_on_the_account_ages() -> None:
+    """Holds transfers to accounts opened less than 7 days ago by the clock,
+    answering nothing but the decision: it differs only for the edge input
+    of an account opened 6 days before (REVIEW; 3 days later, APPROVE)."""
+    from datetime import datetime as wall_clock
+
+    from bank_core.contract import ApprovalAnswer, ApprovalDriver, Decision
+
+    class QuietClock(ApprovalDriver):
+        contract_version = 1
+
+        def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
+            dest = ctx.dest
+            young = dest is not None and (wall_clock.now(UTC) - dest.opened_at).days < 7
+            return ApprovalAnswer(Decision.REVIEW if young else Decision.APPROVE, "t.quiet")
+
+    message = only(check_driver_class(QuietClock, Slot.APPROVAL), "deterministic")
+    assert "it reads the clock" in message and "accounts opened 6 days before" in message
+    assert "first: ApprovalAnswer(decision=<Decision.REVIEW" in message
+
+
+def test_randomness_and_state_are_told_apart() -> None:
+    random_review = only(check_driver("conformance_bad.random_review", Slot.APPROVAL), "deterministic")
+    assert "it draws random numbers: only the random seed changed" in random_review
+    counter = only(check_driver("conformance_bad.counter_fee", Slot.FEE), "deterministic")
+    assert "keeps state between calls" in counter and "first: " in counter and "then:  " in counter
+
+
+def test_a_log_file_is_refused_even_when_the_driver_swallows_the_error() -> None:
+    from bank_conformance_bad.mistakes import LOG_PATH
+
+    LOG_PATH.unlink(missing_ok=True)
+    message = only(check_driver("conformance_bad.logging_fee", Slot.FEE), "no_io")
+    assert "open a file" in message and LOG_PATH.name in message and "driver_forbidden" in message
+    assert not LOG_PATH.exists()
+
+
+# --------------------------------------------------------------------------
+# Package checks and profile_conformance (issue 13)
+# --------------------------------------------------------------------------
+
+def test_assert_no_float_refuses_what_is_not_an_import_package_and_scans_deeply(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for path in (tmp_path / "missing", tmp_path):  # a missing path; a distribution root (no __init__.py)
+        with pytest.raises(AssertionError, match="is not an import package"):
+            testing.assert_no_float(path)
+    (tmp_path / "mod.py").write_text("X = 1\n")
+    with pytest.raises(AssertionError, match="is not an import package"):
+        testing.assert_no_float(tmp_path / "mod.py")  # a file
+    package = tmp_path / "acme_policies"
+    (package / "rules").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "rules" / "__init__.py").write_text("")
+    testing.assert_no_float(package)
+    (package / "rules" / "fees.py").write_text("def fee(a):\n    return a / 100\n")
+    with pytest.raises(AssertionError, match=r"rules/fees.py:2: true division"):
+        testing.assert_no_float(package)
+
+
+def test_profile_params_check_names_the_param_and_its_default_and_allows_omitted_slots() -> None:
+    class Capped(LimitDriver):
+        contract_version = 1
+
+        class Params(DriverParams):
+            max: AmountText = "100.00"
+
+    drivers = [(Slot.LIMIT, "t.capped", Capped)]
+    testing.assert_profile_params_are_defaults({"limit": [{"driver": "t.capped", "params": {}}]}, drivers)
+    with pytest.raises(AssertionError, match=r"limit\[0\] 't.capped': param `max` is '250.00', its default is '100.00'"):
+        testing.assert_profile_params_are_defaults(
+            {"limit": [{"driver": "t.capped", "params": {"max": "250.00"}}]}, drivers)
+    with pytest.raises(AssertionError, match=r"param `max` is 250.5; params are text"):
+        testing.assert_profile_params_are_defaults(
+            {"limit": [{"driver": "t.capped", "params": {"max": 250.5}}]}, drivers)
+
+
+def test_profile_conformance_feeds_only_the_currencies_the_profile_declares() -> None:
+    """Northwind's drivers with EUR params that have cents pass for a
+    EUR-only institution; fed JPY (as check_driver does by default) they
+    would fail, as they would in a JPY institution."""
+    profile = {"id": "eu", "currency": "EUR", "timezone": "Europe/Lisbon",
+               "fee": [{"driver": "northwind.transfer_fee", "params": {"min": "0.25", "max": "25.00"}}]}
+    (cls,) = testing.profile_conformance(profile, "northwind.").values()
+    assert (cls.currency, cls.currencies, cls.timezone) == ("EUR", (), "Europe/Lisbon")
+    assert check_driver(cls.entry_point, cls.slot, cls.params, timezone=cls.timezone, currency=cls.currency,
+                        currencies=cls.currencies) == []
+    labels = {label.split(" ")[1] for label, _ in edge_contexts(currency="EUR", currencies=())}
+    assert labels == {"EUR"}
+    assert checks_failed(check_driver(cls.entry_point, cls.slot, cls.params, currency="EUR")) == {"edge_inputs"}
+
+
+def test_the_profile_and_the_installed_drivers_must_match_both_ways() -> None:
+    profile = {"fee": [{"driver": "testkit.flat_fee", "params": {}}]}
+    with pytest.raises(AssertionError, match="installed but not in the profile.*testkit.raises"):
+        testing.assert_profile_lists_installed(profile, "testkit.")
+    everything = {"fee": [{"driver": name, "params": {}} for _, name in installed("testkit.")]
+                  + [{"driver": "testkit.gone", "params": {}}]}
+    with pytest.raises(AssertionError, match=r"in the profile but not installed: \['testkit.gone'\]"):
+        testing.assert_profile_lists_installed(everything, "testkit.")
+
+
+def test_a_missing_contract_version_says_what_to_add() -> None:
+    class Forgot(FeeDriver):
+        def fees(self, ctx: PolicyContext) -> FeeAnswer:
+            return FeeAnswer(rule="t.forgot")
+
+    (kit,) = check_driver_class(Forgot, Slot.FEE)
+    assert kit.message.endswith("add `contract_version: ClassVar[int] = 1` to the class")
+    with pytest.raises(DriverLoadError, match=r"declares no contract version; add `contract_version: "
+                                              r"ClassVar\[int\] = 1` to the class"):
+        LoadedDriver(Slot.FEE, "t.forgot", Forgot, None).validate_class()
+
+
+def test_unknown_params_name_the_nearest_and_the_allowed() -> None:
+    problems = check_driver("northwind.transfer_fee", Slot.FEE, {"minimum": "1"}, checks={"params"})
+    assert "minimum: unknown param `minimum`; did you mean `min`? (allowed: kinds, max, min, percent)" in problems[0].message
+
+
+def test_the_guide_documents_every_check_and_every_test_method() -> None:
+    """datasette-style meta-test: the guide's table of checks is complete."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "writing-policies.md").read_text()
+    table = guide[guide.index("| check | test method | the driver must |"):]
+    table = table[:table.index("\n\n")]
+    for check in testing.CHECKS:
+        assert f"`{check}`" in table, check
+    for method in (m for m in vars(DriverConformance) if m.startswith("test_")):
+        assert f"`{method}`" in table, method
+    methods = len([m for m in vars(DriverConformance) if m.startswith("test_")])
+    assert methods == 12 and "conformance\nkit's twelve tests" in guide  # the tutorial's count

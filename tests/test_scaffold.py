@@ -87,9 +87,10 @@ def test_scaffold_installs_passes_its_tests_and_runs_transactions(
                            capture_output=True, text=True, timeout=PIP_TIMEOUT_S, env=env, check=False)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert " passed" in tests.stdout and "skipped" not in tests.stdout
+    profile_path = target / f"{name}_policies" / "profile.toml"
 
     svc = build(sqlite_url)
-    profile, _ = svc.apply_profile(read_toml(target / "profile.toml"), "test")
+    profile, _ = svc.apply_profile(read_toml(profile_path), "test")
     assert profile.id == name
     ada = svc.open_account(name, holder="Ada").id
     bob = svc.open_account(name, holder="Bob").id
@@ -112,6 +113,29 @@ def test_scaffold_installs_passes_its_tests_and_runs_transactions(
     assert report["ok"] and {d["distribution"] for d in report["drivers"]} >= {
         f"{name.replace('_', '-')}-policies 0.1.0"}
 
+    # The generated tests notice an installed driver the profile leaves out.
+    text = profile_path.read_text()
+    profile_path.write_text(text.replace(f'driver = "{name}.large_transfer_review"', 'driver = "core.auto_approve"')
+                            .replace('params = { threshold = "5000" }', "params = {}"))
+    missing = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "every_installed"],
+                             cwd=target, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, env=env, check=False)
+    assert missing.returncode == 1, missing.stdout + missing.stderr
+    assert f"installed but not in the profile, so never checked or used: ['{name}.large_transfer_review']" \
+        in missing.stdout
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_profile(cli: Cli, tmp_path: Path) -> None:
+    """``profile_resource()`` works from an installed wheel, not only from a checkout."""
+    import zipfile
+
+    name = f"whl_{secrets.token_hex(3)}"
+    target = tmp_path / name
+    cli("policy", "new", name, "--dir", str(target), expect=0)
+    pip("wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(target))
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    assert f"{name}_policies/profile.toml" in zipfile.ZipFile(wheel).namelist()
+
 
 def test_scaffold_writes_a_complete_package(cli: Cli, tmp_path: Path) -> None:
     name = f"acme_{secrets.token_hex(3)}"  # not "acme": the guide's tutorial may have installed that
@@ -121,10 +145,10 @@ def test_scaffold_writes_a_complete_package(cli: Cli, tmp_path: Path) -> None:
     assert document["entry_points"] == {"fee": f"{name}.transfer_fee", "limit": f"{name}.daily_withdrawal",
                                         "approval": f"{name}.large_transfer_review"}
     files = {str(Path(f).relative_to(target)) for f in document["files"]}
-    assert files == {"pyproject.toml", "profile.toml", "README.md", ".gitignore",
+    assert files == {"pyproject.toml", "README.md", ".gitignore", f"{package}/profile.toml",
                      f"{package}/__init__.py", f"{package}/fees.py", f"{package}/limits.py",
                      f"{package}/approvals.py", f"tests/test_{name}_conformance.py",
-                     f"tests/test_{name}_drivers.py"}
+                     f"tests/test_{name}_drivers.py", f"tests/test_{name}_package.py"}
     for path in target.rglob("*.py"):
         tree = ast.parse(path.read_text(), str(path))
         imports = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -136,10 +160,33 @@ def test_scaffold_writes_a_complete_package(cli: Cli, tmp_path: Path) -> None:
     pyproject = (target / "pyproject.toml").read_text()
     assert 'dependencies = ["bank-engine"]' in pyproject
     assert f'name = "{name.replace("_", "-")}-policies"' in pyproject
-    profile = read_toml(target / "profile.toml")
+    profile = read_toml(target / package / "profile.toml")
+    assert "profile_conformance(PROFILE" in (target / "tests" / f"test_{name}_conformance.py").read_text()
+    assert "def profile_resource()" in (target / package / "__init__.py").read_text()
     assert (profile["id"], profile["currency"], profile["timezone"]) == (name, "USD", "UTC")
     assert [e["driver"] for e in profile["limit"]] == [f"{name}.daily_withdrawal", "core.no_overdraft"]
     assert "$" not in "".join(p.read_text() for p in target.rglob("*") if p.is_file())  # all rendered
+
+
+def test_scaffold_says_what_to_run_next_with_the_one_install_command(cli: Cli, tmp_path: Path) -> None:
+    name = f"acme_{secrets.token_hex(3)}"
+    result = cli("policy", "new", name, "--dir", str(tmp_path / name), expect=0)
+    assert f"pip install -e '{tmp_path / name}[test]'" in result.stdout
+    assert f"bank profile apply {tmp_path / name / (name + '_policies') / 'profile.toml'}" in result.stdout
+
+
+def test_the_guide_shows_the_files_the_scaffold_writes(cli: Cli, tmp_path: Path) -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "writing-policies.md").read_text()
+    layout = guide[guide.index("    acme/\n"):]
+    layout = layout[:layout.index("\n\n")]
+    name = f"acme_{secrets.token_hex(3)}"
+    document = cli.json("policy", "new", name, "--dir", str(tmp_path / name))
+    for path in document["files"]:
+        shown = Path(path).name.replace(name, "acme")
+        if shown != ".gitignore":
+            assert f" {shown} " in layout or layout.rstrip().endswith(shown) or f" {shown}\n" in layout, shown
+    assert "bank profile apply acme/acme_policies/profile.toml" in guide
+    assert "pip install -e 'acme[test]'" in guide and "pip install -e acme\n" not in guide
 
 
 def test_scaffold_refuses_an_existing_directory(cli: Cli, tmp_path: Path) -> None:

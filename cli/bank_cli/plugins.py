@@ -10,7 +10,8 @@ from bank_cli.state import EXIT_USAGE, command, emit, fail, out, state, table
 
 # `plugins check` exit codes (also in its help): 0 every driver is ok; 4 at
 # least one is not (failed to load, wrong contract version, bad params,
-# raised, bad answer, too slow); 5 an institution was not found.
+# raised, bad answer, too slow, forbidden operation); 5 an institution was
+# not found.
 EXIT_UNHEALTHY = 4
 
 app = typer.Typer(help="Policy plug-ins: list the installed drivers, check a profile's drivers.\n\n"
@@ -70,8 +71,9 @@ def check(
     standard probe within its time budget.
 
     Reports per driver: ok, failed to load, wrong contract version, not a
-    valid driver, bad params, raised, bad answer or too slow, with the time
-    the slowest probe call took. Exit 0 if every driver is ok, 4 if any is
+    valid driver, bad params, raised, bad answer, too slow or forbidden
+    operation (it tried a file, socket or process, which a real transaction
+    refuses with driver_forbidden), with the time the slowest probe call took. Exit 0 if every driver is ok, 4 if any is
     not, 5 if an institution is not found.
 
     Example: bank plugins check --profile northwind

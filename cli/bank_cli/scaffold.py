@@ -5,10 +5,11 @@ data, ``string.Template`` syntax) into a new directory:
 
     NAME/                       (or --dir PATH)
       pyproject.toml            distribution NAME-policies, entry points NAME.<rule>
-      profile.toml              a sample bank profile, id NAME
       README.md
-      NAME_policies/            the import package: fees.py, limits.py, approvals.py
-      tests/                    conformance (bank_core.testing) and behaviour tests
+      NAME_policies/            the import package: fees.py, limits.py, approvals.py,
+                                and profile.toml, a sample bank profile, id NAME
+                                (package data: the wheel carries it; profile_resource())
+      tests/                    conformance (bank_core.testing), package and behaviour tests
 
 The import package is ``NAME_policies``, not ``NAME``: a short institution
 name as a top-level module would collide too easily with other modules (the
@@ -42,15 +43,16 @@ RESERVED_NAMES = frozenset({"core", "bank", "test", "tests"})  # core.* are the 
 # (template, target) pairs; targets are Templates over the same values.
 FILES = [
     ("pyproject.toml.tmpl", "pyproject.toml"),
-    ("profile.toml.tmpl", "profile.toml"),
     ("README.md.tmpl", "README.md"),
     ("gitignore.tmpl", ".gitignore"),
     ("package/__init__.py.tmpl", "${package}/__init__.py"),
+    ("package/profile.toml.tmpl", "${package}/profile.toml"),
     ("package/fees.py.tmpl", "${package}/fees.py"),
     ("package/limits.py.tmpl", "${package}/limits.py"),
     ("package/approvals.py.tmpl", "${package}/approvals.py"),
     ("tests/test_conformance.py.tmpl", "tests/test_${name}_conformance.py"),
     ("tests/test_drivers.py.tmpl", "tests/test_${name}_drivers.py"),
+    ("tests/test_package.py.tmpl", "tests/test_${name}_package.py"),
 ]
 DRIVERS = {"fee": "transfer_fee", "limit": "daily_withdrawal", "approval": "large_transfer_review"}
 
@@ -135,11 +137,11 @@ def new(ctx: typer.Context,
 
     One fee, one limit and one approval driver (each with a Params model and
     a docstring saying what to change), pyproject.toml with their entry
-    points NAME.<rule>, a sample profile.toml, a README and tests that pass
+    points NAME.<rule>, a sample profile.toml (in the package), a README and tests that pass
     out of the box. Exit 5 if NAME is not a lowercase identifier or the
     directory exists.
 
-    Example: bank policy new acme && pip install -e acme && bank profile apply acme/profile.toml
+    Example: bank policy new acme && pip install -e 'acme[test]' && bank profile apply acme/acme_policies/profile.toml
     """
     st = state(ctx)
     target = Path(directory if directory is not None else name)
@@ -155,10 +157,11 @@ def new(ctx: typer.Context,
 
     def human() -> None:
         out.print(f"created {target}: distribution {values['distribution']}, "
-                  f"package {values['package']}", highlight=False)
+                  f"package {values['package']}", highlight=False, markup=False)
         for path in written:
-            out.print(f"  {path}", highlight=False)
+            out.print(f"  {path}", highlight=False, markup=False)
         out.print(f"next:\n  pip install -e '{target}[test]'\n  (cd {target} && pytest)\n"
-                  f"  bank profile apply {target / 'profile.toml'}", highlight=False)
+                  f"  bank profile apply {target / values['package'] / 'profile.toml'}", highlight=False,
+                  markup=False)
 
     emit(st, document, human)

@@ -30,7 +30,7 @@ EXIT_HELD = 3         # held for review
 EXIT_REJECTED = 4     # rejected or refused by policy
 EXIT_INVALID = 5      # not found or invalid input
 EXIT_CONFLICT = 6     # idempotency conflict, wrong state
-EXIT_SYSTEM = 7       # anything unexpected (database down, bug)
+EXIT_SYSTEM = 7       # anything unexpected (database down, a broken plug-in, bug)
 
 ENV_PROFILE = "BANK_PROFILE"
 ENV_ACTOR = "BANK_ACTOR"
@@ -116,7 +116,9 @@ def fail(code: int, message: str) -> NoReturn:
 
 
 def exit_code_for(exc: BaseException) -> int:
-    if isinstance(exc, (NotFound, InvalidRequest, ProfileError, DriverLoadError)):
+    if isinstance(exc, DriverLoadError):
+        return EXIT_SYSTEM  # a plug-in broke under an applied profile: the system, not the input (issue 13)
+    if isinstance(exc, (NotFound, InvalidRequest, ProfileError)):
         return EXIT_INVALID
     if isinstance(exc, Conflict):
         return EXIT_CONFLICT
