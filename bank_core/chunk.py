@@ -48,7 +48,14 @@ from bank_core.contract import (
 )
 from bank_core.decide import Verdict
 from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, require
-from bank_core.ledger import BalanceRow, apply_deltas, bump_usage_many, next_txn_ids, period_keys
+from bank_core.ledger import (
+    BalanceRow,
+    any_of,
+    apply_deltas,
+    bump_usage_many,
+    next_txn_ids,
+    period_keys,
+)
 from bank_core.messages import TxnRequest, as_utc, public_txn_id
 from bank_core.money import MoneyError, parse_minor
 from bank_core.pipeline import ACCOUNT_CLOSED, InstitutionView, Pipeline, snapshot, zone
@@ -180,11 +187,12 @@ class Chunk:
     def _load_earlier(self, refs: list[str]) -> None:
         conn, inst = self.conn, self.inst
         found: dict[str, str] = {}  # public id -> ref
-        for start in range(0, len(refs), 500):
-            rows = conn.execute(select(Txn.idempotency_key, Txn.id, Txn.legacy_id).where(
-                Txn.institution_id == inst.id, Txn.idempotency_key.in_(refs[start:start + 500])))
-            for ref, txn_id, legacy in rows:
-                found[public_txn_id(txn_id) if legacy is None else legacy] = ref
+        sql, values = any_of(conn, refs)
+        mark = "?" if conn.dialect.name == "sqlite" else "%s"
+        rows = conn.exec_driver_sql("SELECT idempotency_key, id, legacy_id FROM txn WHERE "
+                                    f"institution_id = {mark} AND idempotency_key{sql}", (inst.id, values))
+        for ref, txn_id, legacy in rows:
+            found[public_txn_id(txn_id) if legacy is None else legacy] = ref
         if not found:
             return
         subjects = sorted(found)

@@ -53,7 +53,7 @@ from bank_core.registry import BoundDriver
 
 MAX_FEE_LINES_PER_DRIVER = 8
 HANG_GRACE_MS = 1_000
-WATCHDOG_TICK_S = 0.05
+WATCHDOG_TICK_S = 0.25
 
 # Stable reason codes for faults, in precedence order.
 DRIVER_RAISED = "driver_raised"

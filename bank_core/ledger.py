@@ -100,8 +100,25 @@ def create_balance(conn: Connection, institution_id: str, account_id: str, curre
                                         debits_pending=0, credits_pending=0))
 
 
+def any_of(conn: Connection, values: list[Any]) -> tuple[str, Any]:
+    """SQL for "column is one of ``values``" as one parameter, so that the
+    statement is the same whatever the number of values (prepared once):
+    ``(sql, parameter)`` to append after ``column``."""
+    if conn.dialect.name == "sqlite":
+        return " IN (SELECT value FROM json_each(?))", json.dumps(values)
+    return " = ANY(%s)", list(values)
+
+
 def load_balances(conn: Connection, institution_id: str, ids: Iterable[str],
                   *, for_update: bool = False) -> dict[str, BalanceRow]:
+    if conn.dialect.name in _RAW:
+        sql, values = any_of(conn, list(ids))
+        mark = _RAW[conn.dialect.name]
+        lock = " FOR UPDATE" if for_update and conn.dialect.name == "postgresql" else ""
+        rows = conn.exec_driver_sql(
+            "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
+            f"FROM balance WHERE institution_id = {mark} AND account_id{sql}{lock}", (institution_id, values))
+        return {row[0]: BalanceRow(*row) for row in rows}
     query = select(Balance.account_id, Balance.currency, Balance.debits_posted,
                    Balance.credits_posted, Balance.debits_pending, Balance.credits_pending
                    ).where(Balance.institution_id == institution_id,
@@ -136,6 +153,15 @@ def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[i
     """Increment counters in one set-based statement; keep ``cached`` in step."""
     if not deltas:
         return
+    if conn.dialect.name in _RAW:
+        mark = _RAW[conn.dialect.name]
+        conn.exec_driver_sql(
+            "UPDATE balance SET debits_posted = debits_posted + {m}, credits_posted = credits_posted + {m}, "
+            "debits_pending = debits_pending + {m}, credits_pending = credits_pending + {m} "
+            "WHERE institution_id = {m} AND account_id = {m}".format(m=mark),
+            [(d[0], d[1], d[2], d[3], institution_id, acc) for acc, d in deltas.items()])  # type: ignore[arg-type]
+        _keep_cached(cached, deltas)
+        return
     stmt = (update(Balance)
             .where(Balance.institution_id == bindparam("inst"),
                    Balance.account_id == bindparam("acc"))
@@ -145,6 +171,16 @@ def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[i
                     credits_pending=Balance.credits_pending + bindparam("cpend")))
     conn.execute(stmt, [{"inst": institution_id, "acc": acc, "dp": d[0], "cp": d[1],
                          "dpend": d[2], "cpend": d[3]} for acc, d in deltas.items()])
+    _keep_cached(cached, deltas)
+
+
+# The hot path's set-based statements go to the driver as they are (the
+# parameter style of each); SQLAlchemy's per-row parameter processing costs
+# more than SQLite's work on them.
+_RAW = {"sqlite": "?", "postgresql": "%s"}
+
+
+def _keep_cached(cached: dict[str, BalanceRow] | None, deltas: dict[str, list[int]]) -> None:
     if cached is not None:
         for acc, d in deltas.items():
             row = cached.get(acc)
@@ -207,6 +243,17 @@ def bump_usage_many(conn: Connection, institution_id: str,
                     deltas: dict[tuple[str, str, str, str], list[int]]) -> None:
     """Upsert usage increments keyed (account, period, kind, channel)."""
     if not deltas:
+        return
+    if conn.dialect.name in _RAW:
+        conn.exec_driver_sql(
+            "INSERT INTO usage_counter (account_id, period, kind, channel, institution_id, amount_minor, "
+            "fee_minor, count) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}) "
+            "ON CONFLICT (account_id, period, kind, channel) DO UPDATE SET "
+            "amount_minor = usage_counter.amount_minor + excluded.amount_minor, "
+            "fee_minor = usage_counter.fee_minor + excluded.fee_minor, "
+            "count = usage_counter.count + excluded.count".format(m=_RAW[conn.dialect.name]),
+            [(acc, period, kind, channel, institution_id, d[0], d[1], d[2])
+             for (acc, period, kind, channel), d in sorted(deltas.items())])  # type: ignore[arg-type]
         return
     rows = [{"account_id": acc, "period": period, "kind": kind, "channel": channel,
              "institution_id": institution_id, "amount_minor": d[0], "fee_minor": d[1],

@@ -33,8 +33,7 @@ class Account(Base):
 
 class Txn(Base):
     __tablename__ = "orm_txn"
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(BigInteger, "postgresql"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     ref: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)
