@@ -303,6 +303,40 @@ class BankService:
             return [txn_view(r) for r in rows]
         return self.read(work)
 
+    def txn_page(self, institution_id: str, *, account: str | None = None, status: str | None = None,
+                 kind: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                 after: tuple[datetime, str] | None = None, limit: int = 100
+                 ) -> tuple[list[dict[str, Any]], tuple[datetime, str] | None]:
+        """One page of transactions, newest decision first (``decided_at``,
+        then id, both descending), filtered by account, status, kind and a
+        half-open range ``since <= decided_at < until``. ``after`` is the
+        (decided_at, id) of the last row of the previous page; the second
+        value returned is that of this page's last row when more may follow."""
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit: must be 1..1000")
+
+        def work(conn: Connection) -> tuple[list[dict[str, Any]], tuple[datetime, str] | None]:
+            self.institution(conn, institution_id)
+            query = select(Txn).where(Txn.institution_id == institution_id)
+            if account is not None:
+                self._customer(conn, institution_id, account)
+                query = query.where((Txn.source_account_id == account) | (Txn.dest_account_id == account))
+            for column, value in ((Txn.status, status), (Txn.kind, kind)):
+                if value is not None:
+                    query = query.where(column == value)
+            if since is not None:
+                query = query.where(Txn.decided_at >= as_utc(since))
+            if until is not None:
+                query = query.where(Txn.decided_at < as_utc(until))
+            if after is not None:
+                at, last_id = as_utc(after[0]), after[1]
+                query = query.where((Txn.decided_at < at) | ((Txn.decided_at == at) & (Txn.id < last_id)))
+            rows = conn.execute(query.order_by(Txn.decided_at.desc(), Txn.id.desc()).limit(limit + 1)).all()
+            page = rows[:limit]
+            more = (as_utc(page[-1].decided_at), page[-1].id) if len(rows) > limit else None
+            return [txn_view(r) for r in page], more
+        return self.read(work)
+
     def statement(self, institution_id: str, account_id: str, first: date | None,
                   last: date | None) -> dict[str, Any]:
         """Postings of one account between two local dates, with the running

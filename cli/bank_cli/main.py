@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bank_cli import accounts, audit, db, demo, plugins, profiles, reports, scaffold, txns
+from bank_cli import accounts, apikeys, audit, db, demo, plugins, profiles, reports, scaffold, serve, txns
 from bank_cli.state import ENV_ACTOR, ENV_PROFILE, State
 
 app = typer.Typer(
@@ -40,10 +40,12 @@ app.add_typer(profiles.app, name="profile")
 app.add_typer(db.app, name="db")
 app.add_typer(plugins.app, name="plugins")
 app.add_typer(scaffold.app, name="policy")
+app.add_typer(apikeys.app, name="apikey")
 app.command("init")(db.init)
 app.command("balance")(reports.balance)
 app.command("statement")(reports.statement)
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:
