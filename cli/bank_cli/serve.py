@@ -18,6 +18,9 @@ def serve(
     port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port to listen on."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log",
                                     help="Log one line per request (never headers or bodies)."),
+    group_commit: bool = typer.Option(True, "--group-commit/--no-group-commit",
+                                      help="Decide concurrent transactions of an institution together, "
+                                           "as one chunk (same outcomes, far more per second)."),
 ) -> None:
     """Serve the JSON API (routes under /v1, OpenAPI at /openapi.json, docs at /docs).
 
@@ -32,4 +35,4 @@ def serve(
     service = st.service  # connect and migrate before listening
     err.print(f"bank serve: http://{host}:{port} (database "
               f"{service.engine.url.render_as_string(hide_password=True)})", markup=False, highlight=False)
-    run(service, host, port, access_log=access_log)
+    run(service, host, port, access_log=access_log, group_commit=group_commit)

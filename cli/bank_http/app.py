@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from bank_core.storage import migrate
 from bank_http import accounts, batch, oversight, problems, transactions
+from bank_http.committer import GroupCommit
 from bank_http.keys import KeyStore
 from bank_http.limits import BodyLimit
 
@@ -24,9 +25,13 @@ name is the acting person on every transaction and audit entry (there is no
 """
 
 
-def create_app(service: Any, keys: KeyStore | None = None, *, threads: int | None = None) -> FastAPI:
+def create_app(service: Any, keys: KeyStore | None = None, *, threads: int | None = None,
+               group_commit: bool = True) -> FastAPI:
     """The HTTP adapter over one ``BankService``; ``threads`` bounds the
-    worker threads the (synchronous) service calls run in."""
+    worker threads the (synchronous) service calls run in; ``group_commit``
+    decides concurrent transactions of an institution together
+    (``bank_http.committer``)."""
+    committer = GroupCommit(service) if group_commit else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -35,10 +40,13 @@ def create_app(service: Any, keys: KeyStore | None = None, *, threads: int | Non
 
             anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
+        if committer is not None:
+            committer.close()
 
     app = FastAPI(title="bank engine", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.service = service
     app.state.keys = keys or KeyStore(service)
+    app.state.submit = committer.submit if committer is not None else service.submit
     problems.install(app)
     app.add_middleware(BodyLimit)
     for module in (accounts, transactions, batch, oversight):

@@ -61,7 +61,7 @@ def submit(body: TxnIn, request: Request,
     if not idempotency_key:
         raise Problem(400, "usage", "header.Idempotency-Key: required on every transaction",
                       field="header.Idempotency-Key")
-    return result_response(service(request).submit(to_request(body, who, idempotency_key)))
+    return result_response(request.app.state.submit(to_request(body, who, idempotency_key)))
 
 
 @router.get("/v1/transactions", summary="List transactions, newest decision first (cursor pages)")
