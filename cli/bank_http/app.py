@@ -46,7 +46,7 @@ def create_app(service: Any, keys: KeyStore | None = None, *, threads: int | Non
     app = FastAPI(title="bank engine", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.service = service
     app.state.keys = keys or KeyStore(service)
-    app.state.submit = committer.submit if committer is not None else service.submit
+    app.state.committer = committer
     problems.install(app)
     app.add_middleware(BodyLimit)
     for module in (accounts, transactions, batch, oversight):

@@ -41,10 +41,14 @@ class GroupCommit:
 
     def submit(self, request: TxnRequest) -> TxnResult:
         """Like ``BankService.submit``: the result, or the request's own error raised."""
+        return self.enqueue(request).result()
+
+    def enqueue(self, request: TxnRequest) -> Future[TxnResult]:
+        """Queue a request for the next chunk; its future holds the result or its error."""
         request.check_shape()
         future: Future[TxnResult] = Future()
         self._queue_of(request.institution).put((request, future))
-        return future.result()
+        return future
 
     def close(self, timeout: float = 10) -> None:
         """Finish what is queued, then stop the committers."""

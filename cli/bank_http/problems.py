@@ -17,6 +17,7 @@ rejected        4         422 (rejected or refused by policy: limits,
 invalid         5         400 (a value the kernel refuses: bad amount,
                           currency, profile) or 404 (no such account,
                           transaction or key *in the caller's institution*)
+                          or 503 (the institution's drivers do not load)
 conflict        6         409 (idempotency key reused with another body,
                           reversing twice, a hold no longer held)
 system          7         500 (database unreachable, a bug), 503 (not ready)
@@ -105,7 +106,9 @@ def from_bank_error(exc: BankError | DriverLoadError) -> JSONResponse:
         return problem_response(404, "invalid", message)
     if isinstance(exc, ProfileError):
         return problem_response(400, "invalid", message, problems=exc.problems)
-    if isinstance(exc, (InvalidRequest, DriverLoadError)):
+    if isinstance(exc, DriverLoadError):  # the CLI's exit 5 too; but no request of the client's can fix it
+        return problem_response(503, "invalid", message)
+    if isinstance(exc, InvalidRequest):
         return problem_response(400, "invalid", message, field=kernel_field(message))
     if isinstance(exc, Conflict):
         return problem_response(409, "conflict", message)

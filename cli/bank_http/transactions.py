@@ -11,9 +11,11 @@ the first result with the same status; the same key with another body is
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any, Literal
 
+from anyio import to_thread
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -54,14 +56,19 @@ def result_response(result: Any) -> JSONResponse:
              responses={201: {"description": "posted"}, 202: {"description": "held for review"},
                         409: {"description": "Idempotency-Key reused with another body"},
                         422: {"description": "rejected by policy (the result is in `result`)"}})
-def submit(body: TxnIn, request: Request,
-           idempotency_key: str | None = Header(None, alias="Idempotency-Key",
-                                                description="the transaction's ref; required"),
-           who: Caller = Depends(allowed("submit"))) -> JSONResponse:
+async def submit(body: TxnIn, request: Request,
+                 idempotency_key: str | None = Header(None, alias="Idempotency-Key",
+                                                      description="the transaction's ref; required"),
+                 who: Caller = Depends(allowed("submit"))) -> JSONResponse:
     if not idempotency_key:
         raise Problem(400, "usage", "header.Idempotency-Key: required on every transaction",
                       field="header.Idempotency-Key")
-    return result_response(request.app.state.submit(to_request(body, who, idempotency_key)))
+    txn = to_request(body, who, idempotency_key)
+    committer = request.app.state.committer
+    if committer is None:
+        return result_response(await to_thread.run_sync(service(request).submit, txn))
+    # waits for its chunk without holding a worker thread
+    return result_response(await asyncio.wrap_future(committer.enqueue(txn)))
 
 
 @router.get("/v1/transactions", summary="List transactions, newest decision first (cursor pages)")
