@@ -156,3 +156,21 @@ def test_concurrent_clients_of_a_real_server_never_overdraw(tmp_path: Path) -> N
         assert sorted(codes) == [201] * 9 + [422] * 31
         bal = http.get(f"/v1/accounts/{source}/balance").json()
         assert bal["posted"] == "7.75" and bal["available"] == "7.75"
+
+
+def test_without_group_commit_the_same_outcomes(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from bank_http.app import create_app
+
+    with bank_on(f"sqlite:///{tmp_path / 'bank.db'}") as bank:
+        bank.client = TestClient(create_app(bank.service, bank.keys, group_commit=False))
+        source, dest = bank.open(NW), bank.open(NW)
+        bank.deposit(NW, source, "9000.00", "fund")
+        body = {"type": "transfer", "from": source, "to": dest}
+        assert bank.submit(NW, "a", **body, amount="10.00").status_code == 201
+        assert bank.submit(NW, "b", **body, amount="6000.00").status_code == 202
+        assert bank.submit(NW, "c", **body, amount="9999.00").status_code == 422
+        assert bank.submit(NW, "a", **body, amount="11.00").status_code == 409
+        assert bank.submit(NW, "a", **body, amount="10.00").json()["txn_id"] == \
+            bank.service.txns(NW, account=dest, status="posted")[0]["txn_id"]

@@ -131,6 +131,10 @@ def test_readiness_fails_for_a_schema_behind_head_and_drivers_that_do_not_load(t
         assert doc.status_code == 503
         assert doc.json()["checks"]["drivers"]["harbor"] == "ok"
         assert "gone.review" in doc.json()["checks"]["drivers"][NW]
+        acc = bank.service.open_account("harbor", holder="Ada").id  # harbor still works
+        assert bank.call("harbor", "teller", "GET", f"/v1/accounts/{acc}").status_code == 200
+        r = bank.call(NW, "teller", "POST", "/v1/accounts", json={"holder": "Ada"})
+        assert assert_problem(r, 503, "invalid", "gone.review")["exit_code"] == 5
 
         config = migrate.alembic_config()
         with bank.service.engine.begin() as conn:
