@@ -97,12 +97,12 @@ def setup(url: str) -> dict[str, Any]:
 
 
 @contextmanager
-def serving(url: str, workdir: Path) -> Iterator[int]:
+def serving(url: str, workdir: Path, workers: int = 1) -> Iterator[int]:
     port = free_port()
     log = (workdir / "serve.log").open("w")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BANK_")}
     proc = subprocess.Popen([bank_bin(), "--db", url, "serve", "--host", LOOPBACK, "--port", str(port),
-                             "--no-access-log"], stdout=log, stderr=subprocess.STDOUT, env=env)
+                             "--no-access-log", "--workers", str(workers)], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -207,10 +207,10 @@ def checks(port: int, world: dict[str, Any], tally: Tally) -> dict[str, bool]:
             f"{len(tally.retried)} retried requests posted once, same answer": twice == 0 and tally.replay_mismatches == 0}
 
 
-def run_engine(name: str, url: str, seconds: float, clients: int) -> bool:
+def run_engine(name: str, url: str, seconds: float, clients: int, workers: int = 1) -> bool:
     with tempfile.TemporaryDirectory(prefix="bank-http-load-") as tmp:
         world = setup(url)
-        with serving(url, Path(tmp)) as port:
+        with serving(url, Path(tmp), workers) as port:
             tally = Tally()
             until = time.monotonic() + seconds
             threads = [threading.Thread(target=client, args=(port, world, until, n, tally), daemon=True)
@@ -221,7 +221,7 @@ def run_engine(name: str, url: str, seconds: float, clients: int) -> bool:
             for t in threads:
                 t.join(timeout=seconds + 120)
             elapsed = time.monotonic() - started
-            report(name, tally, elapsed, clients)
+            report(f"{name} ({workers} server process{'es' if workers > 1 else ''})", tally, elapsed, clients)
             verdicts = checks(port, world, tally)
     for check, ok in verdicts.items():
         print(f"  {'ok  ' if ok else 'FAIL'} {check}")
@@ -266,6 +266,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--postgres", default=os.environ.get("BANK_TEST_POSTGRES_URL"),
                         help="a PostgreSQL server URL (a fresh database is created and dropped)")
     parser.add_argument("--engines", default="sqlite,postgres")
+    parser.add_argument("--workers", type=int, default=1, help="bank serve --workers")
     args = parser.parse_args(argv)
     if not 0 < args.seconds <= MAX_SECONDS or not 0 < args.clients <= MAX_CLIENTS:
         parser.error(f"--seconds must be 0..{MAX_SECONDS}, --clients 1..{MAX_CLIENTS}")
@@ -273,13 +274,13 @@ def main(argv: list[str]) -> int:
     ok = True
     if "sqlite" in engines:
         with tempfile.TemporaryDirectory(prefix="bank-http-db-") as tmp:
-            ok &= run_engine("SQLite", f"sqlite:///{tmp}/bank.db", args.seconds, args.clients)
+            ok &= run_engine("SQLite", f"sqlite:///{tmp}/bank.db", args.seconds, args.clients, args.workers)
     if "postgres" in engines:
         if not args.postgres:
             print("\nPostgreSQL: skipped (give --postgres URL or set BANK_TEST_POSTGRES_URL)")
         else:
             with pg_database(args.postgres) as url:
-                ok &= run_engine("PostgreSQL", url, args.seconds, args.clients)
+                ok &= run_engine("PostgreSQL", url, args.seconds, args.clients, args.workers)
     return 0 if ok else 1
 
 

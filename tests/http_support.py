@@ -137,14 +137,14 @@ class Served:
 
 
 @contextmanager
-def served(db_url: str, workdir: Path) -> Iterator[Served]:
+def served(db_url: str, workdir: Path, *extra: str) -> Iterator[Served]:
     """A real ``bank serve`` on a free loopback port, stopped afterwards."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in BANK_VARS}
     env["BANK_CONFIG_DIR"] = str(workdir / "config")
     log_path = workdir / f"serve-{port}.log"
     with log_path.open("w", encoding="utf-8") as log:
-        process = subprocess.Popen([bank_executable(), "--db", db_url, "serve", "--port", str(port)],
+        process = subprocess.Popen([bank_executable(), "--db", db_url, "serve", "--port", str(port), *extra],
                                    stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
     server = Served(f"http://127.0.0.1:{port}", process, log_path)
     try:

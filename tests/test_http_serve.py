@@ -157,3 +157,21 @@ def test_serve_help_names_its_options(tmp_path: Path) -> None:
     done = run_bank(["serve", "--help"], tmp_path / "config")
     assert done.returncode == 0 and "--host" in done.stdout and "--port" in done.stdout
 
+
+
+def test_several_server_processes_share_one_socket(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bank.db'}"
+    bank_cmd(url, tmp_path, "profile", "apply", str(profile_file("northwind_policies")))
+    teller = new_key(url, tmp_path, "teller", "t")
+    with served(url, tmp_path, "--workers", "2") as srv:
+        http = httpx.Client(base_url=srv.base, headers={"Authorization": f"Bearer {teller}"}, timeout=30)
+        assert http.get("/readyz").status_code == 200
+        acc = http.post("/v1/accounts", json={"holder": "Ada"}).json()["id"]
+        for n in range(6):  # spread over both processes by the kernel's accept queue
+            r = http.post("/v1/transactions", json={"type": "deposit", "to": acc, "amount": "1.00"},
+                          headers={"Idempotency-Key": f"w-{n % 3}"})
+            assert r.status_code == 201, r.text
+        assert http.get(f"/v1/accounts/{acc}/balance").json()["posted"] == "3.00"
+        bank_cmd(url, tmp_path, "apikey", "revoke", teller.split(".")[0])
+        for _ in range(4):
+            assert_problem(http.get("/v1/accounts"), 401, "unauthenticated")

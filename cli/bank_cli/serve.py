@@ -21,6 +21,8 @@ def serve(
     group_commit: bool = typer.Option(True, "--group-commit/--no-group-commit",
                                       help="Decide concurrent transactions of an institution together, "
                                            "as one chunk (same outcomes, far more per second)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=16,
+                                help="Server processes on the one socket (each with its own connections)."),
 ) -> None:
     """Serve the JSON API (routes under /v1, OpenAPI at /openapi.json, docs at /docs).
 
@@ -35,4 +37,4 @@ def serve(
     service = st.service  # connect and migrate before listening
     err.print(f"bank serve: http://{host}:{port} (database "
               f"{service.engine.url.render_as_string(hide_password=True)})", markup=False, highlight=False)
-    run(service, host, port, access_log=access_log, group_commit=group_commit)
+    run(service, host, port, access_log=access_log, group_commit=group_commit, workers=workers)
