@@ -5,13 +5,16 @@ that never shows a traceback or SQL."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
 from bank_http.limits import MAX_BATCH_BODY_BYTES, MAX_JSON_BODY_BYTES
 from bank_http.problems import EXIT_CODES
-from http_support import NW, Bank, assert_problem, bank_on
+from http_support import HB, NW, Bank, assert_problem, bank_on
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +128,18 @@ def test_an_unexpected_failure_is_500_without_traceback_or_sql(bank: Bank, monke
     doc = assert_problem(r, 500, "system", "incident")
     assert doc["exit_code"] == 7 and "disk" not in r.text and "txn WHERE" not in r.text
     assert doc["incident"] in caplog.text  # the server's log has it, with the cause
+
+
+def test_a_broken_audit_chain_is_409_integrity(tmp_path: Path) -> None:
+    with bank_on(f"sqlite:///{tmp_path / 'bank.db'}") as bank:
+        acc = bank.open(NW)
+        bank.deposit(NW, acc, "10.00", "audit-1")
+        ok = bank.call(NW, "auditor", "GET", "/v1/audit/verify")
+        assert ok.status_code == 200 and ok.json()["ok"] is True
+        with closing(sqlite3.connect(tmp_path / "bank.db")) as conn:
+            seq = conn.execute("SELECT max(seq) FROM audit_entry WHERE institution_id = ?", (NW,)).fetchone()[0]
+            conn.execute("UPDATE audit_entry SET actor = 'mallory' WHERE institution_id = ? AND seq = ?", (NW, seq))
+            conn.commit()
+        doc = assert_problem(bank.call(NW, "auditor", "GET", "/v1/audit/verify"), 409, "integrity", str(seq))
+        assert doc["exit_code"] == 1 and doc["ok"] is False and doc["first_bad_seq"] == seq
+        assert bank.call(HB, "auditor", "GET", "/v1/audit/verify").json()["ok"] is True
