@@ -6,6 +6,7 @@ Needs only Python 3.11+:
     python3 dev.py demo      # install, then run `bank demo` on a fresh SQLite file
     python3 dev.py test      # install with test extras, then run the whole test suite
     python3 dev.py bench     # install, then run the benchmark in bench/
+    python3 dev.py bench-http  # install, then load a real `bank serve` (bench/http_load.py)
     python3 dev.py shell     # print how to activate the environment
 
 Installation is skipped when nothing it depends on has changed.
@@ -77,6 +78,9 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         ensure(test=False)
         return run([str(PYTHON), str(ROOT / "bench" / "run.py"), *rest])
+    if command == "bench-http":
+        ensure(test=False)
+        return run([str(PYTHON), str(ROOT / "bench" / "http_load.py"), *rest])
     if command == "check-postgres":
         ensure(test=True)
         return run([str(PYTHON), str(ROOT / "tests" / "check_postgres.py")])

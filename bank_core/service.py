@@ -20,7 +20,7 @@ from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.holds import Holds
 from bank_core.ledger import find_txn, txn_public_id
-from bank_core.messages import TxnRequest, TxnResult, as_utc, public_txn_id, utc_now
+from bank_core.messages import TxnRequest, TxnResult, as_utc, parse_txn_id, public_txn_id, utc_now
 from bank_core.money import MoneyError, check_currency, format_minor
 from bank_core.pipeline import InstitutionView, Pipeline, profile_reads, zone
 from bank_core.record import Record
@@ -316,6 +316,43 @@ class BankService:
                                                  ("txn.posted", "txn.held", "txn.rejected", "txn.reversed")))
         terms = self.pipeline.terms.session(conn)
         return [txn_view(row, payloads.get(subject), terms.text) for row, subject in zip(rows, subjects)]
+
+    def txn_page(self, institution_id: str, *, account: str | None = None, status: str | None = None,
+                 kind: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                 after: tuple[datetime, str] | None = None, limit: int = 100
+                 ) -> tuple[list[dict[str, Any]], tuple[datetime, str] | None]:
+        """One page of transactions, newest decision first (``decided_at``,
+        then id, both descending), filtered by account, status, kind and a
+        half-open range ``since <= decided_at < until``. ``after`` is the
+        (decided_at, id) of the last row of the previous page; the second
+        value returned is that of this page's last row when more may follow."""
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit: must be 1..1000")
+
+        def work(conn: Connection) -> tuple[list[dict[str, Any]], tuple[datetime, str] | None]:
+            self.institution(conn, institution_id)
+            query = select(Txn).where(Txn.institution_id == institution_id)
+            if account is not None:
+                self._customer(conn, institution_id, account)
+                query = query.where((Txn.source_account_id == account) | (Txn.dest_account_id == account))
+            for column, value in ((Txn.status, status), (Txn.kind, kind)):
+                if value is not None:
+                    query = query.where(column == value)
+            if since is not None:
+                query = query.where(Txn.decided_at >= as_utc(since))
+            if until is not None:
+                query = query.where(Txn.decided_at < as_utc(until))
+            if after is not None:
+                at, last_id = as_utc(after[0]), parse_txn_id(after[1])
+                if last_id is None:
+                    raise InvalidRequest(f"cursor: {after[1]!r} is not a transaction id")
+                query = query.where((Txn.decided_at < at) | ((Txn.decided_at == at) & (Txn.id < last_id)))
+            rows = conn.execute(query.order_by(Txn.decided_at.desc(), Txn.id.desc()).limit(limit + 1)).all()
+            page = rows[:limit]
+            more = (as_utc(page[-1].decided_at), public_txn_id(page[-1].id)) if len(rows) > limit else None
+            return self._views_of(conn, institution_id, page), more
+        return self.read(work)
+
     def statement(self, institution_id: str, account_id: str, first: date | None,
                   last: date | None) -> dict[str, Any]:
         """Postings of one account between two local dates, with the running

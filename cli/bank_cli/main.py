@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 # name -> (module, attribute, is a group, one-line help shown by `bank --help`)
 COMMANDS: dict[str, tuple[str, str, bool, str]] = {
     "account": ("bank_cli.accounts", "app", True, "Customer accounts of the active institution."),
+    "apikey": ("bank_cli.apikeys", "app", True, "API keys for `bank serve`: create, list, revoke."),
     "audit": ("bank_cli.audit", "app", True, "The append-only, hash-chained audit log."),
     "balance": ("bank_cli.reports", "balance", False, "Show an account's posted and available balance."),
     "db": ("bank_cli.db", "app", True, "Database schema (alembic migrations)."),
@@ -24,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, bool, str]] = {
     "plugins": ("bank_cli.plugins", "app", True, "Policy plug-ins: list the installed drivers, check a profile's."),
     "policy": ("bank_cli.scaffold", "app", True, "Policy packages: start a new institution's drivers."),
     "profile": ("bank_cli.profiles", "app", True, "Bank profiles: which policy drivers an institution runs."),
+    "serve": ("bank_cli.serve", "serve", False, "Serve the JSON API over HTTP (FastAPI on uvicorn)."),
     "statement": ("bank_cli.reports", "statement", False, "Postings of an account with running balance."),
     "txn": ("bank_cli.txns", "app", True, "Transactions: deposit, withdraw, transfer, holds, reversals."),
 }
