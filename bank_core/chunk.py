@@ -52,6 +52,7 @@ from bank_core.ledger import (
     load_balances,
     period_keys,
 )
+from bank_core.limits import check_at_window
 from bank_core.messages import TxnRequest, as_utc, txn_id_for
 from bank_core.money import MoneyError, format_minor, parse_minor
 from bank_core.pipeline import KERNEL, ACCOUNT_CLOSED, InstitutionView, Pipeline, snapshot, zone
@@ -194,6 +195,10 @@ class Chunk:
         if cash is None or fee_income is None:
             raise InvalidRequest(f"currency: institution {inst.id} has no internal accounts in {currency}")
         at = self.at(request)
+        for acc in customer_ids:  # (limits.check_at_window has bounded at already)
+            if at < as_utc(self.records[acc].opened_at):
+                raise InvalidRequest(f"at: {at.isoformat()} is before account {acc} was opened "
+                                     f"({as_utc(self.records[acc].opened_at).isoformat()})")
         local_date = at.astimezone(zone(inst.timezone)).date()
         snaps = {a: snapshot(self.records[a], self.balances[a]) for a in customer_ids}
         usage = (self.usage_view(request.source, local_date, at)
@@ -344,7 +349,9 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
         try:
             if request.institution != inst.id:
                 raise InvalidRequest(f"institution: {request.institution!r} is not this batch's institution {inst.id!r}")
-            kinds.append(request.check_shape())
+            kind = request.check_shape()
+            check_at_window(request.at, now, *inst.at_window)  # before any time arithmetic
+            kinds.append(kind)
             outcomes.append(None)
         except BankError as exc:
             kinds.append(None)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from bank_core import ledger
+from bank_core import ledger, limits
 from bank_core.contract import Kind, Money, PolicyContext, Request, Slot, Tally, UsageCounters
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.messages import as_utc, txn_id_for, utc_now
@@ -62,10 +62,12 @@ class Holds:
     @staticmethod
     def _locked(conn: Connection, institution_id: str, txn_id: str) -> Any:
         """The transaction row, locked; another institution's is not found."""
+        if not limits.is_id(txn_id):
+            raise NotFound(f"transaction {limits.shown(txn_id)} not found in institution {institution_id}")
         row = conn.execute(select(Txn).where(Txn.institution_id == institution_id,
                                              Txn.id == txn_id).with_for_update()).first()
         if row is None:
-            raise NotFound(f"transaction {txn_id!r} not found")
+            raise NotFound(f"transaction {txn_id!r} not found in institution {institution_id}")
         return row
 
     def _held(self, conn: Connection, institution_id: str, txn_id: str) -> Any:
@@ -96,6 +98,7 @@ class Holds:
         and when the profile's limits fail or an approval driver rejects at
         this moment."""
         svc = self.service
+        limits.check_text(actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
 
         def work(conn: Connection) -> HoldOutcome:
             moment = as_utc(now) if now is not None else utc_now()  # UTC: SQLite compares text
@@ -162,6 +165,8 @@ class Holds:
     def reject(self, institution_id: str, txn_id: str, actor: str, reason: str) -> HoldOutcome:
         if not reason.strip():
             raise InvalidRequest("--reason: a reason is required to reject a hold")
+        limits.check_text(reason, "--reason", limits.MAX_REASON_LENGTH)
+        limits.check_text(actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
 
         def work(conn: Connection) -> HoldOutcome:
             inst = self.service.institution(conn, institution_id)
@@ -173,6 +178,8 @@ class Holds:
 
     def expire(self, institution_id: str, actor: str, now: datetime | None = None) -> list[str]:
         """Release every hold older than the profile's ``hold_expiry_hours``."""
+        if now is not None:
+            limits.check_time(now, "--as-of")
         def work(conn: Connection) -> list[str]:
             moment = as_utc(now) if now is not None else utc_now()  # UTC: SQLite compares text
             inst = self.service.institution(conn, institution_id)
@@ -191,6 +198,8 @@ class Holds:
         """Post the opposite of a posted transaction, linked to it. Refused
         twice, for reversals, and when it would overdraw a customer account."""
         svc = self.service
+        limits.check_text(memo, "--memo", limits.MAX_MEMO_LENGTH)
+        limits.check_text(actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
 
         def work(conn: Connection) -> dict[str, Any]:
             now = utc_now()

@@ -12,6 +12,7 @@ import re
 import tomllib
 import typing
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bank_core.contract import Slot
 from bank_core.errors import ProfileError
+from bank_core.limits import parse_duration
 from bank_core.contract import _check_amount_text
 from bank_core.money import CURRENCY_EXPONENTS, MoneyError, parse_minor
 from bank_core.registry import BoundDriver, DriverLoadError, Registry
 
 MAX_HOLD_EXPIRY_HOURS = 24 * 90
+DEFAULT_MAX_BACKDATE = "7d"
+DEFAULT_MAX_FUTURE = "5m"
 _ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
 
 
@@ -44,6 +48,10 @@ class Profile(BaseModel):
     currencies: list[str] = Field(default_factory=list)  # accounts may be opened in these
     timezone: str
     hold_expiry_hours: int = Field(default=72, ge=1, le=MAX_HOLD_EXPIRY_HOURS)
+    # How far a transaction's ``at`` may lie before and after the moment it
+    # is processed ("7d", "36h", "5m", "30s"; at most ten years).
+    max_backdate: str = DEFAULT_MAX_BACKDATE
+    max_future: str = DEFAULT_MAX_FUTURE
     fee: list[DriverRef] = Field(default_factory=list)
     limit: list[DriverRef] = Field(default_factory=list)
     approval: list[DriverRef] = Field(default_factory=list)
@@ -70,6 +78,17 @@ class Profile(BaseModel):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA timezone such as 'America/New_York'") from None
         return value
+
+    @field_validator("max_backdate", "max_future")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        parse_duration(value)  # a ValueError names the value and the form
+        return value
+
+    @property
+    def at_window(self) -> tuple[timedelta, timedelta]:
+        """(max_backdate, max_future) as durations."""
+        return parse_duration(self.max_backdate), parse_duration(self.max_future)
 
     @field_validator("currencies")
     @classmethod
@@ -109,8 +128,17 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ProfileError([f"{path}: no such file"]) from None
+    except IsADirectoryError:
+        raise ProfileError([f"{path}: is a directory; name the profile's .toml file"]) from None
+    except OSError as exc:
+        raise ProfileError([f"{path}: cannot be read ({exc.strerror})"]) from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError([f"{path}: not UTF-8 text (byte {exc.start}); a profile is a TOML file"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError([f"{path}: not valid TOML: {exc}"]) from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, deep nesting
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+        raise ProfileError([f"{path}: not a usable TOML document ({reason})"]) from None
 
 
 def _loc(parts: tuple[Any, ...]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from bank_core import ledger
+from bank_core import ledger, limits
 from bank_core.chunk import Outcome, process_chunk
 from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
@@ -68,6 +68,8 @@ class BankService:
     # ------------------------------------------------------------ institutions
 
     def institution(self, conn: Connection, institution_id: str) -> InstitutionView:
+        if not limits.is_institution_id(institution_id):
+            raise NotFound(f"institution {limits.shown(institution_id)} not found")
         row = conn.execute(select(Institution).where(Institution.id == institution_id)).first()
         if row is None:
             raise NotFound(f"institution {institution_id!r} not found (apply its profile first)")
@@ -78,7 +80,7 @@ class BankService:
             view = InstitutionView(row.id, profile.currency, profile.timezone,
                                    profile.hold_expiry_hours, row.profile_version,
                                    bind_profile(profile, self.registry),
-                                   tuple(profile.account_currencies))
+                                   tuple(profile.account_currencies), profile.at_window)
             self._views[key] = view
         return view
 
@@ -146,15 +148,17 @@ class BankService:
     def open_account(self, institution_id: str, *, holder: str, product: str = "standard",
                      currency: str | None = None, actor: str = "system",
                      opened_at: datetime | None = None) -> AccountRecord:
-        holder = holder.strip()
-        if not holder or len(holder) > 200:
+        holder = limits.check_text(holder, "holder", limits.MAX_HOLDER_LENGTH, required=True).strip()
+        if not holder:
             raise InvalidRequest("holder: must be 1-200 characters")
-        if not product or len(product) > 64:
-            raise InvalidRequest("product: must be 1-64 characters")
+        limits.check_text(product, "product", limits.MAX_PRODUCT_LENGTH, required=True)
+        limits.check_text(actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
+        if currency is not None and not currency:
+            raise InvalidRequest("currency: must not be empty (omit it for the institution's currency)")
 
         def work(conn: Connection) -> AccountRecord:
             inst = self.institution(conn, institution_id)
-            cur = currency or inst.currency
+            cur = inst.currency if currency is None else currency
             try:
                 check_currency(cur)
             except MoneyError as exc:
@@ -179,10 +183,12 @@ class BankService:
 
     def _customer(self, conn: Connection, institution_id: str, account_id: str,
                   for_update: bool = False) -> AccountRecord:
+        if not limits.is_id(account_id):
+            raise NotFound(f"account {limits.shown(account_id)} not found in institution {institution_id}")
         found = self.accounts.get_many(conn, institution_id, [account_id], for_update=for_update)
         record = found.get(account_id)
         if record is None or record.role != ROLE_CUSTOMER:
-            raise NotFound(f"account {account_id!r} not found")
+            raise NotFound(f"account {account_id!r} not found in institution {institution_id}")
         return record
 
     def set_account_status(self, institution_id: str, account_id: str, status: str,
@@ -280,12 +286,15 @@ class BankService:
                 transaction.rollback()
 
     def txn(self, institution_id: str, txn_id: str) -> dict[str, Any]:
+        if not limits.is_id(txn_id):
+            raise NotFound(f"transaction {limits.shown(txn_id)} not found in institution {institution_id}")
+
         def work(conn: Connection) -> dict[str, Any]:
             self.institution(conn, institution_id)
             row = conn.execute(select(Txn).where(Txn.institution_id == institution_id,
                                                  Txn.id == txn_id)).first()
             if row is None:
-                raise NotFound(f"transaction {txn_id!r} not found")
+                raise NotFound(f"transaction {txn_id!r} not found in institution {institution_id}")
             return txn_view(row)
         return self.read(work)
 

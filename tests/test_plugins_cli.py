@@ -24,7 +24,9 @@ EXIT_INVALID = 5
 
 @pytest.fixture
 def cli(sqlite_url: str, tmp_path: Path) -> Cli:
-    return Cli(sqlite_url, tmp_path / "config")
+    cli = Cli(sqlite_url, tmp_path / "config")
+    cli("init", expect=0)  # every command but init refuses a database that does not exist
+    return cli
 
 
 def write_profile(path: Path, inst: str, **slots: list[str]) -> Path:
@@ -84,7 +86,7 @@ def test_check_every_institution_with_good_drivers(cli: Cli) -> None:
     cli.apply("northwind_policies")
     cli.apply("harbor_policies")
     report = cli.json("plugins", "check", "--all")
-    assert report["ok"] is True and sorted(report["institutions"]) == ["harbor", "northwind"]
+    assert report["ok"] is True and sorted(report["institutions"]) == ["default", "harbor", "northwind"]
     drivers = report["drivers"]
     assert {d["driver"] for d in drivers} >= {"northwind.transfer_fee", "harbor.velocity_review",
                                               "core.frozen_reject", "core.no_overdraft"}

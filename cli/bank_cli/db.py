@@ -21,7 +21,8 @@ def init(ctx: typer.Context) -> None:
     from bank_core.profile import DEFAULT_PROFILE
 
     st = state(ctx)
-    svc = st.service  # building it upgrades the schema to head
+    st.creating = True
+    svc = st.service  # building it creates or upgrades the schema to head
     created = False
     try:
         svc.read(lambda conn: svc.institution(conn, DEFAULT_PROFILE["id"]))
@@ -44,7 +45,7 @@ def upgrade(ctx: typer.Context) -> None:
     from bank_core.storage.engine import make_engine
 
     st = state(ctx)
-    engine = make_engine(st.db)
+    engine = make_engine(st.existing_url())
     migrate.upgrade(engine)
     revision = migrate.current_revision(engine)
     emit(st, {"revision": revision}, lambda: out.print(f"schema at revision {revision}"))
@@ -61,6 +62,6 @@ def current(ctx: typer.Context) -> None:
     from bank_core.storage.engine import make_engine
 
     st = state(ctx)
-    engine = make_engine(st.db)
+    engine = make_engine(st.existing_url())
     doc = {"current": migrate.current_revision(engine), "head": migrate.head_revision()}
     emit(st, doc, lambda: out.print(f"current {doc['current']}, head {doc['head']}"))

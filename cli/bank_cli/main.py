@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bank_cli import accounts, audit, db, demo, plugins, profiles, reports, scaffold, txns
-from bank_cli.state import ENV_ACTOR, ENV_PROFILE, State
+from bank_cli.state import ENV_ACTOR, ENV_PROFILE, JSON_ERRORS, State
 
 app = typer.Typer(
     name="bank",
@@ -30,6 +30,7 @@ def root(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
+    JSON_ERRORS["enabled"] = json_out
     ctx.obj = State(profile=profile, db=db_url, actor=actor, json=json_out, debug=debug)
 
 

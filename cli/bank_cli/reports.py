@@ -29,12 +29,9 @@ def balance(ctx: typer.Context, account: str = typer.Argument(..., metavar="ACCO
 
 
 def _date(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(EXIT_INVALID, f"{name}: {value!r} is not a date like 2026-11-22")
+    from bank_core.limits import parse_date
+
+    return None if value is None else parse_date(value, name)
 
 
 @command
@@ -52,8 +49,10 @@ def statement(
     st = state(ctx)
     if fmt not in ("table", "csv", "json"):
         fail(EXIT_INVALID, f"--format: {fmt!r} is not one of table, csv, json")
-    doc = st.service.statement(st.institution, account, _date(date_from, "--from"),
-                               _date(date_to, "--to"))
+    first, last = _date(date_from, "--from"), _date(date_to, "--to")
+    if first is not None and last is not None and first > last:
+        fail(EXIT_INVALID, f"--from {first} is after --to {last}")
+    doc = st.service.statement(st.institution, account, first, last)
     if st.json or fmt == "json":
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     elif fmt == "csv":

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bank_core import limits
 from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, ProfileError, Refused
 from bank_core.registry import DriverLoadError
 
@@ -54,12 +55,25 @@ def config_path() -> Path:
     return Path(xdg) / "bank" / "config.toml"
 
 
+class ConfigFileError(InvalidRequest):
+    """The configuration file cannot be read; names the file."""
+
+
 def read_config() -> dict[str, Any]:
     path = config_path()
-    if not path.exists():
+    try:
+        with path.open("rb") as handle:
+            values = tomllib.load(handle)
+    except FileNotFoundError:
         return {}
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(f"configuration file {path} cannot be read ({one_line(str(exc))}); "
+                              "fix or delete it (`bank profile use ID` writes a new one)") from None
+    profile = values.get("profile")
+    if profile is not None and not limits.is_institution_id(profile):
+        raise ConfigFileError(f"configuration file {path}: profile = {limits.shown(profile)} is not "
+                              "an institution id; fix or delete it")
+    return values
 
 
 def write_config(values: dict[str, Any]) -> Path:
@@ -79,23 +93,63 @@ class State:
     debug: bool = False
     _service: Any = field(default=None, repr=False)
 
+    creating: bool = False  # ``bank init``: the one command that may create the database
+
     @property
     def institution(self) -> str:
         """``--profile``, else ``BANK_PROFILE``, else ``bank profile use``, else default."""
-        return (self.profile or os.environ.get(ENV_PROFILE) or read_config().get("profile")
-                or DEFAULT_INSTITUTION)
+        chosen = self.profile or os.environ.get(ENV_PROFILE)
+        if chosen is not None and not limits.is_institution_id(chosen):
+            fail(EXIT_USAGE, f"--profile: {limits.shown(chosen)} is not an institution id "
+                             "(1-64 characters of a-z, 0-9, '_' or '-')")
+        return chosen or read_config().get("profile") or DEFAULT_INSTITUTION
 
     @property
     def who(self) -> str:
         """``--actor``, else ``BANK_ACTOR``, else the OS user."""
-        return self.actor or os.environ.get(ENV_ACTOR) or getpass.getuser()
+        actor = self.actor or os.environ.get(ENV_ACTOR) or getpass.getuser()
+        try:
+            return limits.check_text(actor, "--actor", limits.MAX_ACTOR_LENGTH, required=True)
+        except InvalidRequest as exc:
+            fail(EXIT_USAGE, str(exc))
+
+    @property
+    def url(self) -> str:
+        """The database URL ``--db`` names (a path or a URL); exit 2 if unusable."""
+        from bank_core.storage.locate import BadDatabaseUrl, as_url
+
+        try:
+            return as_url(self.db)
+        except BadDatabaseUrl as exc:
+            fail(EXIT_USAGE, str(exc))
+
+    def existing_url(self) -> str:
+        """The URL of a bank database that exists (exit 5 otherwise; nothing is created)."""
+        from bank_core.storage.locate import NoDatabase, require_bank_database
+
+        url = self.url
+        try:
+            require_bank_database(url, self.db)
+        except NoDatabase as exc:
+            fail(EXIT_INVALID, str(exc))
+        return url
 
     @property
     def service(self) -> Any:
         if self._service is None:
             from bank_wiring import build
 
-            self._service = build(self.db)
+            if self.creating:
+                from bank_core.storage.locate import NoDatabase, prepare_new
+
+                url = self.url
+                try:
+                    prepare_new(url)
+                except NoDatabase as exc:
+                    fail(EXIT_INVALID, str(exc))
+            else:
+                url = self.existing_url()
+            self._service = build(url)
         return self._service
 
 
@@ -110,8 +164,24 @@ def one_line(message: str) -> str:
     return " ".join(line for line in lines if line and not line.startswith("(Background on this error"))
 
 
-def fail(code: int, message: str) -> NoReturn:
-    err.print(f"error: {one_line(message)}", markup=False, highlight=False)
+# Set by the root callback: under --json an error is also one JSON document on stdout.
+JSON_ERRORS = {"enabled": False}
+ERROR_CODES = {EXIT_USAGE: "usage", EXIT_REJECTED: "refused", EXIT_INVALID: "invalid",
+               EXIT_CONFLICT: "conflict", EXIT_SYSTEM: "system"}
+
+
+def fail(code: int, message: str, name: str | None = None, *, lines: list[str] | None = None) -> NoReturn:
+    """One ``error:`` line on stderr (several for a profile's problems) and the
+    exit code; under --json also ``{"error": {code, message, exit_code}}`` on stdout."""
+    shown = [one_line(line) for line in (lines or [message])]
+    for line in shown:
+        err.print(f"error: {line}", markup=False, highlight=False)
+    if JSON_ERRORS["enabled"]:
+        document = {"error": {"code": name or ERROR_CODES.get(code, "error"),
+                              "message": "; ".join(shown), "exit_code": code}}
+        if lines:
+            document["error"]["problems"] = shown
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     raise typer.Exit(code)
 
 
@@ -140,13 +210,11 @@ def command(fn: F) -> F:
         except ProfileError as exc:
             if debug:
                 traceback.print_exc()
-            for problem in exc.problems:
-                err.print(f"error: {one_line(problem)}", markup=False, highlight=False)
-            raise typer.Exit(EXIT_INVALID) from None
+            fail(EXIT_INVALID, str(exc), exc.code, lines=exc.problems or [str(exc)])
         except (BankError, DriverLoadError) as exc:
             if debug:
                 traceback.print_exc()
-            fail(exit_code_for(exc), str(exc))
+            fail(exit_code_for(exc), str(exc), getattr(exc, "code", None))
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if debug:
                 traceback.print_exc()

@@ -37,16 +37,12 @@ CHANNEL_HELP = "Channel, e.g. branch, atm, online, mobile."
 MONEY_COMMAND = {"ignore_unknown_options": True}
 
 
-def parse_at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(EXIT_INVALID, f"--at: {value!r} is not an ISO-8601 time like 2026-11-22T10:00:00Z")
-    if moment.tzinfo is None:
-        fail(EXIT_INVALID, f"--at: {value!r} needs a timezone, e.g. 2026-11-22T10:00:00Z")
-    return moment
+def parse_at(value: str | None, option: str = "--at") -> datetime | None:
+    """ISO-8601 with a timezone, inside the range every database holds
+    (the institution's own window is checked by the kernel)."""
+    from bank_core.limits import parse_time
+
+    return None if value is None else parse_time(value, option)
 
 
 def reasons_rows(reasons: list[dict[str, Any]]) -> list[list[Any]]:
@@ -268,7 +264,7 @@ def expire(
     Example: bank txn expire
     """
     st = state(ctx)
-    released = st.service.holds.expire(st.institution, st.who, parse_at(as_of))
+    released = st.service.holds.expire(st.institution, st.who, parse_at(as_of, "--as-of"))
     emit(st, {"expired": released},
          lambda: out.print(f"expired {len(released)} hold(s)" + (": " + ", ".join(released) if released else "")))
 
