@@ -154,7 +154,7 @@ def _csv_rows(handle: IO[str], institution: str, actor: str) -> Iterator[tuple[i
         except StopIteration:
             return
         except csv.Error as exc:  # e.g. a field past csv.field_size_limit: this row only
-            yield reader.line_num, RowError(f"not a readable CSV row ({exc})")
+            yield reader.reader.line_num, RowError(f"not a readable CSV row ({exc})")
             continue
         line = reader.line_num
         try:
