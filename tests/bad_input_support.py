@@ -32,7 +32,7 @@ def bank(db_url: str, tmp_path: Path) -> Cli:
     """``bank`` on a database where ``bank init`` ran (a fresh SQLite file,
     or this module's PostgreSQL database), acting as the teller."""
     cli = Cli(db_url, tmp_path / "config")
-    cli("init", expect=0)
+    cli("init", "--default-institution", expect=0)
     return cli
 
 

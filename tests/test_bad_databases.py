@@ -50,7 +50,7 @@ def test_a_database_that_does_not_exist_is_refused_and_not_created(
 
 def test_init_takes_a_plain_path_and_every_command_then_uses_it(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "bank.db"
-    created = cli.json("init", db=str(path))
+    created = cli.json("init", "--default-institution", db=str(path))
     assert created["database"].endswith(str(path))
     assert path.is_file()
     assert cli.json("account", "list", db=str(path))["accounts"] == []
@@ -95,7 +95,7 @@ def test_a_postgres_database_without_the_schema_is_refused_and_left_empty(cli: C
             assert inspect(conn).get_table_names() == []
     finally:
         engine.dispose()
-    assert cli.json("init", db=fresh_pg_url)["default_institution_created"] is True
+    assert cli.json("init", db=fresh_pg_url)["default_institution_created"] is False
     assert cli.json("account", "list", db=fresh_pg_url)["accounts"] == []
 
 
@@ -110,7 +110,7 @@ def test_the_entry_point_refuses_a_typo_without_creating_it(tmp_path: Path) -> N
 def test_a_corrupt_config_file_is_one_line_naming_it(tmp_path: Path, content: bytes) -> None:
     db = tmp_path / "bank.db"
     cli = Cli(str(db), tmp_path / "config")
-    cli("init", expect=0)
+    cli("init", "--default-institution", expect=0)
     (tmp_path / "config").mkdir(exist_ok=True)
     config = tmp_path / "config" / "config.toml"
     config.write_bytes(content)

@@ -85,21 +85,50 @@ def later(hours: float) -> str:
 # ----------------------------------------------------------------- init, accounts
 
 
-def test_init_creates_the_schema_and_default_institution_once(sqlite_url: str, tmp_path: Path) -> None:
+def test_init_creates_the_schema_and_the_default_institution_only_when_asked(sqlite_url: str,
+                                                                         tmp_path: Path) -> None:
     cli = Cli(sqlite_url, tmp_path / "config")
     first = cli.json("init")
-    assert first["default_institution_created"] is True
+    assert first["default_institution_created"] is False and first["institutions"] == []
     assert first["database"].endswith("bank.db")
-    again = cli("init", expect=0)
+    assert "bank profile apply" in cli("init", expect=0).stdout
+    assert cli.json("profile", "list")["institutions"] == []  # nothing posts without policies
+    line = assert_one_error_line(cli("account", "open", "--holder", "Ann"), 2, "none yet", "profile apply")
+    assert "bank.db" in line
+    asked = cli.json("init", "--default-institution")
+    assert asked["default_institution_created"] is True and asked["institutions"] == ["default"]
+    again = cli("init", "--default-institution", expect=0)
     assert "database ready" in again.stdout and "created" not in again.stdout
-    assert cli.json("init")["default_institution_created"] is False
+    assert cli.json("init", "--default-institution")["default_institution_created"] is False
     assert [i["id"] for i in cli.json("profile", "list")["institutions"]] == ["default"]
+
+
+def test_with_several_institutions_none_is_guessed(cli: Cli) -> None:
+    acc = cli.open("Ann")  # the only institution: no need to choose
+    cli.apply("northwind_policies")
+    for args in (["account", "open", "--holder", "Ben"], ["account", "list"], ["balance", acc],
+                 ["txn", "deposit", acc, "1.00"], ["txn", "list"], ["audit", "verify"]):
+        line = assert_one_error_line(cli(*args), 2, "no institution chosen", "default, northwind",
+                                     "--profile", "BANK_PROFILE", "bank profile use")
+        assert "bank.db" in line
+    assert cli.json("profile", "list")["active"] is None
+    assert cli.json("balance", acc, profile="default")["posted"] == "0.00"
+    assert cli.json("balance", acc, env={"BANK_PROFILE": "default"})["posted"] == "0.00"
+    cli("profile", "use", "default", expect=0)
+    assert cli.json("balance", acc)["posted"] == "0.00"
+
+
+def test_not_found_names_where_it_looked(cli: Cli) -> None:
+    line = assert_one_error_line(cli("account", "show", "acc_nope"), 5, "acc_nope", "not found")
+    assert "institution default" in line and "bank.db" in line
+    line = assert_one_error_line(cli("account", "list", profile="nowhere"), 5, "nowhere", "not found")
+    assert "bank.db" in line
 
 
 def test_account_open_prints_just_the_id(cli: Cli) -> None:
     result = cli("account", "open", "--holder", "Ada Lovelace", expect=0)
     assert re.fullmatch(r"acc_[0-9a-f]+\n", result.stdout), result.stdout
-    assert result.stderr == ""
+    assert result.stderr == f"opened {result.stdout.strip()} at default (USD)\n"  # where it was opened
     doc = cli.json("account", "open", "--holder", "Grace Hopper", "--product", "checking-plus")
     assert doc["id"].startswith("acc_") and doc["id"] != result.stdout.strip()
     assert doc["holder"] == "Grace Hopper" and doc["product"] == "checking-plus"
@@ -308,7 +337,7 @@ def test_large_transfer_is_held_then_four_eyes_approval_posts_it(nw: Cli) -> Non
     listed = nw.json("txn", "list", "--status", "held", profile="northwind")["transactions"]
     assert [t["txn_id"] for t in listed] == [txn]
     assert txn in nw("txn", "list", "--status", "held", profile="northwind", expect=0).stdout
-    assert nw.json("txn", "list", "--status", "held")["transactions"] == []  # the default bank
+    assert nw.json("txn", "list", "--status", "held", profile="default")["transactions"] == []
 
     explained = nw.json("txn", "explain", txn, profile="northwind")
     assert explained["status"] == "held" and explained["code"] == "northwind.large_transfer_review"
@@ -441,6 +470,7 @@ def test_statement_formats_and_date_range(cli: Cli) -> None:
 
 
 def test_audit_verify_ok_then_broken_by_a_raw_edit(nw: Cli) -> None:
+    nw("profile", "use", "default", expect=0)  # two institutions: choose one
     acc = nw.open()
     txn = nw.deposit(acc, "10.00")["txn_id"]
     ok = nw("audit", "verify", expect=0)
@@ -566,7 +596,7 @@ def test_profile_apply_file_problems(cli: Cli, tmp_path: Path) -> None:
 def test_profile_list_show_use_and_overrides(nw: Cli, tmp_path: Path) -> None:
     nw.apply("harbor_policies")
     listed = nw.json("profile", "list")
-    assert listed["active"] == "default"
+    assert listed["active"] is None  # three institutions and none chosen
     rows = {r["id"]: r for r in listed["institutions"]}
     assert set(rows) == {"default", "northwind", "harbor"}
     assert (rows["harbor"]["timezone"], rows["harbor"]["profile_version"]) == ("America/Chicago", 1)
@@ -752,7 +782,7 @@ def test_demo_json_is_ok_for_both_institutions(cli: Cli, tmp_path: Path) -> None
 def test_entry_point_a_small_day(tmp_path: Path) -> None:
     db = ["--db", f"sqlite:///{tmp_path / 'ep.db'}"]
     cfg = tmp_path / "config"
-    init = run_bank([*db, "init"], cfg)
+    init = run_bank([*db, "init", "--default-institution"], cfg)
     assert init.returncode == 0 and "database ready" in init.stdout, describe(init)
     opened = run_bank([*db, "account", "open", "--holder", "Ann"], cfg)
     assert opened.returncode == 0 and re.fullmatch(r"acc_[0-9a-f]+\n", opened.stdout), describe(opened)
@@ -781,3 +811,12 @@ def test_entry_point_demo(tmp_path: Path) -> None:
     assert re.search(r"northwind: .*audit chain OK", result.stdout), result.stdout[-2000:]
     assert re.search(r"harbor: .*audit chain OK", result.stdout), result.stdout[-2000:]
     assert "MISMATCH" not in result.stdout and result.stderr == ""
+
+
+def test_writes_name_the_institution(nw: Cli) -> None:
+    opened = nw("account", "open", "--holder", "Ann", profile="northwind", expect=0)
+    acc = opened.stdout.strip()
+    assert opened.stderr == f"opened {acc} at northwind (USD)\n"
+    assert f"at northwind" in nw("txn", "deposit", acc, "10.00", profile="northwind", expect=0).stdout
+    assert f"{acc} frozen at northwind" in nw("account", "freeze", acc, profile="northwind", expect=0).stdout
+    assert "hold(s) at northwind" in nw("txn", "expire", profile="northwind", expect=0).stdout

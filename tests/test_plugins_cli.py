@@ -86,7 +86,7 @@ def test_check_every_institution_with_good_drivers(cli: Cli) -> None:
     cli.apply("northwind_policies")
     cli.apply("harbor_policies")
     report = cli.json("plugins", "check", "--all")
-    assert report["ok"] is True and sorted(report["institutions"]) == ["default", "harbor", "northwind"]
+    assert report["ok"] is True and sorted(report["institutions"]) == ["harbor", "northwind"]
     drivers = report["drivers"]
     assert {d["driver"] for d in drivers} >= {"northwind.transfer_fee", "harbor.velocity_review",
                                               "core.frozen_reject", "core.no_overdraft"}

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from bank_cli.state import command, emit, out, state, table
+from bank_cli.state import command, emit, err, out, state, table
 from bank_core.messages import as_utc
 from bank_core.money import format_minor
 
@@ -43,7 +43,9 @@ def open_account(
     emit(st, {"id": record.id, "holder": record.holder, "product": record.product,
               "currency": record.currency, "status": record.status,
               "institution": record.institution_id},
-         lambda: out.print(record.id))
+         lambda: (out.print(record.id, highlight=False),  # stdout: just the id, for scripts
+                  err.print(f"opened {record.id} at {record.institution_id} ({record.currency})",
+                            highlight=False)))
 
 
 @app.command("list")
@@ -78,7 +80,7 @@ def _status(ctx: typer.Context, account_id: str, status: str, verb: str) -> None
     st = state(ctx)
     record = st.service.set_account_status(st.institution, account_id, status, st.who)
     emit(st, {"id": record.id, "status": record.status},
-         lambda: out.print(f"{record.id} {verb}"))
+         lambda: out.print(f"{record.id} {verb} at {record.institution_id}", highlight=False))
 
 
 @app.command("freeze")

@@ -12,10 +12,16 @@ app = typer.Typer(help="Database schema (alembic migrations).\n\n"
 
 
 @command
-def init(ctx: typer.Context) -> None:
-    """Create or upgrade the database and the default institution.
+def init(
+    ctx: typer.Context,
+    default_institution: bool = typer.Option(
+        False, "--default-institution",
+        help="Also create the permissive 'default' institution (no fees, no limits but no "
+             "overdraft, auto-approve): for trying the engine out, not for a real bank."),
+) -> None:
+    """Create or upgrade the database. Institutions come from `bank profile apply`.
 
-    Example: bank --db sqlite:///bank.db init
+    Example: bank init --db /var/lib/bank/bank.db
     """
     from bank_core.errors import NotFound
     from bank_core.profile import DEFAULT_PROFILE
@@ -24,14 +30,18 @@ def init(ctx: typer.Context) -> None:
     st.creating = True
     svc = st.service  # building it creates or upgrades the schema to head
     created = False
-    try:
-        svc.read(lambda conn: svc.institution(conn, DEFAULT_PROFILE["id"]))
-    except NotFound:
-        svc.apply_profile(DEFAULT_PROFILE, st.who)
-        created = True
+    if default_institution:
+        try:
+            svc.read(lambda conn: svc.institution(conn, DEFAULT_PROFILE["id"]))
+        except NotFound:
+            svc.apply_profile(DEFAULT_PROFILE, st.who)
+            created = True
     url = svc.engine.url.render_as_string(hide_password=True)
-    emit(st, {"database": url, "default_institution_created": created},
-         lambda: out.print(f"database ready: {url}" + (" (default institution created)" if created else "")))
+    ids = [row["id"] for row in svc.institutions()]
+    hint = "" if ids else "; next: bank profile apply PROFILE.toml"
+    emit(st, {"database": url, "default_institution_created": created, "institutions": ids},
+         lambda: out.print(f"database ready: {url}" + (" (default institution created)" if created else "")
+                           + (f"; institutions: {', '.join(ids)}" if ids else hint), highlight=False))
 
 
 @app.command("upgrade")

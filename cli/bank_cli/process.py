@@ -192,7 +192,7 @@ def _summary(st: Any, file: Path, results: Results, elapsed: float, dry_run: boo
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
     fees = ", ".join(f"{v} {c}" for c, v in doc["fees"].items()) or "none"
-    out.print(f"{'dry run: ' if dry_run else ''}{rows} rows: {doc['posted']} posted, {doc['held']} held, "
+    out.print(f"{'dry run: ' if dry_run else ''}{rows} rows at {st.institution}: {doc['posted']} posted, {doc['held']} held, "
               f"{doc['rejected']} rejected, {doc['invalid']} invalid"
               f"{f' ({results.replayed} already processed earlier)' if results.replayed else ''}",
               highlight=False)

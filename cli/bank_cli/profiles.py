@@ -40,7 +40,7 @@ def list_profiles(ctx: typer.Context) -> None:
     """
     st = state(ctx)
     rows = st.service.institutions()
-    active = st.institution
+    active = st.chosen or (rows[0]["id"] if len(rows) == 1 else None)
     emit(st, {"active": active, "institutions": rows}, lambda: out.print(table(
         "Institutions", ["Active", "Id", "Name", "Currency", "Timezone", "Profile version"],
         [["*" if r["id"] == active else "", r["id"], r["name"], r["currency"], r["timezone"],

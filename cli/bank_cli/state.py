@@ -36,7 +36,6 @@ EXIT_SYSTEM = 7       # anything unexpected (database down, bug)
 ENV_PROFILE = "BANK_PROFILE"
 ENV_ACTOR = "BANK_ACTOR"
 ENV_CONFIG_DIR = "BANK_CONFIG_DIR"
-DEFAULT_INSTITUTION = "default"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,15 +93,45 @@ class State:
     _service: Any = field(default=None, repr=False)
 
     creating: bool = False  # ``bank init``: the one command that may create the database
+    _institution: str | None = field(default=None, repr=False)
 
     @property
-    def institution(self) -> str:
-        """``--profile``, else ``BANK_PROFILE``, else ``bank profile use``, else default."""
+    def chosen(self) -> str | None:
+        """The institution the person chose: ``--profile``, else ``BANK_PROFILE``,
+        else ``bank profile use``; None if they chose none."""
         chosen = self.profile or os.environ.get(ENV_PROFILE)
         if chosen is not None and not limits.is_institution_id(chosen):
             fail(EXIT_USAGE, f"--profile: {limits.shown(chosen)} is not an institution id "
                              "(1-64 characters of a-z, 0-9, '_' or '-')")
-        return chosen or read_config().get("profile") or DEFAULT_INSTITUTION
+        return chosen or read_config().get("profile")
+
+    @property
+    def institution(self) -> str:
+        """The chosen institution; if none was chosen, the database's only
+        one. With several and none chosen, no command guesses: exit 2 listing them."""
+        if self._institution is None:
+            chosen = self.chosen
+            if chosen is None:
+                ids = [row["id"] for row in self.service.institutions()]
+                if len(ids) != 1:
+                    where = self.database_name
+                    fail(EXIT_USAGE, f"no institution chosen and {where} has "
+                         + (f"{len(ids)}: {', '.join(ids)}; choose one with --profile ID, "
+                            "BANK_PROFILE=ID or `bank profile use ID`" if ids else
+                            "none yet; create one with `bank profile apply PROFILE.toml`"))
+                chosen = ids[0]
+            self._institution = chosen
+        return self._institution
+
+    @property
+    def db_known(self) -> bool:
+        return self._service is not None
+
+    @property
+    def database_name(self) -> str:
+        from bank_core.storage.locate import shown_path
+
+        return shown_path(self.url)
 
     @property
     def who(self) -> str:
@@ -214,7 +243,10 @@ def command(fn: F) -> F:
         except (BankError, DriverLoadError) as exc:
             if debug:
                 traceback.print_exc()
-            fail(exit_code_for(exc), str(exc), getattr(exc, "code", None))
+            message = str(exc)
+            if isinstance(exc, NotFound) and ctx is not None and state(ctx).db_known:
+                message += f" (database {state(ctx).database_name})"  # where it looked
+            fail(exit_code_for(exc), message, getattr(exc, "code", None))
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if debug:
                 traceback.print_exc()

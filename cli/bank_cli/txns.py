@@ -71,7 +71,7 @@ def _submit(ctx: typer.Context, kind: str, amount: str, source: str | None, dest
         if generated:
             out.print(f"ref: {ref}", highlight=False)
         out.print(f"{result.status} {result.txn_id}: {result.kind} {result.amount} {result.currency}"
-                  f" (fee {result.fee_total} {result.currency})", highlight=False)
+                  f" (fee {result.fee_total} {result.currency}) at {result.institution}", highlight=False)
         if result.status != "posted":
             out.print(f"reason: {result.code}", highlight=False)
             shown = [r for r in result.reasons if r["outcome"] in ("fail", "reject", "review", "fault")]
@@ -217,7 +217,7 @@ def approve(ctx: typer.Context, txn_id: str = typer.Argument(..., metavar="ID"))
     st = state(ctx)
     outcome = st.service.holds.approve(st.institution, txn_id, st.who)
     emit(st, {"txn_id": outcome.txn_id, "status": outcome.status, "message": outcome.message},
-         lambda: out.print(outcome.message, highlight=False))
+         lambda: out.print(f"{outcome.message} (at {st.institution})", highlight=False))
 
 
 @app.command("reject")
@@ -234,7 +234,7 @@ def reject(
     st = state(ctx)
     outcome = st.service.holds.reject(st.institution, txn_id, st.who, reason)
     emit(st, {"txn_id": outcome.txn_id, "status": outcome.status, "message": outcome.message},
-         lambda: out.print(outcome.message, highlight=False))
+         lambda: out.print(f"{outcome.message} (at {st.institution})", highlight=False))
 
 
 @app.command("reverse")
@@ -250,7 +250,7 @@ def reverse(
     """
     st = state(ctx)
     view = st.service.holds.reverse(st.institution, txn_id, st.who, memo)
-    emit(st, view, lambda: out.print(f"{view['txn_id']} reverses {txn_id}", highlight=False))
+    emit(st, view, lambda: out.print(f"{view['txn_id']} reverses {txn_id} at {st.institution}", highlight=False))
 
 
 @app.command("expire")
@@ -266,7 +266,8 @@ def expire(
     st = state(ctx)
     released = st.service.holds.expire(st.institution, st.who, parse_at(as_of, "--as-of"))
     emit(st, {"expired": released},
-         lambda: out.print(f"expired {len(released)} hold(s)" + (": " + ", ".join(released) if released else "")))
+         lambda: out.print(f"expired {len(released)} hold(s) at {st.institution}"
+                           + (": " + ", ".join(released) if released else ""), highlight=False))
 
 
 from bank_cli.process import process  # noqa: E402 - registered after the group exists
