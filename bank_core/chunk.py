@@ -52,7 +52,7 @@ from bank_core.ledger import (
     load_balances,
     period_keys,
 )
-from bank_core.limits import check_at_window
+from bank_core.limits import check_at_window, check_choice
 from bank_core.messages import TxnRequest, as_utc, txn_id_for
 from bank_core.money import MoneyError, format_minor, parse_minor
 from bank_core.pipeline import KERNEL, ACCOUNT_CLOSED, InstitutionView, Pipeline, snapshot, zone
@@ -351,6 +351,7 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
                 raise InvalidRequest(f"institution: {request.institution!r} is not this batch's institution {inst.id!r}")
             kind = request.check_shape()
             check_at_window(request.at, now, *inst.at_window)  # before any time arithmetic
+            check_choice("channel", request.channel, inst.channels, inst.id)
             kinds.append(kind)
             outcomes.append(None)
         except BankError as exc:

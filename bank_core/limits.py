@@ -177,3 +177,10 @@ def check_at_window(at: datetime | None, now: datetime, max_backdate: timedelta,
             f"{format_duration(max_backdate)} back to {format_duration(max_future)} ahead "
             f"({earliest.isoformat(timespec='seconds')} to {latest.isoformat(timespec='seconds')}; "
             "the profile's max_backdate and max_future)")
+
+
+def check_choice(field: str, value: str, allowed: tuple[str, ...], institution: str) -> None:
+    """A channel or product must be one the institution's profile lists."""
+    if allowed and value not in allowed:
+        raise InvalidRequest(f"{field}: {shown(value)} is not one of {institution}'s {field}s: "
+                             f"{', '.join(allowed)} (the profile's {field}s)")

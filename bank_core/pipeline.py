@@ -36,6 +36,8 @@ class InstitutionView:
     # How far before / after "now" a request's ``at`` may lie (the profile's
     # max_backdate, max_future; checked by bank_core.limits.check_at_window).
     at_window: tuple[timedelta, timedelta] = (timedelta(days=7), timedelta(minutes=5))
+    channels: tuple[str, ...] = ()  # the profile's channels (empty: not checked)
+    products: tuple[str, ...] = ()  # the profile's products (empty: not checked)
 
 
 def snapshot(record: AccountRecord, balance: BalanceRow, exclude_hold: list[int] | None = None

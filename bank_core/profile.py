@@ -29,18 +29,22 @@ from bank_core.registry import BoundDriver, DriverLoadError, Registry
 MAX_HOLD_EXPIRY_HOURS = 24 * 90
 DEFAULT_MAX_BACKDATE = "7d"
 DEFAULT_MAX_FUTURE = "5m"
+DEFAULT_CHANNELS = ("branch", "atm", "online", "mobile")
+DEFAULT_PRODUCTS = ("standard", "checking-plus", "savings")
+_CODE_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
 _ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
 
 
 class DriverRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     driver: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
 
 
 class Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `hold_expiry_hours = true`, `"72"` or `72.0` are errors, not 1 or 72.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     id: str
     name: str = Field(min_length=1, max_length=200)
@@ -52,6 +56,10 @@ class Profile(BaseModel):
     # is processed ("7d", "36h", "5m", "30s"; at most ten years).
     max_backdate: str = DEFAULT_MAX_BACKDATE
     max_future: str = DEFAULT_MAX_FUTURE
+    # The channels requests may name and the products accounts may be opened
+    # with; anything else is refused, listing these.
+    channels: list[str] = Field(default_factory=lambda: list(DEFAULT_CHANNELS), min_length=1, max_length=64)
+    products: list[str] = Field(default_factory=lambda: list(DEFAULT_PRODUCTS), min_length=1, max_length=64)
     fee: list[DriverRef] = Field(default_factory=list)
     limit: list[DriverRef] = Field(default_factory=list)
     approval: list[DriverRef] = Field(default_factory=list)
@@ -89,6 +97,16 @@ class Profile(BaseModel):
     def at_window(self) -> tuple[timedelta, timedelta]:
         """(max_backdate, max_future) as durations."""
         return parse_duration(self.max_backdate), parse_duration(self.max_future)
+
+    @field_validator("channels", "products")
+    @classmethod
+    def _check_codes(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not _CODE_RE.match(code):
+                raise ValueError(f"{code!r} must be 1-64 characters of a-z, 0-9, '_' or '-'")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a value twice")
+        return value
 
     @field_validator("currencies")
     @classmethod
@@ -167,12 +185,21 @@ def validate_profile(document: dict[str, Any], registry: Registry) -> Profile:
                 where = f"{slot}[{index}]" + (".params" if exc.stage == "params" else ".driver")
                 problems.append(f"{where}: {exc}")
                 continue
-            if profile is not None:
-                problems.extend(f"{slot}[{index}].params.{problem}"
-                                for problem in _amounts_fit(bound.driver.params, profile.account_currencies))
+            problems.extend(f"{slot}[{index}].params.{problem}"
+                            for problem in _amounts_fit(bound.driver.params, _currencies(document, profile)))
     if problems or profile is None:
         raise ProfileError(problems)
     return profile
+
+
+def _currencies(document: Any, profile: Profile | None) -> list[str]:
+    """The currencies amounts must fit: the profile's, or when it did not
+    validate, whichever of the document's are real codes (so that a bad
+    timezone does not hide an amount that cannot be written in JPY)."""
+    if profile is not None:
+        return profile.account_currencies
+    raw = [document.get("currency"), *(document.get("currencies") or [])] if isinstance(document, dict) else []
+    return list(dict.fromkeys(c for c in raw if isinstance(c, str) and c in CURRENCY_EXPONENTS))
 
 
 def _driver_refs(document: Any, profile: Profile | None, slot: Slot) -> list[tuple[int, DriverRef]]:

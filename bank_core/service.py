@@ -80,7 +80,8 @@ class BankService:
             view = InstitutionView(row.id, profile.currency, profile.timezone,
                                    profile.hold_expiry_hours, row.profile_version,
                                    bind_profile(profile, self.registry),
-                                   tuple(profile.account_currencies), profile.at_window)
+                                   tuple(profile.account_currencies), profile.at_window,
+                                   tuple(profile.channels), tuple(profile.products))
             self._views[key] = view
         return view
 
@@ -103,14 +104,29 @@ class BankService:
                     for r in rows]
         return self.read(work)
 
+    def preview_profile(self, document: dict[str, Any]) -> tuple[Profile, Profile | None]:
+        """Validate ``document``; return it with the institution's active
+        profile (None for a new institution), to show what would change."""
+        profile = validate_profile(document, self.registry)
+
+        def work(conn: Connection) -> Profile | None:
+            try:
+                return self.profile(conn, profile.id)
+            except NotFound:
+                return None
+        return profile, self.read(work)
+
     def apply_profile(self, document: dict[str, Any], actor: str) -> tuple[Profile, int]:
-        """Validate everything, then create the institution or add a version."""
+        """Validate everything, then create the institution or add a version
+        (none when the document is the active one: that version is returned)."""
         profile = validate_profile(document, self.registry)
 
         def work(conn: Connection) -> int:
             now = utc_now()
             row = conn.execute(select(Institution.profile_version)
                                .where(Institution.id == profile.id).with_for_update()).first()
+            if row is not None and self.profile(conn, profile.id).document() == profile.document():
+                return row.profile_version  # unchanged: no new version
             version = 1 if row is None else row.profile_version + 1
             values = {"name": profile.name, "currency": profile.currency,
                       "timezone": profile.timezone, "hold_expiry_hours": profile.hold_expiry_hours,
@@ -163,6 +179,7 @@ class BankService:
                 check_currency(cur)
             except MoneyError as exc:
                 raise InvalidRequest(str(exc)) from None
+            limits.check_choice("product", product, inst.products, institution_id)
             allowed = inst.account_currencies
             if cur not in allowed:
                 raise InvalidRequest(

@@ -560,9 +560,83 @@ BAD_PROFILES = {
 
 def test_a_good_profile_applies(cli: Cli, tmp_path: Path) -> None:
     applied = cli.json("profile", "apply", str(profile_toml(tmp_path)))
-    assert applied == {"institution": "acme", "version": 1}
-    assert "applied acme profile version 2" in cli("profile", "apply", str(profile_toml(tmp_path)),
-                                                   expect=0).stdout
+    assert (applied["institution"], applied["version"], applied["unchanged"]) == ("acme", 1, False)
+    assert {"change": "added", "key": "id", "new": "acme"} in applied["changes"]
+    again = cli("profile", "apply", str(profile_toml(tmp_path)), expect=0)
+    assert "acme profile unchanged (version 1)" in again.stdout  # no new version
+    assert cli.json("profile", "apply", str(profile_toml(tmp_path)))["unchanged"] is True
+    assert cli.json("profile", "show", "acme")["id"] == "acme"
+    changed = cli("profile", "apply", str(profile_toml(tmp_path, percent="0.6")), expect=0).stdout
+    assert '~ fee[0].params.percent: "0.5" -> "0.6"' in changed and "applied acme profile version 2" in changed
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_profile_apply_on_a_terminal_shows_the_changes_and_asks(cli: Cli, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                answer: str) -> None:
+    import bank_cli.profiles
+
+    cli("profile", "apply", str(profile_toml(tmp_path)), expect=0)
+    monkeypatch.setattr(bank_cli.profiles, "interactive", lambda: True)
+    result = cli.runner.invoke(app, ["--db", cli.db_url, "profile", "apply",
+                                     str(profile_toml(tmp_path, percent="0.6"))],
+                               input=f"{answer}\n", env=cli.env())
+    assert result.exit_code == 0, describe(result)
+    assert '~ fee[0].params.percent: "0.5" -> "0.6"' in result.stdout and "apply these changes" in result.stdout
+    version = cli.json("profile", "list")["institutions"]
+    assert {r["id"]: r["profile_version"] for r in version}["acme"] == (2 if answer == "y" else 1)
+    skipped = cli.runner.invoke(app, ["--db", cli.db_url, "profile", "apply", "--yes",
+                                      str(profile_toml(tmp_path, percent="0.7"))], env=cli.env())
+    assert skipped.exit_code == 0 and "apply these changes" not in skipped.stdout
+    assert "applied acme profile version" in skipped.stdout
+
+
+STRICT_PROFILE = '''\
+id = "strict"
+name = "Strict"
+currency = "USD"
+timezone = "UTC"
+hold_expiry_hours = {hours}
+channels = {channels}
+
+[[fee]]
+driver = "northwind.atm_withdrawal_fee"
+params = {{ free_per_month = {free}, fee = "2.00", channel = "atm" }}
+'''
+
+
+@pytest.mark.parametrize(("hours", "channels", "free", "words"), [
+    ("true", '["branch"]', "4", [["hold_expiry_hours", "integer"]]),
+    ('"72"', '["branch"]', "4", [["hold_expiry_hours", "integer"]]),
+    ("72.0", '["branch"]', "4", [["hold_expiry_hours", "integer"]]),
+    ("72", '["Branch!"]', "4", [["channels", "Branch!"]]),
+    ("72", '"branch"', "4", [["channels"]]),
+    ("72", '["branch"]', '"4"', [["fee[0].params", "free_per_month"]]),
+    ("true", '["x y"]', "4.0", [["hold_expiry_hours"], ["channels"], ["fee[0].params", "free_per_month"]]),
+])
+def test_profiles_are_strict_and_every_problem_is_reported_at_once(cli: Cli, tmp_path: Path, hours: str,
+                                                                   channels: str, free: str,
+                                                                   words: list[list[str]]) -> None:
+    path = tmp_path / "strict.toml"
+    path.write_text(STRICT_PROFILE.format(hours=hours, channels=channels, free=free))
+    result = cli("profile", "apply", str(path))
+    assert result.exit_code == 5, describe(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(words), describe(result)
+    for line, expected in zip(lines, words):
+        for word in expected:
+            assert word in line, (word, line)
+    assert "strict" not in [r["id"] for r in cli.json("profile", "list")["institutions"]]
+
+
+def test_channels_and_products_outside_the_profile_are_refused(nw: Cli) -> None:
+    acc = nw.open("Ann", profile="northwind")
+    nw.deposit(acc, "100.00", profile="northwind")
+    assert_one_error_line(nw("txn", "withdraw", acc, "1.00", "--channel", "atmm", profile="northwind"), 5,
+                          "channel", "'atmm'", "branch, atm, online, mobile")
+    assert_one_error_line(nw("account", "open", "--holder", "B", "--product", "chekcing-plus",
+                             profile="northwind"), 5, "product", "chekcing-plus", "checking-plus")
+    assert nw.balance(acc, profile="northwind")["posted"] == "100.00"
 
 
 @pytest.mark.parametrize("case", list(BAD_PROFILES))
@@ -682,7 +756,7 @@ def test_every_command_speaks_json(nw: Cli, tmp_path: Path) -> None:
     docs["db upgrade"] = nw.json("db", "upgrade")
     assert docs["db upgrade"]["revision"] == docs["db current"]["head"]
     docs["profile apply"] = nw.json("profile", "apply", str(profile_file("harbor_policies")))
-    assert docs["profile apply"] == {"institution": "harbor", "version": 1}
+    assert (docs["profile apply"]["institution"], docs["profile apply"]["version"]) == ("harbor", 1)
     docs["profile list"] = nw.json("profile", "list")
     docs["profile show"] = nw.json("profile", "show", "harbor")
     docs["profile use"] = nw.json("profile", "use", "northwind")
