@@ -129,10 +129,22 @@ def read_rows(handle: IO[str], fmt: str, institution: str, actor: str
             yield line, exc
 
 
-def _csv_header(reader: Any) -> list[str]:
+def _csv_line(text: str) -> list[str]:
+    """One physical line as CSV values. No field may hold a line break
+    (control characters are refused in every field), so a row is a line:
+    an unclosed quote spoils its own row, never the rows after it."""
+    if len(text) > limits.MAX_FILE_LINE_LENGTH:
+        raise RowError(f"{len(text)} characters; a row has at most {limits.MAX_FILE_LINE_LENGTH}")
     try:
-        header = list(reader.fieldnames or [])
+        return next(csv.reader([text]), [])
     except csv.Error as exc:
+        raise RowError(f"not a readable CSV row ({exc})") from None
+
+
+def _csv_header(line: str | None) -> list[str]:
+    try:
+        header = _csv_line(line) if line is not None else []
+    except RowError as exc:
         raise FileFormatError(f"line 1: not a CSV header ({exc})") from None
     unknown = [name for name in header if name not in FIELDS]
     missing = [name for name in REQUIRED if name not in header]
@@ -146,20 +158,17 @@ def _csv_header(reader: Any) -> list[str]:
 
 
 def _csv_rows(handle: IO[str], institution: str, actor: str) -> Iterator[tuple[int, TxnRequest | RowError]]:
-    reader = csv.DictReader(handle)
-    _csv_header(reader)
-    while True:
+    lines = enumerate(handle, start=1)
+    header = _csv_header(next(lines, (1, None))[1])
+    for line, text in lines:
+        row: dict[str, Any] = {}
         try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # e.g. a field past csv.field_size_limit: this row only
-            yield reader.reader.line_num, RowError(f"not a readable CSV row ({exc})")
-            continue
-        line = reader.line_num
-        try:
-            if None in row:
+            values = _csv_line(text)
+            if not values:
+                continue  # a blank line
+            if len(values) > len(header):
                 raise RowError("more values than columns")
+            row = dict(zip(header, values))
             yield line, to_request(row, institution, actor, line)
         except RowError as exc:
             ref = row.get("ref")

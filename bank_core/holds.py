@@ -84,8 +84,8 @@ class Holds:
             local_date = as_utc(row.at).astimezone(zone(inst.timezone)).date()
             ledger.bump_usage(conn, inst.id, row.source_account_id, local_date, row.kind,
                               row.channel, -row.amount_minor, -row.fee_minor, -1)
-        conn.execute(update(Txn).where(Txn.id == row.id).values(
-            status=status, resolved_at=now, resolved_by=actor, resolution=reason))
+        conn.execute(update(Txn).where(Txn.id == row.id).values(  # nothing charged: fee 0
+            status=status, fee_minor=0, resolved_at=now, resolved_by=actor, resolution=reason))
         self.service.audit.append(conn, inst.id, actor=actor, action=f"txn.{status}",
                                   subject=row.id, payload={"reason": reason}, at=now)
 
@@ -171,8 +171,8 @@ class Holds:
         def work(conn: Connection) -> HoldOutcome:
             inst = self.service.institution(conn, institution_id)
             row = self._held(conn, institution_id, txn_id)
-            self._release(conn, inst, row, "released", actor, reason, utc_now())
-            return HoldOutcome(txn_id, "released", f"{txn_id} rejected; funds released", [])
+            self._release(conn, inst, row, "rejected", actor, reason, utc_now())
+            return HoldOutcome(txn_id, "rejected", f"{txn_id} rejected; funds released, no fee charged", [])
 
         return self.service.write(work, institution_id)
 

@@ -208,6 +208,15 @@ class BankService:
             raise NotFound(f"account {account_id!r} not found in institution {institution_id}")
         return record
 
+    def account_record(self, conn: Connection, institution_id: str, account_id: str) -> AccountRecord:
+        """A customer account or one of the institution's own (cash, fee income): for reading."""
+        if not limits.is_id(account_id):
+            raise NotFound(f"account {limits.shown(account_id)} not found in institution {institution_id}")
+        record = self.accounts.get_many(conn, institution_id, [account_id]).get(account_id)
+        if record is None:
+            raise NotFound(f"account {account_id!r} not found in institution {institution_id}")
+        return record
+
     def set_account_status(self, institution_id: str, account_id: str, status: str,
                            actor: str) -> AccountRecord:
         allowed = {"frozen": ("open",), "open": ("frozen",), "closed": ("open", "frozen")}[status]
@@ -233,9 +242,12 @@ class BankService:
 
         return self.write(work, institution_id)
 
-    def account(self, institution_id: str, account_id: str) -> tuple[AccountRecord, ledger.BalanceRow]:
+    def account(self, institution_id: str, account_id: str, *, internal_ok: bool = False
+                ) -> tuple[AccountRecord, ledger.BalanceRow]:
+        """An account and its balance; ``internal_ok``: the institution's own too."""
         def work(conn: Connection) -> tuple[AccountRecord, ledger.BalanceRow]:
-            record = self._customer(conn, institution_id, account_id)
+            record = (self.account_record(conn, institution_id, account_id) if internal_ok
+                      else self._customer(conn, institution_id, account_id))
             return record, ledger.load_balances(conn, institution_id, [account_id])[account_id]
         return self.read(work)
 
@@ -331,32 +343,44 @@ class BankService:
 
     def statement(self, institution_id: str, account_id: str, first: date | None,
                   last: date | None) -> dict[str, Any]:
-        """Postings of one account between two local dates, with the running
-        balance. (A statement reads history; a balance never does.)"""
+        """Postings of one account (a customer's or the institution's own)
+        between two local dates, with the running balance, each line in the
+        institution's local time with its transaction's memo, ref and the
+        account on the other side. (A statement reads history; a balance never does.)"""
+        if first is not None and last is not None and first > last:
+            raise InvalidRequest(f"--from {first} is after --to {last}")
+
         def work(conn: Connection) -> dict[str, Any]:
             inst = self.institution(conn, institution_id)
-            record = self._customer(conn, institution_id, account_id)
+            record = self.account_record(conn, institution_id, account_id)
             tz = zone(inst.timezone)
             start = datetime.combine(first, time.min, tz) if first else None
             end = datetime.combine(last + timedelta(days=1), time.min, tz) if last else None
             base = select(func.coalesce(func.sum(Posting.amount_minor), 0)).where(
                 Posting.institution_id == institution_id, Posting.account_id == account_id)
             opening = conn.execute(base.where(Posting.posted_at < start)).scalar() if start else 0
-            query = select(Posting).where(Posting.institution_id == institution_id,
-                                          Posting.account_id == account_id)
+            query = (select(Posting.posted_at, Posting.txn_id, Posting.rule, Posting.amount_minor,
+                            Posting.currency, Txn.memo, Txn.idempotency_key, Txn.source_account_id,
+                            Txn.dest_account_id, Txn.kind)
+                     .join(Txn, Txn.id == Posting.txn_id)
+                     .where(Posting.institution_id == institution_id, Posting.account_id == account_id))
             if start is not None:
                 query = query.where(Posting.posted_at >= start)
             if end is not None:
                 query = query.where(Posting.posted_at < end)
             running, lines = opening, []
             for p in conn.execute(query.order_by(Posting.id)):
+                memo, ref, source, dest = p.memo, p.idempotency_key, p.source_account_id, p.dest_account_id
                 running += p.amount_minor
-                lines.append({"posted_at": as_utc(p.posted_at).isoformat(), "txn_id": p.txn_id,
-                              "rule": p.rule, "amount": format_minor(p.amount_minor, p.currency),
+                lines.append({"posted_at": as_utc(p.posted_at).astimezone(tz).isoformat(),
+                              "txn_id": p.txn_id, "ref": ref, "rule": p.rule, "memo": memo,
+                              "counterparty": _counterparty(account_id, p.rule, source, dest),
+                              "amount": format_minor(p.amount_minor, p.currency),
                               "balance": format_minor(running, p.currency)})
             cur = record.currency
-            return {"account": account_id, "currency": cur, "opening": format_minor(opening, cur),
-                    "closing": format_minor(running, cur), "lines": lines}
+            return {"account": account_id, "currency": cur, "timezone": inst.timezone,
+                    "opening": format_minor(opening, cur), "closing": format_minor(running, cur),
+                    "lines": lines}
         return self.read(work)
 
     # ------------------------------------------------------------ audit
@@ -372,6 +396,19 @@ class BankService:
             self.institution(conn, institution_id)
             return self.audit.entries(conn, institution_id, subject=subject, limit=limit)
         return self.read(work)
+
+
+def _counterparty(account_id: str, rule: str, source: str | None, dest: str | None) -> str:
+    """The other side of a statement line: the other customer, "cash" for
+    deposits and withdrawals, "fee income" for a fee; on the institution's
+    own accounts, the customer."""
+    customers = [a for a in (source, dest) if a]
+    if account_id not in customers:
+        return customers[0] if customers else "-"
+    if rule not in ("deposit", "withdrawal", "transfer", "reversal"):
+        return "fee income"
+    others = [a for a in customers if a != account_id]
+    return others[0] if others else "cash"
 
 
 def txn_view(row: Any) -> dict[str, Any]:

@@ -381,16 +381,18 @@ def test_reject_releases_the_hold_with_a_reason(nw: Cli) -> None:
     assert_one_error_line(nw("txn", "reject", txn, "--reason", " ", profile="northwind"), 5, "reason")
     done = nw.json("txn", "reject", txn, "--reason", "customer did not confirm",
                    profile="northwind", actor=SUPERVISOR)
-    assert done == {"txn_id": txn, "status": "released", "message": done["message"]}
+    assert done == {"txn_id": txn, "status": "rejected", "message": done["message"]}
     assert nw.balance(a, profile="northwind") == {
         "id": a, "currency": "USD", "posted": "6000.00", "available": "6000.00", "held": "0.00",
         "status": "open"}
     shown = nw.json("txn", "show", txn, profile="northwind")
-    assert (shown["status"], shown["resolution"]) == ("released", "customer did not confirm")
+    assert (shown["status"], shown["resolution"], shown["fee_total"]) == ("rejected", "customer did not confirm", "0.00")
+    listed = nw.json("txn", "list", "--status", "rejected", profile="northwind")["transactions"]
+    assert [(t["txn_id"], t["fee_total"]) for t in listed] == [(txn, "0.00")]
     log = nw.json("audit", "log", "--txn", txn, profile="northwind")["entries"]
-    assert log[-1]["action"] == "txn.released"
+    assert log[-1]["action"] == "txn.rejected"
     assert log[-1]["payload"]["reason"] == "customer did not confirm" and log[-1]["actor"] == SUPERVISOR
-    assert_one_error_line(nw("txn", "approve", txn, profile="northwind", actor=SUPERVISOR), 6, "released")
+    assert_one_error_line(nw("txn", "approve", txn, profile="northwind", actor=SUPERVISOR), 6, "rejected")
     assert_one_error_line(nw("txn", "reverse", txn, profile="northwind"), 6, txn)
 
 
@@ -452,7 +454,8 @@ def test_statement_formats_and_date_range(cli: Cli) -> None:
     assert cli.json("statement", acc, *span) == doc  # --json is the json format
 
     rows = list(csv.reader(io.StringIO(cli("statement", acc, "--format", "csv", *span, expect=0).stdout)))
-    assert rows[0] == ["posted_at", "txn_id", "rule", "amount", "balance", "currency"]
+    assert rows[0] == ["posted_at", "txn_id", "rule", "amount", "balance", "currency", "ref", "memo",
+                       "counterparty"]
     assert [(r[1], r[3], r[4], r[5]) for r in rows[1:]] == [
         (dep, "100.00", "100.00", "USD"), (wd, "-30.25", "69.75", "USD")]
 
@@ -799,7 +802,7 @@ def test_every_command_speaks_json(nw: Cli, tmp_path: Path) -> None:
     assert docs["txn approve"]["status"] == "posted"
     assert docs["txn reverse"]["reverses"] == held2["txn_id"]
     assert docs["txn expire"] == {"expired": []}
-    assert docs["txn reject"]["status"] == "released"
+    assert docs["txn reject"]["status"] == "rejected"
     assert {"posted", "available", "held", "currency"} <= docs["balance"].keys()
     assert docs["account close"] == {"id": c, "status": "closed"}
     assert docs["audit verify"]["ok"] is True

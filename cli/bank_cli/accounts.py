@@ -50,29 +50,35 @@ def open_account(
 
 @app.command("list")
 @command
-def list_accounts(ctx: typer.Context) -> None:
+def list_accounts(
+    ctx: typer.Context,
+    internal: bool = typer.Option(False, "--internal", help="Also the institution's own accounts "
+                                                            "(cash, fee income, suspense)."),
+) -> None:
     """List the institution's customer accounts with balances.
 
-    Example: bank --profile harbor account list
+    Example: bank --profile harbor account list --internal
     """
     st = state(ctx)
-    docs = [account_doc(r, b) for r, b in st.service.list_accounts(st.institution)]
+    docs = [{**account_doc(r, b), "role": r.role}
+            for r, b in st.service.list_accounts(st.institution, include_internal=internal)]
     emit(st, {"institution": st.institution, "accounts": docs}, lambda: out.print(table(
         f"Accounts of {st.institution}",
-        ["Id", "Holder", "Product", "Status", "Currency", "Posted", "Available"],
-        [[d["id"], d["holder"], d["product"], d["status"], d["currency"], d["posted"],
+        ["Id", "Role", "Holder", "Product", "Status", "Currency", "Posted", "Available"],
+        [[d["id"], d["role"], d["holder"], d["product"], d["status"], d["currency"], d["posted"],
           d["available"]] for d in docs])))
 
 
 @app.command("show")
 @command
 def show(ctx: typer.Context, account_id: str = typer.Argument(..., metavar="ID")) -> None:
-    """Show one account.
+    """Show one account (a customer's, or the institution's own: see account list --internal).
 
     Example: bank account show acc_1a2b3c4d5e6f
     """
     st = state(ctx)
-    doc = account_doc(*st.service.account(st.institution, account_id))
+    record, balance = st.service.account(st.institution, account_id, internal_ok=True)
+    doc = {**account_doc(record, balance), "role": record.role}
     emit(st, doc, lambda: out.print(table(None, ["Field", "Value"], [[k, v] for k, v in doc.items()])))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bank_cli import accounts, audit, db, demo, plugins, profiles, reports, scaffold, txns
+from bank_cli import accounts, audit, db, demo, plugins, profiles, reports, scaffold, summaries, txns
 from bank_cli.state import ENV_ACTOR, ENV_PROFILE, JSON_ERRORS, State
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ app.add_typer(profiles.app, name="profile")
 app.add_typer(db.app, name="db")
 app.add_typer(plugins.app, name="plugins")
 app.add_typer(scaffold.app, name="policy")
+app.add_typer(summaries.app, name="report")
 app.command("init")(db.init)
 app.command("balance")(reports.balance)
 app.command("statement")(reports.statement)

@@ -21,7 +21,7 @@ def balance(ctx: typer.Context, account: str = typer.Argument(..., metavar="ACCO
     Example: bank balance acc_1a2b3c4d5e6f
     """
     st = state(ctx)
-    doc = account_doc(*st.service.account(st.institution, account))
+    doc = account_doc(*st.service.account(st.institution, account, internal_ok=True))
     short = {k: doc[k] for k in ("id", "currency", "posted", "available", "held", "status")}
     emit(st, short, lambda: out.print(
         f"{doc['id']}: posted {doc['posted']} {doc['currency']}, available {doc['available']} "
@@ -58,15 +58,18 @@ def statement(
     elif fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["posted_at", "txn_id", "rule", "amount", "balance", "currency"])
+        writer.writerow(["posted_at", "txn_id", "rule", "amount", "balance", "currency", "ref", "memo",
+                         "counterparty"])
         for line in doc["lines"]:
             writer.writerow([line["posted_at"], line["txn_id"], line["rule"], line["amount"],
-                             line["balance"], doc["currency"]])
+                             line["balance"], doc["currency"], line["ref"], line["memo"],
+                             line["counterparty"]])
         sys.stdout.write(buffer.getvalue())
     else:
-        out.print(table(f"Statement of {account} ({doc['currency']})",
-                        ["Posted at", "Txn", "Rule", "Amount", "Balance"],
-                        [[l["posted_at"], l["txn_id"], l["rule"], l["amount"], l["balance"]]
-                         for l in doc["lines"]]))
+        out.print(table(f"Statement of {account} at {st.institution} ({doc['currency']}, times in "
+                        f"{doc['timezone']})",
+                        ["Posted at", "Txn", "Ref", "Rule", "Counterparty", "Memo", "Amount", "Balance"],
+                        [[l["posted_at"], l["txn_id"], l["ref"], l["rule"], l["counterparty"], l["memo"],
+                          l["amount"], l["balance"]] for l in doc["lines"]]))
         out.print(f"opening {doc['opening']}  closing {doc['closing']} {doc['currency']}",
                   highlight=False)

@@ -263,12 +263,42 @@ def emit(st: State, document: Any, human: Callable[[], None]) -> None:
         human()
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
+# Columns whose cells are never cut or wrapped (ids, amounts, times): a
+# person copies them. Every other column folds onto more lines instead.
+WHOLE_COLUMNS = {"id", "txn", "account", "from", "to", "amount", "fee", "fees", "posted", "available",
+                 "held", "balance", "debit", "credit", "at", "posted at", "opening", "closing", "threshold",
+                 "observed", "ref", "net", "total"}
+RIGHT_COLUMNS = {"amount", "posted", "available", "held", "fee", "fees", "balance", "debit", "credit",
+                 "net", "total", "count"}
+FOLDED_MIN_WIDTH = 12
+VALUE_MIN_WIDTH = 48  # a Field/Value table's values: any id or amount fits whole
+
+
+class WholeTable:
+    """A rich table that is never squeezed below the width its whole
+    columns need: on a narrow terminal its lines are longer than the
+    terminal (which wraps them) rather than an id or amount being cut."""
+
+    def __init__(self, tbl: Table, needed: int) -> None:
+        self.table = tbl
+        self.needed = needed
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield from console.render(self.table, options.update(width=max(options.max_width, self.needed)))
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> WholeTable:
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
     tbl = Table(title=title, show_lines=False)
-    for name in columns:
-        justify = "right" if name.lower() in {"amount", "posted", "available", "held", "fee", "fees",
-                                              "balance", "debit", "credit"} else "left"
-        tbl.add_column(name, justify=justify)
-    for row in rows:
-        tbl.add_row(*["" if v is None else str(v) for v in row])
-    return tbl
+    needed = 1
+    for index, name in enumerate(columns):
+        longest = max([len(name), *(len(line) for row in cells for line in row[index].splitlines() or [""])])
+        whole = name.lower() in WHOLE_COLUMNS
+        floor = VALUE_MIN_WIDTH if name.lower() == "value" else max(len(name), FOLDED_MIN_WIDTH)
+        width = longest if whole else min(longest, floor)
+        tbl.add_column(name, justify="right" if name.lower() in RIGHT_COLUMNS else "left",
+                       no_wrap=whole, overflow="fold", min_width=width)
+        needed += width + 3
+    for row in cells:
+        tbl.add_row(*row)
+    return WholeTable(tbl, needed)
