@@ -33,6 +33,7 @@ def bank(db_url: str, tmp_path: Path) -> Cli:
     or this module's PostgreSQL database), acting as the teller."""
     cli = Cli(db_url, tmp_path / "config")
     cli("init", "--default-institution", expect=0)
+    cli("profile", "use", "default", expect=0)  # tests of a module share a PostgreSQL database
     return cli
 
 

@@ -95,7 +95,7 @@ def test_a_postgres_database_without_the_schema_is_refused_and_left_empty(cli: C
             assert inspect(conn).get_table_names() == []
     finally:
         engine.dispose()
-    assert cli.json("init", db=fresh_pg_url)["default_institution_created"] is False
+    assert cli.json("init", "--default-institution", db=fresh_pg_url)["default_institution_created"] is True
     assert cli.json("account", "list", db=fresh_pg_url)["accounts"] == []
 
 

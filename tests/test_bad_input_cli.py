@@ -177,3 +177,12 @@ def test_json_errors_are_one_document_with_the_exit_code(bank: Cli, args: list[s
     assert document == {"error": {"code": name, "message": document["error"]["message"], "exit_code": code}}
     assert document["error"]["message"] and "\n" not in document["error"]["message"]
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["txn", "deposit"], ["txn", "list", "--limit", "0"], ["no-such-command"],
+                                  ["account", "open", "--no-such-option"]])
+def test_json_usage_errors_are_one_document_too(bank: Cli, args: list[str]) -> None:
+    result = bank(*args, json_out=True)
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert (error["code"], error["exit_code"]) == ("usage", 2) and error["message"]

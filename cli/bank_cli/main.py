@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import Any
+
 import typer
+from typer import _click
+from typer.core import TyperGroup
 
 from bank_cli import accounts, audit, db, demo, plugins, profiles, reports, scaffold, summaries, txns
 from bank_cli.state import ENV_ACTOR, ENV_PROFILE, JSON_ERRORS, State
 
+class BankGroup(TyperGroup):
+    """Under --json a usage error (click's, exit 2) is one JSON document on
+    stdout too, like every other error (see ``bank_cli.state.fail``)."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
+                                standalone_mode=standalone_mode, **extra)
+        try:
+            code = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        except _click.exceptions.ClickException as exc:
+            exc.show()
+            sys.stdout.write(json.dumps({"error": {"code": "usage", "message": exc.format_message(),
+                                                   "exit_code": exc.exit_code}}, indent=2) + "\n")
+            sys.exit(exc.exit_code)
+        except _click.exceptions.Abort:
+            sys.stderr.write("Aborted!\n")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="bank",
+    cls=BankGroup,
     help="Run a bank's day on the bank engine: accounts, transactions, holds, audit, profiles.\n\n"
          "Example: bank --profile northwind txn deposit acc_1a2b3c 100.00",
     no_args_is_help=True,

@@ -123,6 +123,11 @@ class State:
             self._institution = chosen
         return self._institution
 
+    def close(self) -> None:
+        """Give the database connections back (a command is one unit of use)."""
+        if self._service is not None:
+            self._service.engine.dispose()
+
     @property
     def db_known(self) -> bool:
         return self._service is not None
@@ -251,6 +256,9 @@ def command(fn: F) -> F:
             if debug:
                 traceback.print_exc()
             fail(EXIT_SYSTEM, f"{type(exc).__name__}: {one_line(str(exc))} (run with --debug for details)")
+        finally:
+            if ctx is not None:
+                state(ctx).close()
 
     return wrapper  # type: ignore[return-value]
 
