@@ -86,6 +86,8 @@ class BankService:
         return view
 
     def profile(self, conn: Connection, institution_id: str, version: int | None = None) -> Profile:
+        if not limits.is_institution_id(institution_id):
+            raise NotFound(f"institution {limits.shown(institution_id)} not found")
         query = select(ProfileVersion.document).where(ProfileVersion.institution_id == institution_id)
         if version is None:
             query = query.order_by(ProfileVersion.version.desc()).limit(1)

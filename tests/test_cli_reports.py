@@ -1,7 +1,7 @@
 """Reading an institution whole: tables that never cut an id or an amount,
 ``txn list`` filters and formats, the institution's own accounts, the trial
 balance, the daily summary and statements in local time (real ``bank``
-command, real SQLite files)."""
+command, on a fresh SQLite file and a fresh PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,17 @@ from pathlib import Path
 import pytest
 
 import bank_cli.state
-from cli_support import Cli, assert_one_error_line, fresh_copy, init_template
+from cli_support import Cli, assert_one_error_line
 
 MAX = "10000000000000.00"  # the largest amount: 10^15 minor units
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return init_template(tmp_path_factory.mktemp("reports-template"))
-
-
 @pytest.fixture
-def cli(template: Path, tmp_path: Path) -> Cli:
-    return Cli(fresh_copy(template, f"sqlite:///{tmp_path / 'bank.db'}"), tmp_path / "config")
+def cli(fresh_db_url: str, tmp_path: Path) -> Cli:
+    """A fresh database (SQLite file or PostgreSQL database) after ``bank init``."""
+    cli = Cli(fresh_db_url, tmp_path / "config")
+    cli("init", "--default-institution", expect=0)
+    return cli
 
 
 @pytest.mark.parametrize("width", [80, 120])
