@@ -126,3 +126,4 @@ def test_out_naming_a_directory_is_refused_before_anything_is_posted(bank: Cli, 
     assert len(result.stderr.splitlines()) == 1
     assert bank.balance(acc)["posted"] == "0.00"
     assert list((tmp_path / "results").iterdir()) == []
+

@@ -144,7 +144,10 @@ def process(
         fail(EXIT_INVALID, f"--out: {out_path} is a directory; name the results file, e.g. {out_path / 'results.jsonl'}")
     st.service  # connect (and migrate) before the clock starts
     gc.freeze()  # what start-up loaded is never garbage: keep it out of full collections
-    results = Results(out_path)
+    try:
+        results = Results(out_path)
+    except OSError as exc:  # before any row is posted
+        fail(EXIT_INVALID, f"--out: cannot write {out_path}: {exc.strerror}")
     interactive = sys.stderr.isatty() and not st.json
     started = time.perf_counter()
     complete = False
