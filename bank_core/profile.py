@@ -187,9 +187,21 @@ def validate_profile(document: dict[str, Any], registry: Registry) -> Profile:
                 continue
             problems.extend(f"{slot}[{index}].params.{problem}"
                             for problem in _amounts_fit(bound.driver.params, _currencies(document, profile)))
+            if profile is not None:
+                problems.extend(f"{slot}[{index}].params.{problem}"
+                                for problem in _channels_known(bound.driver.params, profile.channels))
     if problems or profile is None:
         raise ProfileError(problems)
     return profile
+
+
+def _channels_known(params: Any, channels: list[str]) -> list[str]:
+    """A driver parameter naming a channel must name one of the profile's
+    (a fee on "atmm" would never apply)."""
+    value = getattr(params, "channel", None)
+    if isinstance(value, str) and value not in channels:
+        return [f"channel: {value!r} is not one of the profile's channels: {', '.join(channels)}"]
+    return []
 
 
 def _currencies(document: Any, profile: Profile | None) -> list[str]:

@@ -615,6 +615,7 @@ params = {{ free_per_month = {free}, fee = "2.00", channel = "atm" }}
     ("72", '["Branch!"]', "4", [["channels", "Branch!"]]),
     ("72", '"branch"', "4", [["channels"]]),
     ("72", '["branch"]', '"4"', [["fee[0].params", "free_per_month"]]),
+    ("72", '["branch", "online"]', "4", [["fee[0].params.channel", "'atm'", "branch, online"]]),
     ("true", '["x y"]', "4.0", [["hold_expiry_hours"], ["channels"], ["fee[0].params", "free_per_month"]]),
 ])
 def test_profiles_are_strict_and_every_problem_is_reported_at_once(cli: Cli, tmp_path: Path, hours: str,
