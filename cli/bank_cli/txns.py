@@ -201,7 +201,8 @@ def list_txns(
                                    ("--format", fmt, ("table", "csv", "json"))):
         if value is not None and value not in allowed:
             fail(EXIT_INVALID, f"{option}: {value!r} is not one of {', '.join(allowed)}")
-    tz_name = st.service.read(lambda conn: st.service.institution(conn, st.institution)).timezone
+    tz_name = (st.service.read(lambda conn: st.service.institution(conn, st.institution)).timezone
+               if date_from or date_to else "UTC")
     start = _time_bound(date_from, "--from", tz_name, end=False)
     end = _time_bound(date_to, "--to", tz_name, end=True)
     if start is not None and end is not None and start >= end:
