@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Set up a virtual environment in .venv and run the demo or the tests.
+"""Set up the virtual environments and run the demo or the tests.
 
 Needs only Python 3.11+:
 
-    python3 dev.py demo      # install, then run `bank demo` on a fresh SQLite file
-    python3 dev.py test      # install with test extras, then run the whole test suite
-    python3 dev.py bench     # install, then run the benchmark in bench/
-    python3 dev.py bench-http  # install, then load a real `bank serve` (bench/http_load.py)
+    python3 dev.py demo      # install into .venv, then run `bank demo` on a fresh SQLite file
+    python3 dev.py test      # .venv, plus .venv-test with the test extras, then the whole test suite
+    python3 dev.py bench     # install into .venv, then run the benchmark in bench/
+    python3 dev.py bench-http  # install into .venv, then load a real `bank serve` (bench/http_load.py)
     python3 dev.py shell     # print how to activate the environment
 
-Installation is skipped when nothing it depends on has changed.
+Two environments: ``.venv`` is the operator's and holds only what runs in
+production (the engine and the institutions' policy packages); ``.venv-test``
+holds that, the test extras and the deliberately faulty test plug-ins
+(``tests/plugins/*``), which must never be loadable by a real bank's
+profiles. Installation is skipped when nothing it depends on has changed.
 """
 
 from __future__ import annotations
@@ -22,14 +26,26 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+VENV = ROOT / ".venv"            # the operator's: production only
+TEST_VENV = ROOT / ".venv-test"  # the tests': production, test extras, faulty test plug-ins
 
-# Editable installs: the engine, both institutions' policy packages, and (for
-# tests) the deliberately faulty test distributions.
+
+def bin_dir(env: Path) -> Path:
+    return env / ("Scripts" if os.name == "nt" else "bin")
+
+
+def python_of(env: Path) -> Path:
+    return bin_dir(env) / ("python.exe" if os.name == "nt" else "python")
+
+
+BIN = bin_dir(VENV)
+PYTHON = python_of(VENV)
+
+# Editable installs: the engine and both institutions' policy packages; for
+# tests also the deliberately faulty test distributions (never into .venv).
 RUNTIME = [".", "policies/northwind", "policies/harbor"]
 TEST_ONLY = ["tests/plugins/testkit", "tests/plugins/conformance_bad", "tests/plugins/v1_drivers"]
+TEST_DISTRIBUTIONS = ["bank-testkit-drivers", "bank-conformance-bad", "bank-v1-drivers"]
 
 
 def _stamp(paths: list[str], extras: str) -> str:
@@ -39,25 +55,43 @@ def _stamp(paths: list[str], extras: str) -> str:
     return digest.hexdigest()
 
 
-def ensure(test: bool) -> None:
+def _purge_test_distributions(python: Path) -> None:
+    """An operator's .venv made by an older dev.py may hold the test plug-ins: remove them."""
+    found = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m, sys; names = sys.argv[1:]; "
+         "print(' '.join(n for n in names if any(d.metadata['Name'] == n for d in m.distributions())))",
+         *TEST_DISTRIBUTIONS], capture_output=True, text=True, check=True).stdout.split()
+    if found:
+        print(f"removing test-only distributions from {VENV}: {', '.join(found)}", flush=True)
+        subprocess.run([str(python), "-m", "pip", "uninstall", "--quiet", "-y", *found], check=True)
+
+
+def ensure(test: bool) -> Path:
+    """The environment for production (``test`` false: .venv) or for the
+    tests (.venv-test), installed and up to date; returns its python."""
     if sys.version_info < (3, 11):
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
-    if not PYTHON.exists():
-        print(f"creating {VENV}", flush=True)
-        venv.create(VENV, with_pip=True)
+    env = TEST_VENV if test else VENV
+    python = python_of(env)
+    if not python.exists():
+        print(f"creating {env}", flush=True)
+        venv.create(env, with_pip=True)
     paths = RUNTIME + (TEST_ONLY if test else [])
     extras = "[test]" if test else ""
-    stamp_file = VENV / ".bank-installed"
+    stamp_file = env / ".bank-installed"
     stamp = _stamp(paths, extras)
+    if not test:
+        _purge_test_distributions(python)
     if stamp_file.exists() and stamp in stamp_file.read_text().split():
-        return
-    print("installing the engine and policy packages into .venv", flush=True)
-    args = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        return python
+    print(f"installing the engine and policy packages into {env.name}", flush=True)
+    args = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     for path in paths:
         args += ["-e", str(ROOT / path) + (extras if path == "." else "")]
     subprocess.run(args, check=True)
     previous = stamp_file.read_text() if stamp_file.exists() else ""
     stamp_file.write_text(previous + stamp + "\n")
+    return python
 
 
 def run(args: list[str]) -> int:
@@ -73,8 +107,8 @@ def main(argv: list[str]) -> int:
         ensure(test=False)
         return run([str(BIN / "bank"), "demo", *rest])
     if command == "test":
-        ensure(test=True)
-        return run([str(PYTHON), "-m", "pytest", *rest])
+        ensure(test=False)  # the operator's .venv too: "source .venv/bin/activate" after either command
+        return run([str(ensure(test=True)), "-m", "pytest", *rest])
     if command == "bench":
         ensure(test=False)
         return run([str(PYTHON), str(ROOT / "bench" / "run.py"), *rest])
@@ -82,8 +116,7 @@ def main(argv: list[str]) -> int:
         ensure(test=False)
         return run([str(PYTHON), str(ROOT / "bench" / "http_load.py"), *rest])
     if command == "check-postgres":
-        ensure(test=True)
-        return run([str(PYTHON), str(ROOT / "tests" / "check_postgres.py")])
+        return run([str(ensure(test=True)), str(ROOT / "tests" / "check_postgres.py")])
     if command == "shell":
         print(f"source {BIN / 'activate'}")
         return 0

@@ -11,18 +11,27 @@ Each row becomes a ``(line, TxnRequest | RowError)``; each outcome becomes one
 result line: ``{"line", "ref", "status", "txn_id", "fee_total", "currency",
 "code", "reasons", "error"}`` where status is posted, held, rejected or
 invalid.
+
+A row that cannot be read (bytes that are not UTF-8, a CSV field past
+``csv.field_size_limit``, JSON that is too long, too deep or has an integer
+of thousands of digits) is that row's error like any other, and the file
+goes on: the file is decoded with ``surrogateescape`` (see ``open_rows``),
+so a bad byte reaches the row that holds it instead of stopping the read.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from bank_core import limits
 from bank_core.chunk import Outcome
+from bank_core.errors import InvalidRequest
 from bank_core.messages import DEFAULT_CHANNEL, TxnRequest
 from bank_core.money import format_minor
 
@@ -54,29 +63,47 @@ def detect_format(path: Path, given: str | None) -> str:
     raise FileFormatError(f"{path}: cannot tell the format from the name; pass --format csv or jsonl")
 
 
+def open_rows(path: Path) -> IO[str]:
+    """The file as text: UTF-8 (a spreadsheet's BOM skipped), with each byte
+    that is not UTF-8 kept as a lone surrogate, so that it becomes the error
+    of the row that holds it (``_undecodable``) and the rest of the file is
+    still read."""
+    return path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+_ESCAPED_BYTE = re.compile(r"[\udc80-\udcff]")
+
+
+def _undecodable(text: str) -> str | None:
+    match = _ESCAPED_BYTE.search(text)
+    if match is None:
+        return None
+    return f"not UTF-8 text (byte 0x{ord(match.group()) - 0xDC00:02x} at character {match.start() + 1})"
+
+
 def _at(value: str | None, line: int) -> datetime | None:
     if value is None or value == "":
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise RowError(f"at: {value!r} is not an ISO-8601 time") from None
-    if moment.tzinfo is None:
-        raise RowError(f"at: {value!r} has no timezone (add Z or +00:00)")
-    return moment
+        return limits.parse_time(value, "at")
+    except InvalidRequest as exc:
+        raise RowError(str(exc)) from None
 
 
 def to_request(fields: dict[str, Any], institution: str, actor: str, line: int) -> TxnRequest:
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
-        raise RowError(f"unknown field {unknown[0]!r}")
+        raise RowError(f"unknown field {limits.shown(unknown[0])}")
     for name in REQUIRED:
         value = fields.get(name)
         if value is None or value == "":
             raise RowError(f"{name}: missing")
     for name, value in fields.items():
         if value is not None and not isinstance(value, str):
-            raise RowError(f"{name}: {value!r} must be text (amounts are strings like \"10.50\")")
+            raise RowError(f"{name}: {limits.shown(value)} must be text (amounts are strings like \"10.50\")")
+        problem = _undecodable(value) if value else None
+        if problem is not None:
+            raise RowError(f"{name}: {problem}")
     return TxnRequest(
         institution=institution, ref=fields["ref"], kind=fields["type"], amount=fields["amount"],
         source=fields.get("from") or None, dest=fields.get("to") or None,
@@ -88,38 +115,84 @@ def read_rows(handle: IO[str], fmt: str, institution: str, actor: str
               ) -> Iterator[tuple[int, TxnRequest | RowError]]:
     """Yield ``(line number, request or error)`` for each row, lazily."""
     if fmt == "csv":
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        unknown = [name for name in header if name not in FIELDS]
-        missing = [name for name in REQUIRED if name not in header]
-        if unknown or missing:
-            problem = f"unknown column {unknown[0]!r}" if unknown else f"missing column {missing[0]!r}"
-            raise FileFormatError(f"line 1: {problem}; columns are {', '.join(FIELDS)}")
-        for row in reader:
-            line = reader.line_num
-            try:
-                if None in row:
-                    raise RowError("more values than columns")
-                yield line, to_request(row, institution, actor, line)
-            except RowError as exc:
-                exc.ref = row.get("ref") or None
-                yield line, exc
+        yield from _csv_rows(handle, institution, actor)
         return
     for line, text in enumerate(handle, start=1):
         if not text.strip():
             continue
+        fields: Any = None
         try:
-            try:
-                fields = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise RowError(f"not valid JSON: {exc.msg}") from None
-            if not isinstance(fields, dict):
-                raise RowError("not a JSON object")
+            fields = _json_fields(text)
             yield line, to_request(fields, institution, actor, line)
         except RowError as exc:
-            ref = fields.get("ref") if isinstance(locals().get("fields"), dict) else None
-            exc.ref = ref if isinstance(ref, str) else None
+            ref = fields.get("ref") if isinstance(fields, dict) else None
+            exc.ref = ref if isinstance(ref, str) and limits.is_id(ref) else None
             yield line, exc
+
+
+def _csv_line(text: str) -> list[str]:
+    """One physical line as CSV values. No field may hold a line break
+    (control characters are refused in every field), so a row is a line:
+    an unclosed quote spoils its own row, never the rows after it."""
+    if len(text) > limits.MAX_FILE_LINE_LENGTH:
+        raise RowError(f"{len(text)} characters; a row has at most {limits.MAX_FILE_LINE_LENGTH}")
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error as exc:
+        raise RowError(f"not a readable CSV row ({exc})") from None
+
+
+def _csv_header(line: str | None) -> list[str]:
+    try:
+        header = _csv_line(line) if line is not None else []
+    except RowError as exc:
+        raise FileFormatError(f"line 1: not a CSV header ({exc})") from None
+    unknown = [name for name in header if name not in FIELDS]
+    missing = [name for name in REQUIRED if name not in header]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if unknown or missing or repeated:
+        problem = (f"unknown column {limits.shown(unknown[0])}" if unknown
+                   else f"missing column {missing[0]!r}" if missing
+                   else f"column {repeated[0]!r} appears more than once")
+        raise FileFormatError(f"line 1: {problem}; columns are {', '.join(FIELDS)}")
+    return header
+
+
+def _csv_rows(handle: IO[str], institution: str, actor: str) -> Iterator[tuple[int, TxnRequest | RowError]]:
+    lines = enumerate(handle, start=1)
+    header = _csv_header(next(lines, (1, None))[1])
+    for line, text in lines:
+        row: dict[str, Any] = {}
+        try:
+            values = _csv_line(text)
+            if not values:
+                continue  # a blank line
+            if len(values) > len(header):
+                raise RowError("more values than columns")
+            row = dict(zip(header, values))
+            yield line, to_request(row, institution, actor, line)
+        except RowError as exc:
+            ref = row.get("ref")
+            exc.ref = ref if isinstance(ref, str) and limits.is_id(ref) else None
+            yield line, exc
+
+
+def _json_fields(text: str) -> dict[str, Any]:
+    if len(text) > limits.MAX_FILE_LINE_LENGTH:
+        raise RowError(f"{len(text)} characters; a row has at most {limits.MAX_FILE_LINE_LENGTH}")
+    problem = _undecodable(text)
+    if problem is not None:
+        raise RowError(problem)
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RowError(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit integer; nesting too deep
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else limits.shown(str(exc), 80)
+        raise RowError(f"not valid JSON: {reason}") from None
+    if not isinstance(fields, dict):
+        raise RowError("not a JSON object")
+    return fields
 
 
 def result_line(line: int, ref: str | None, outcome: Outcome | None, error: Exception | None) -> dict[str, Any]:

@@ -59,6 +59,7 @@ from bank_core.ledger import (
 from bank_core.messages import TxnRequest, as_utc, public_txn_id
 from bank_core.money import MoneyError, parse_minor
 from bank_core.pipeline import ACCOUNT_CLOSED, InstitutionView, Pipeline, snapshot, zone
+from bank_core.limits import check_at_window, check_choice
 from bank_core.ports import ROLE_CUSTOMER, AccountRecord
 from bank_core.record import FORMAT, Record, dumps, encode_answers
 from bank_core.storage.bulk import insert_rows
@@ -278,6 +279,10 @@ class Chunk:
         fee_income = self.internal.get(("fee_income", currency))
         if cash is None or fee_income is None:
             raise InvalidRequest(f"currency: institution {inst.id} has no internal accounts in {currency}")
+        for acc in (source, dest):  # (limits.check_at_window has bounded at already)
+            if acc and at < as_utc(records[acc].opened_at):
+                raise InvalidRequest(f"at: {at_iso} is before account {acc} was opened "
+                                     f"({as_utc(records[acc].opened_at).isoformat()})")
         local_date = at.astimezone(self.tz).date()
         src = snapshot(records[source], self.balances[source]) if source else None
         dst = snapshot(records[dest], self.balances[dest]) if dest else None
@@ -470,7 +475,10 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
         try:
             if request.institution != inst.id:
                 raise InvalidRequest(f"institution: {request.institution!r} is not this batch's institution {inst.id!r}")
-            kinds.append(request.check_shape())
+            kind = request.check_shape()
+            check_at_window(request.at, now, *inst.at_window)  # before any time arithmetic
+            check_choice("channel", request.channel, inst.channels, inst.id)
+            kinds.append(kind)
             outcomes.append(None)
         except BankError as exc:
             kinds.append(None)

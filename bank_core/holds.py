@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from bank_core import ledger
+from bank_core import ledger, limits
 from bank_core.contract import Kind, Money, PolicyContext, Request, Slot, Tally, UsageCounters
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.messages import as_utc, public_txn_id, utc_now
@@ -61,9 +61,11 @@ class Holds:
     @staticmethod
     def _locked(conn: Connection, institution_id: str, txn_id: str) -> Any:
         """The transaction row, locked; another institution's is not found."""
+        if not limits.is_id(txn_id):
+            raise NotFound(f"transaction {limits.shown(txn_id)} not found in institution {institution_id}")
         row = ledger.find_txn(conn, institution_id, txn_id, for_update=True)
         if row is None:
-            raise NotFound(f"transaction {txn_id!r} not found")
+            raise NotFound(f"transaction {txn_id!r} not found in institution {institution_id}")
         return row
 
     def _held(self, conn: Connection, institution_id: str, txn_id: str) -> Any:
@@ -80,8 +82,8 @@ class Holds:
             local_date = as_utc(row.at).astimezone(zone(inst.timezone)).date()
             ledger.bump_usage(conn, inst.id, row.source_account_id, local_date, row.kind,
                               row.channel, -row.amount_minor, -row.fee_minor, -1)
-        conn.execute(update(Txn).where(Txn.id == row.id).values(
-            status=status, resolved_at=now, resolved_by=actor, resolution=reason))
+        conn.execute(update(Txn).where(Txn.id == row.id).values(  # nothing charged: fee 0
+            status=status, fee_minor=0, resolved_at=now, resolved_by=actor, resolution=reason))
         self.service.audit.append(conn, inst.id, actor=actor, action=f"txn.{status}",
                                   subject=ledger.txn_public_id(row), payload={"reason": reason}, at=now)
 
@@ -94,6 +96,7 @@ class Holds:
         and when the profile's limits fail or an approval driver rejects at
         this moment."""
         svc = self.service
+        limits.check_text(actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
 
         def work(conn: Connection) -> HoldOutcome:
             nonlocal txn_id
@@ -163,18 +166,22 @@ class Holds:
     def reject(self, institution_id: str, txn_id: str, actor: str, reason: str) -> HoldOutcome:
         if not reason.strip():
             raise InvalidRequest("--reason: a reason is required to reject a hold")
+        limits.check_text(reason, "--reason", limits.MAX_REASON_LENGTH)
+        limits.check_text(actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
 
         def work(conn: Connection) -> HoldOutcome:
             inst = self.service.institution(conn, institution_id)
             row = self._held(conn, institution_id, txn_id)
-            self._release(conn, inst, row, "released", actor, reason, utc_now())
+            self._release(conn, inst, row, "rejected", actor, reason, utc_now())
             public = ledger.txn_public_id(row)
-            return HoldOutcome(public, "released", f"{public} rejected; funds released", [])
+            return HoldOutcome(public, "rejected", f"{public} rejected; funds released, no fee charged", [])
 
         return self.service.write(work, institution_id)
 
     def expire(self, institution_id: str, actor: str, now: datetime | None = None) -> list[str]:
         """Release every hold older than the profile's ``hold_expiry_hours``."""
+        if now is not None:
+            limits.check_time(now, "--as-of")
         def work(conn: Connection) -> list[str]:
             moment = as_utc(now) if now is not None else utc_now()  # UTC: SQLite compares text
             inst = self.service.institution(conn, institution_id)
@@ -193,6 +200,8 @@ class Holds:
         """Post the opposite of a posted transaction, linked to it. Refused
         twice, for reversals, and when it would overdraw a customer account."""
         svc = self.service
+        limits.check_text(memo, "--memo", limits.MAX_MEMO_LENGTH)
+        limits.check_text(actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
 
         def work(conn: Connection) -> dict[str, Any]:
             nonlocal txn_id

@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bank_core.contract import Kind
-from bank_core.errors import InvalidRequest
+from bank_core import limits
+from bank_core.errors import InvalidRequest, NotFound
+from bank_core.limits import MAX_MEMO_LENGTH, MAX_REF_LENGTH
 from bank_core.money import MoneyError, check_currency
 
-MAX_REF_LENGTH = 200
-MAX_MEMO_LENGTH = 500
 DEFAULT_CHANNEL = "branch"
 _CHANNEL_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
 _REF_RE = re.compile(r"\A[\x21-\x7e]{1,200}\Z")  # printable ASCII, no spaces
@@ -62,11 +62,14 @@ class TxnRequest:
     def check_shape(self) -> Kind:
         """Field-level validation that needs no database; returns the kind."""
         if not isinstance(self.ref, str) or not _REF_RE.match(self.ref):
-            raise InvalidRequest(f"ref: {self.ref!r} must be 1-{MAX_REF_LENGTH} printable characters without spaces")
+            raise InvalidRequest(f"ref: {limits.shown(self.ref)} must be 1-{MAX_REF_LENGTH} printable characters without spaces")
         try:
             kind = Kind(self.kind)
         except ValueError:
             raise InvalidRequest(f"type: {self.kind!r} is not one of deposit, withdrawal, transfer") from None
+        if isinstance(self.amount, str) and len(self.amount) > limits.MAX_AMOUNT_TEXT_LENGTH:
+            raise InvalidRequest(f"amount: {limits.shown(self.amount)} has more than "
+                                 f"{limits.MAX_AMOUNT_TEXT_LENGTH} characters")
         if not isinstance(self.amount, str) or not _AMOUNT_SHAPE.match(self.amount):
             shown = self.amount if isinstance(self.amount, str) else f"{self.amount!r} ({type(self.amount).__name__})"
             raise InvalidRequest(f"amount: {shown!r} is not a plain positive decimal amount like \"10.50\"")
@@ -76,6 +79,8 @@ class TxnRequest:
                 raise InvalidRequest(f"{label}: a {kind} needs a '{label}' account")
             if not needed and value:
                 raise InvalidRequest(f"{label}: a {kind} takes no '{label}' account")
+            if value and not limits.is_id(value):
+                raise NotFound(f"{label}: account {limits.shown(value)} not found")
         if kind is Kind.TRANSFER and self.source == self.dest:
             raise InvalidRequest("to: a transfer needs two different accounts")
         if self.currency is not None:
@@ -85,10 +90,12 @@ class TxnRequest:
                 raise InvalidRequest(str(exc)) from None
         if not isinstance(self.channel, str) or not _CHANNEL_RE.match(self.channel):
             raise InvalidRequest(f"channel: {self.channel!r} must be 1-64 characters of a-z, 0-9, '_' or '-'")
-        if not isinstance(self.memo, str) or len(self.memo) > MAX_MEMO_LENGTH:
-            raise InvalidRequest(f"memo: longer than {MAX_MEMO_LENGTH} characters")
+        limits.check_text(self.memo, "memo", MAX_MEMO_LENGTH)
+        limits.check_text(self.actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
         if self.at is not None and (not isinstance(self.at, datetime) or self.at.tzinfo is None):
             raise InvalidRequest(f"at: {self.at!r} must be a time with a timezone, e.g. 2026-11-22T10:00:00Z")
+        if self.at is not None:
+            limits.check_time(self.at, "at")
         return kind
 
 

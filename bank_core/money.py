@@ -23,6 +23,9 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 # 10,000,000,000,000.00 USD or 1,000,000,000,000.000 BHD. Balances are 64-bit
 # integers in storage (9.2 * 10^18), so sums of many maximal amounts still fit.
 MAX_AMOUNT_MINOR = 10**15
+# Longer text is refused before it is parsed (Python refuses to turn more
+# than 4,300 digits into an int, and no valid amount needs a tenth of this).
+MAX_AMOUNT_TEXT = 40
 
 _AMOUNT_RE = re.compile(r"\A(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]+))?\Z")
 _RATE_RE = re.compile(r"\A(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]+))?\Z")
@@ -136,6 +139,8 @@ def parse_minor(value: object, currency: str, field: str = "amount",
     exp = exponent(currency)
     if not isinstance(value, str):
         raise MoneyError(field, value, f"must be text like \"10.50\", not {type(value).__name__}")
+    if len(value) > MAX_AMOUNT_TEXT:
+        raise MoneyError(field, f"{value[:20]}...", f"has {len(value)} characters; an amount has at most {MAX_AMOUNT_TEXT}")
     match = _AMOUNT_RE.match(value)
     if match is None:
         raise MoneyError(field, value, "is not a plain positive decimal amount (digits and at most one '.')")
@@ -170,6 +175,8 @@ class Rate:
     def parse_percent(cls, value: object, field: str = "percent") -> Rate:
         if not isinstance(value, str):
             raise MoneyError(field, value, f"must be text like \"0.5\", not {type(value).__name__}")
+        if len(value) > MAX_AMOUNT_TEXT:
+            raise MoneyError(field, f"{value[:20]}...", f"has {len(value)} characters; at most {MAX_AMOUNT_TEXT}")
         match = _RATE_RE.match(value)
         if match is None:
             raise MoneyError(field, value, "is not a plain non-negative decimal percentage")

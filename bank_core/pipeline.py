@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 
 from sqlalchemy import Connection
@@ -35,6 +36,11 @@ class InstitutionView:
     profile_version: int
     drivers: Drivers
     account_currencies: tuple[str, ...] = ()  # the profile's currency first, then its extras
+    # How far before / after "now" a request's ``at`` may lie (the profile's
+    # max_backdate, max_future; checked by bank_core.limits.check_at_window).
+    at_window: tuple[timedelta, timedelta] = (timedelta(days=7), timedelta(minutes=5))
+    channels: tuple[str, ...] = ()  # the profile's channels (empty: not checked)
+    products: tuple[str, ...] = ()  # the profile's products (empty: not checked)
     reads: frozenset[str] = READS  # the context data some driver of the profile reads
 
 

@@ -12,6 +12,7 @@ import re
 import tomllib
 import typing
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +21,31 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bank_core.contract import Slot
 from bank_core.errors import ProfileError
+from bank_core.limits import parse_duration
 from bank_core.contract import _check_amount_text
 from bank_core.hints import float_problem, float_values, unknown_key
 from bank_core.money import CURRENCY_EXPONENTS, MoneyError, parse_minor
 from bank_core.registry import MAX_DRIVERS_PER_SLOT, BoundDriver, DriverLoadError, Registry
 
 MAX_HOLD_EXPIRY_HOURS = 24 * 90
+DEFAULT_MAX_BACKDATE = "7d"
+DEFAULT_MAX_FUTURE = "5m"
+DEFAULT_CHANNELS = ("branch", "atm", "online", "mobile")
+DEFAULT_PRODUCTS = ("standard", "checking-plus", "savings")
+_CODE_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
 _ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
 
 
 class DriverRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     driver: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
 
 
 class Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `hold_expiry_hours = true`, `"72"` or `72.0` are errors, not 1 or 72.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     id: str
     name: str = Field(min_length=1, max_length=200)
@@ -45,6 +53,14 @@ class Profile(BaseModel):
     currencies: list[str] = Field(default_factory=list)  # accounts may be opened in these
     timezone: str
     hold_expiry_hours: int = Field(default=72, ge=1, le=MAX_HOLD_EXPIRY_HOURS)
+    # How far a transaction's ``at`` may lie before and after the moment it
+    # is processed ("7d", "36h", "5m", "30s"; at most ten years).
+    max_backdate: str = DEFAULT_MAX_BACKDATE
+    max_future: str = DEFAULT_MAX_FUTURE
+    # The channels requests may name and the products accounts may be opened
+    # with; anything else is refused, listing these.
+    channels: list[str] = Field(default_factory=lambda: list(DEFAULT_CHANNELS), min_length=1, max_length=64)
+    products: list[str] = Field(default_factory=lambda: list(DEFAULT_PRODUCTS), min_length=1, max_length=64)
     fee: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
     limit: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
     approval: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
@@ -70,6 +86,27 @@ class Profile(BaseModel):
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA timezone such as 'America/New_York'") from None
+        return value
+
+    @field_validator("max_backdate", "max_future")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        parse_duration(value)  # a ValueError names the value and the form
+        return value
+
+    @property
+    def at_window(self) -> tuple[timedelta, timedelta]:
+        """(max_backdate, max_future) as durations."""
+        return parse_duration(self.max_backdate), parse_duration(self.max_future)
+
+    @field_validator("channels", "products")
+    @classmethod
+    def _check_codes(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not _CODE_RE.match(code):
+                raise ValueError(f"{code!r} must be 1-64 characters of a-z, 0-9, '_' or '-'")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a value twice")
         return value
 
     @field_validator("currencies")
@@ -110,8 +147,17 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ProfileError([f"{path}: no such file"]) from None
+    except IsADirectoryError:
+        raise ProfileError([f"{path}: is a directory; name the profile's .toml file"]) from None
+    except OSError as exc:
+        raise ProfileError([f"{path}: cannot be read ({exc.strerror})"]) from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError([f"{path}: not UTF-8 text (byte {exc.start}); a profile is a TOML file"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError([f"{path}: not valid TOML: {exc}"]) from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, deep nesting
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+        raise ProfileError([f"{path}: not a usable TOML document ({reason})"]) from None
 
 
 def _loc(parts: tuple[Any, ...]) -> str:
@@ -142,9 +188,11 @@ def validate_profile(document: dict[str, Any], registry: Registry) -> Profile:
                 where = f"{slot}[{index}]" + (".params" if exc.stage == "params" else ".driver")
                 problems.append(f"{where}: {exc}")
                 continue
+            problems.extend(f"{slot}[{index}].params.{problem}"
+                            for problem in _amounts_fit(bound.driver.params, _currencies(document, profile)))
             if profile is not None:
                 problems.extend(f"{slot}[{index}].params.{problem}"
-                                for problem in _amounts_fit(bound.driver.params, profile.account_currencies))
+                                for problem in _channels_known(bound.driver.params, profile.channels))
     if problems or profile is None:
         raise ProfileError(problems)
     return profile
@@ -168,6 +216,25 @@ def _without_floats(params: Any) -> Any:
     if isinstance(params, list):
         return [_without_floats(v) for v in params if type(v) is not float]
     return params
+
+
+def _channels_known(params: Any, channels: list[str]) -> list[str]:
+    """A driver parameter naming a channel must name one of the profile's
+    (a fee on "atmm" would never apply)."""
+    value = getattr(params, "channel", None)
+    if isinstance(value, str) and value not in channels:
+        return [f"channel: {value!r} is not one of the profile's channels: {', '.join(channels)}"]
+    return []
+
+
+def _currencies(document: Any, profile: Profile | None) -> list[str]:
+    """The currencies amounts must fit: the profile's, or when it did not
+    validate, whichever of the document's are real codes (so that a bad
+    timezone does not hide an amount that cannot be written in JPY)."""
+    if profile is not None:
+        return profile.account_currencies
+    raw = [document.get("currency"), *(document.get("currencies") or [])] if isinstance(document, dict) else []
+    return list(dict.fromkeys(c for c in raw if isinstance(c, str) and c in CURRENCY_EXPONENTS))
 
 
 def _driver_refs(document: Any, profile: Profile | None, slot: Slot) -> list[tuple[int, DriverRef]]:

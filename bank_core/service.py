@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from bank_core import ledger
+from bank_core import ledger, limits
 from bank_core.chunk import Outcome, process_chunk
 from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
@@ -71,6 +71,8 @@ class BankService:
     # ------------------------------------------------------------ institutions
 
     def institution(self, conn: Connection, institution_id: str) -> InstitutionView:
+        if not limits.is_institution_id(institution_id):
+            raise NotFound(f"institution {limits.shown(institution_id)} not found")
         row = conn.execute(select(Institution).where(Institution.id == institution_id)).first()
         if row is None:
             raise NotFound(f"institution {institution_id!r} not found (apply its profile first)")
@@ -81,11 +83,15 @@ class BankService:
             drivers = bind_profile(profile, self.registry)
             view = InstitutionView(row.id, profile.currency, profile.timezone,
                                    profile.hold_expiry_hours, row.profile_version, drivers,
-                                   tuple(profile.account_currencies), profile_reads(drivers))
+                                   tuple(profile.account_currencies), profile.at_window,
+                                   tuple(profile.channels), tuple(profile.products),
+                                   reads=profile_reads(drivers))
             self._views[key] = view
         return view
 
     def profile(self, conn: Connection, institution_id: str, version: int | None = None) -> Profile:
+        if not limits.is_institution_id(institution_id):
+            raise NotFound(f"institution {limits.shown(institution_id)} not found")
         query = select(ProfileVersion.document).where(ProfileVersion.institution_id == institution_id)
         if version is None:
             query = query.order_by(ProfileVersion.version.desc()).limit(1)
@@ -104,14 +110,29 @@ class BankService:
                     for r in rows]
         return self.read(work)
 
+    def preview_profile(self, document: dict[str, Any]) -> tuple[Profile, Profile | None]:
+        """Validate ``document``; return it with the institution's active
+        profile (None for a new institution), to show what would change."""
+        profile = validate_profile(document, self.registry)
+
+        def work(conn: Connection) -> Profile | None:
+            try:
+                return self.profile(conn, profile.id)
+            except NotFound:
+                return None
+        return profile, self.read(work)
+
     def apply_profile(self, document: dict[str, Any], actor: str) -> tuple[Profile, int]:
-        """Validate everything, then create the institution or add a version."""
+        """Validate everything, then create the institution or add a version
+        (none when the document is the active one: that version is returned)."""
         profile = validate_profile(document, self.registry)
 
         def work(conn: Connection) -> int:
             now = utc_now()
             row = conn.execute(select(Institution.profile_version)
                                .where(Institution.id == profile.id).with_for_update()).first()
+            if row is not None and self.profile(conn, profile.id).document() == profile.document():
+                return row.profile_version  # unchanged: no new version
             version = 1 if row is None else row.profile_version + 1
             values = {"name": profile.name, "currency": profile.currency,
                       "timezone": profile.timezone, "hold_expiry_hours": profile.hold_expiry_hours,
@@ -149,19 +170,22 @@ class BankService:
     def open_account(self, institution_id: str, *, holder: str, product: str = "standard",
                      currency: str | None = None, actor: str = "system",
                      opened_at: datetime | None = None) -> AccountRecord:
-        holder = holder.strip()
-        if not holder or len(holder) > 200:
+        holder = limits.check_text(holder, "holder", limits.MAX_HOLDER_LENGTH, required=True).strip()
+        if not holder:
             raise InvalidRequest("holder: must be 1-200 characters")
-        if not product or len(product) > 64:
-            raise InvalidRequest("product: must be 1-64 characters")
+        limits.check_text(product, "product", limits.MAX_PRODUCT_LENGTH, required=True)
+        limits.check_text(actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
+        if currency is not None and not currency:
+            raise InvalidRequest("currency: must not be empty (omit it for the institution's currency)")
 
         def work(conn: Connection) -> AccountRecord:
             inst = self.institution(conn, institution_id)
-            cur = currency or inst.currency
+            cur = inst.currency if currency is None else currency
             try:
                 check_currency(cur)
             except MoneyError as exc:
                 raise InvalidRequest(str(exc)) from None
+            limits.check_choice("product", product, inst.products, institution_id)
             allowed = inst.account_currencies
             if cur not in allowed:
                 raise InvalidRequest(
@@ -182,10 +206,21 @@ class BankService:
 
     def _customer(self, conn: Connection, institution_id: str, account_id: str,
                   for_update: bool = False) -> AccountRecord:
+        if not limits.is_id(account_id):
+            raise NotFound(f"account {limits.shown(account_id)} not found in institution {institution_id}")
         found = self.accounts.get_many(conn, institution_id, [account_id], for_update=for_update)
         record = found.get(account_id)
         if record is None or record.role != ROLE_CUSTOMER:
-            raise NotFound(f"account {account_id!r} not found")
+            raise NotFound(f"account {account_id!r} not found in institution {institution_id}")
+        return record
+
+    def account_record(self, conn: Connection, institution_id: str, account_id: str) -> AccountRecord:
+        """A customer account or one of the institution's own (cash, fee income): for reading."""
+        if not limits.is_id(account_id):
+            raise NotFound(f"account {limits.shown(account_id)} not found in institution {institution_id}")
+        record = self.accounts.get_many(conn, institution_id, [account_id]).get(account_id)
+        if record is None:
+            raise NotFound(f"account {account_id!r} not found in institution {institution_id}")
         return record
 
     def set_account_status(self, institution_id: str, account_id: str, status: str,
@@ -213,9 +248,12 @@ class BankService:
 
         return self.write(work, institution_id)
 
-    def account(self, institution_id: str, account_id: str) -> tuple[AccountRecord, ledger.BalanceRow]:
+    def account(self, institution_id: str, account_id: str, *, internal_ok: bool = False
+                ) -> tuple[AccountRecord, ledger.BalanceRow]:
+        """An account and its balance; ``internal_ok``: the institution's own too."""
         def work(conn: Connection) -> tuple[AccountRecord, ledger.BalanceRow]:
-            record = self._customer(conn, institution_id, account_id)
+            record = (self.account_record(conn, institution_id, account_id) if internal_ok
+                      else self._customer(conn, institution_id, account_id))
             return record, ledger.load_balances(conn, institution_id, [account_id])[account_id]
         return self.read(work)
 
@@ -285,11 +323,14 @@ class BankService:
                 discard_after_commit(conn)
 
     def txn(self, institution_id: str, txn_id: str) -> dict[str, Any]:
+        if not limits.is_id(txn_id):
+            raise NotFound(f"transaction {limits.shown(txn_id)} not found in institution {institution_id}")
+
         def work(conn: Connection) -> dict[str, Any]:
             self.institution(conn, institution_id)
             row = find_txn(conn, institution_id, txn_id)
             if row is None:
-                raise NotFound(f"transaction {txn_id!r} not found")
+                raise NotFound(f"transaction {txn_id!r} not found in institution {institution_id}")
             return self._views_of(conn, institution_id, [row])[0]
         return self.read(work)
 
@@ -355,33 +396,44 @@ class BankService:
 
     def statement(self, institution_id: str, account_id: str, first: date | None,
                   last: date | None) -> dict[str, Any]:
-        """Postings of one account between two local dates, with the running
-        balance. (A statement reads history; a balance never does.)"""
+        """Postings of one account (a customer's or the institution's own)
+        between two local dates, with the running balance, each line in the
+        institution's local time with its transaction's memo, ref and the
+        account on the other side. (A statement reads history; a balance never does.)"""
+        if first is not None and last is not None and first > last:
+            raise InvalidRequest(f"--from {first} is after --to {last}")
+
         def work(conn: Connection) -> dict[str, Any]:
             inst = self.institution(conn, institution_id)
-            record = self._customer(conn, institution_id, account_id)
+            record = self.account_record(conn, institution_id, account_id)
             tz = zone(inst.timezone)
             start = datetime.combine(first, time.min, tz) if first else None
             end = datetime.combine(last + timedelta(days=1), time.min, tz) if last else None
             base = select(func.coalesce(func.sum(Posting.amount_minor), 0)).where(
                 Posting.institution_id == institution_id, Posting.account_id == account_id)
             opening = conn.execute(base.where(Posting.posted_at < start)).scalar() if start else 0
-            query = select(Posting).where(Posting.institution_id == institution_id,
-                                          Posting.account_id == account_id)
+            query = (select(Posting.posted_at, Posting.txn_id, Posting.rule, Posting.amount_minor,
+                            Posting.currency, Txn.memo, Txn.idempotency_key, Txn.source_account_id,
+                            Txn.dest_account_id, Txn.kind)
+                     .join(Txn, Txn.id == Posting.txn_id)
+                     .where(Posting.institution_id == institution_id, Posting.account_id == account_id))
             if start is not None:
                 query = query.where(Posting.posted_at >= start)
             if end is not None:
                 query = query.where(Posting.posted_at < end)
             running, lines = opening, []
             for p in conn.execute(query.order_by(Posting.id)):
+                memo, ref, source, dest = p.memo, p.idempotency_key, p.source_account_id, p.dest_account_id
                 running += p.amount_minor
-                lines.append({"posted_at": as_utc(p.posted_at).isoformat(),
-                              "txn_id": public_txn_id(p.txn_id),
-                              "rule": p.rule, "amount": format_minor(p.amount_minor, p.currency),
+                lines.append({"posted_at": as_utc(p.posted_at).astimezone(tz).isoformat(),
+                              "txn_id": public_txn_id(p.txn_id), "ref": ref, "rule": p.rule, "memo": memo,
+                              "counterparty": _counterparty(account_id, p.rule, source, dest),
+                              "amount": format_minor(p.amount_minor, p.currency),
                               "balance": format_minor(running, p.currency)})
             cur = record.currency
-            return {"account": account_id, "currency": cur, "opening": format_minor(opening, cur),
-                    "closing": format_minor(running, cur), "lines": lines}
+            return {"account": account_id, "currency": cur, "timezone": inst.timezone,
+                    "opening": format_minor(opening, cur), "closing": format_minor(running, cur),
+                    "lines": lines}
         return self.read(work)
 
     # ------------------------------------------------------------ audit
@@ -400,6 +452,20 @@ class BankService:
             return [replace(e, payload=Record(e.payload, terms.text).result(e.subject, institution_id))
                     if isinstance(e.payload, list) else e for e in entries]
         return self.read(work)
+
+
+def _counterparty(account_id: str, rule: str, source: str | None, dest: str | None) -> str:
+    """The other side of a statement line: the other customer, "cash" for
+    deposits and withdrawals, "fee income" for a fee; on the institution's
+    own accounts, the customer."""
+    customers = [a for a in (source, dest) if a]
+    if account_id not in customers:
+        return customers[0] if customers else "-"
+    if rule not in ("deposit", "withdrawal", "transfer", "reversal"):
+        return "fee income"
+    others = [a for a in customers if a != account_id]
+    return others[0] if others else "cash"
+
 
 
 def decision_of(payload: str | None, text: Any) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:

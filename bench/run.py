@@ -49,6 +49,7 @@ BUILTIN = {"fee": [{"driver": "core.no_fee"}], "limit": [{"driver": "core.no_ove
            "approval": [{"driver": "core.frozen_reject"}, {"driver": "core.auto_approve"}]}
 THREE = {
     "id": "three", "name": "Three-rule bank", "currency": "USD", "timezone": "UTC",
+    "max_backdate": "3650d",
     "fee": [{"driver": "northwind.transfer_fee",
              "params": {"percent": "0.5", "min": "0.25", "max": "100000000.00",
                         "kinds": ["withdrawal", "transfer"]}}],
@@ -89,6 +90,9 @@ def profile_document(package: str, builtin: bool) -> dict:
         document = read_toml(Path(path))
     if builtin:
         document.update(BUILTIN)
+    # The workload is a fixed month (so a seed always gives the same file),
+    # older than the default 7-day window for a request's `at`.
+    document["max_backdate"] = "3650d"
     return document
 
 

@@ -169,7 +169,7 @@ def fresh_copy(template: Path, sqlite_url: str) -> str:
 def init_template(directory: Path) -> Path:
     """A database file on which ``bank init`` has run."""
     path = directory / "template.db"
-    Cli(f"sqlite:///{path}", directory / "config")("init", expect=0)
+    Cli(f"sqlite:///{path}", directory / "config")("init", "--default-institution", expect=0)
     return path
 
 

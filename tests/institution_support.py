@@ -42,10 +42,16 @@ UTC = ZoneInfo("UTC")
 
 
 def shipped_profile(institution: str) -> dict[str, Any]:
-    """The profile.toml inside the installed policy package, as a document."""
+    """The profile.toml inside the installed policy package, as a document,
+    with ``max_backdate`` widened to ten years: these tests replay dated
+    history (June 2026) through the real pipeline, which otherwise refuses
+    an ``at`` more than the default seven days back."""
     resource = resources.files(PACKAGES[institution]) / "profile.toml"
     with resources.as_file(resource) as path:
-        return read_toml(Path(path))
+        return {**read_toml(Path(path)), "max_backdate": HISTORY_WINDOW}
+
+
+HISTORY_WINDOW = "3650d"
 
 
 def changed_profile(institution: str, slot: str, driver: str, **params: Any) -> dict[str, Any]:

@@ -85,21 +85,50 @@ def later(hours: float) -> str:
 # ----------------------------------------------------------------- init, accounts
 
 
-def test_init_creates_the_schema_and_default_institution_once(sqlite_url: str, tmp_path: Path) -> None:
+def test_init_creates_the_schema_and_the_default_institution_only_when_asked(sqlite_url: str,
+                                                                         tmp_path: Path) -> None:
     cli = Cli(sqlite_url, tmp_path / "config")
     first = cli.json("init")
-    assert first["default_institution_created"] is True
+    assert first["default_institution_created"] is False and first["institutions"] == []
     assert first["database"].endswith("bank.db")
-    again = cli("init", expect=0)
+    assert "bank profile apply" in cli("init", expect=0).stdout
+    assert cli.json("profile", "list")["institutions"] == []  # nothing posts without policies
+    line = assert_one_error_line(cli("account", "open", "--holder", "Ann"), 2, "none yet", "profile apply")
+    assert "bank.db" in line
+    asked = cli.json("init", "--default-institution")
+    assert asked["default_institution_created"] is True and asked["institutions"] == ["default"]
+    again = cli("init", "--default-institution", expect=0)
     assert "database ready" in again.stdout and "created" not in again.stdout
-    assert cli.json("init")["default_institution_created"] is False
+    assert cli.json("init", "--default-institution")["default_institution_created"] is False
     assert [i["id"] for i in cli.json("profile", "list")["institutions"]] == ["default"]
+
+
+def test_with_several_institutions_none_is_guessed(cli: Cli) -> None:
+    acc = cli.open("Ann")  # the only institution: no need to choose
+    cli.apply("northwind_policies")
+    for args in (["account", "open", "--holder", "Ben"], ["account", "list"], ["balance", acc],
+                 ["txn", "deposit", acc, "1.00"], ["txn", "list"], ["audit", "verify"]):
+        line = assert_one_error_line(cli(*args), 2, "no institution chosen", "default, northwind",
+                                     "--profile", "BANK_PROFILE", "bank profile use")
+        assert "bank.db" in line
+    assert cli.json("profile", "list")["active"] is None
+    assert cli.json("balance", acc, profile="default")["posted"] == "0.00"
+    assert cli.json("balance", acc, env={"BANK_PROFILE": "default"})["posted"] == "0.00"
+    cli("profile", "use", "default", expect=0)
+    assert cli.json("balance", acc)["posted"] == "0.00"
+
+
+def test_not_found_names_where_it_looked(cli: Cli) -> None:
+    line = assert_one_error_line(cli("account", "show", "acc_nope"), 5, "acc_nope", "not found")
+    assert "institution default" in line and "bank.db" in line
+    line = assert_one_error_line(cli("account", "list", profile="nowhere"), 5, "nowhere", "not found")
+    assert "bank.db" in line
 
 
 def test_account_open_prints_just_the_id(cli: Cli) -> None:
     result = cli("account", "open", "--holder", "Ada Lovelace", expect=0)
     assert re.fullmatch(r"acc_[0-9a-f]+\n", result.stdout), result.stdout
-    assert result.stderr == ""
+    assert result.stderr == f"opened {result.stdout.strip()} at default (USD)\n"  # where it was opened
     doc = cli.json("account", "open", "--holder", "Grace Hopper", "--product", "checking-plus")
     assert doc["id"].startswith("acc_") and doc["id"] != result.stdout.strip()
     assert doc["holder"] == "Grace Hopper" and doc["product"] == "checking-plus"
@@ -308,7 +337,7 @@ def test_large_transfer_is_held_then_four_eyes_approval_posts_it(nw: Cli) -> Non
     listed = nw.json("txn", "list", "--status", "held", profile="northwind")["transactions"]
     assert [t["txn_id"] for t in listed] == [txn]
     assert txn in nw("txn", "list", "--status", "held", profile="northwind", expect=0).stdout
-    assert nw.json("txn", "list", "--status", "held")["transactions"] == []  # the default bank
+    assert nw.json("txn", "list", "--status", "held", profile="default")["transactions"] == []
 
     explained = nw.json("txn", "explain", txn, profile="northwind")
     assert explained["status"] == "held" and explained["code"] == "northwind.large_transfer_review"
@@ -352,16 +381,18 @@ def test_reject_releases_the_hold_with_a_reason(nw: Cli) -> None:
     assert_one_error_line(nw("txn", "reject", txn, "--reason", " ", profile="northwind"), 5, "reason")
     done = nw.json("txn", "reject", txn, "--reason", "customer did not confirm",
                    profile="northwind", actor=SUPERVISOR)
-    assert done == {"txn_id": txn, "status": "released", "message": done["message"]}
+    assert done == {"txn_id": txn, "status": "rejected", "message": done["message"]}
     assert nw.balance(a, profile="northwind") == {
         "id": a, "currency": "USD", "posted": "6000.00", "available": "6000.00", "held": "0.00",
         "status": "open"}
     shown = nw.json("txn", "show", txn, profile="northwind")
-    assert (shown["status"], shown["resolution"]) == ("released", "customer did not confirm")
+    assert (shown["status"], shown["resolution"], shown["fee_total"]) == ("rejected", "customer did not confirm", "0.00")
+    listed = nw.json("txn", "list", "--status", "rejected", profile="northwind")["transactions"]
+    assert [(t["txn_id"], t["fee_total"]) for t in listed] == [(txn, "0.00")]
     log = nw.json("audit", "log", "--txn", txn, profile="northwind")["entries"]
-    assert log[-1]["action"] == "txn.released"
+    assert log[-1]["action"] == "txn.rejected"
     assert log[-1]["payload"]["reason"] == "customer did not confirm" and log[-1]["actor"] == SUPERVISOR
-    assert_one_error_line(nw("txn", "approve", txn, profile="northwind", actor=SUPERVISOR), 6, "released")
+    assert_one_error_line(nw("txn", "approve", txn, profile="northwind", actor=SUPERVISOR), 6, "rejected")
     assert_one_error_line(nw("txn", "reverse", txn, profile="northwind"), 6, txn)
 
 
@@ -423,7 +454,8 @@ def test_statement_formats_and_date_range(cli: Cli) -> None:
     assert cli.json("statement", acc, *span) == doc  # --json is the json format
 
     rows = list(csv.reader(io.StringIO(cli("statement", acc, "--format", "csv", *span, expect=0).stdout)))
-    assert rows[0] == ["posted_at", "txn_id", "rule", "amount", "balance", "currency"]
+    assert rows[0] == ["posted_at", "txn_id", "rule", "amount", "balance", "currency", "ref", "memo",
+                       "counterparty"]
     assert [(r[1], r[3], r[4], r[5]) for r in rows[1:]] == [
         (dep, "100.00", "100.00", "USD"), (wd, "-30.25", "69.75", "USD")]
 
@@ -441,6 +473,7 @@ def test_statement_formats_and_date_range(cli: Cli) -> None:
 
 
 def test_audit_verify_ok_then_broken_by_a_raw_edit(nw: Cli) -> None:
+    nw("profile", "use", "default", expect=0)  # two institutions: choose one
     acc = nw.open()
     txn = nw.deposit(acc, "10.00")["txn_id"]
     ok = nw("audit", "verify", expect=0)
@@ -530,9 +563,84 @@ BAD_PROFILES = {
 
 def test_a_good_profile_applies(cli: Cli, tmp_path: Path) -> None:
     applied = cli.json("profile", "apply", str(profile_toml(tmp_path)))
-    assert applied == {"institution": "acme", "version": 1}
-    assert "applied acme profile version 2" in cli("profile", "apply", str(profile_toml(tmp_path)),
-                                                   expect=0).stdout
+    assert (applied["institution"], applied["version"], applied["unchanged"]) == ("acme", 1, False)
+    assert {"change": "added", "key": "id", "new": "acme"} in applied["changes"]
+    again = cli("profile", "apply", str(profile_toml(tmp_path)), expect=0)
+    assert "acme profile unchanged (version 1)" in again.stdout  # no new version
+    assert cli.json("profile", "apply", str(profile_toml(tmp_path)))["unchanged"] is True
+    assert cli.json("profile", "show", "acme")["id"] == "acme"
+    changed = cli("profile", "apply", str(profile_toml(tmp_path, percent="0.6")), expect=0).stdout
+    assert '~ fee[0].params.percent: "0.5" -> "0.6"' in changed and "applied acme profile version 2" in changed
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_profile_apply_on_a_terminal_shows_the_changes_and_asks(cli: Cli, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                answer: str) -> None:
+    import bank_cli.profiles
+
+    cli("profile", "apply", str(profile_toml(tmp_path)), expect=0)
+    monkeypatch.setattr(bank_cli.profiles, "interactive", lambda: True)
+    result = cli.runner.invoke(app, ["--db", cli.db_url, "profile", "apply",
+                                     str(profile_toml(tmp_path, percent="0.6"))],
+                               input=f"{answer}\n", env=cli.env())
+    assert result.exit_code == 0, describe(result)
+    assert '~ fee[0].params.percent: "0.5" -> "0.6"' in result.stdout and "apply these changes" in result.stdout
+    version = cli.json("profile", "list")["institutions"]
+    assert {r["id"]: r["profile_version"] for r in version}["acme"] == (2 if answer == "y" else 1)
+    skipped = cli.runner.invoke(app, ["--db", cli.db_url, "profile", "apply", "--yes",
+                                      str(profile_toml(tmp_path, percent="0.7"))], env=cli.env())
+    assert skipped.exit_code == 0 and "apply these changes" not in skipped.stdout
+    assert "applied acme profile version" in skipped.stdout
+
+
+STRICT_PROFILE = '''\
+id = "strict"
+name = "Strict"
+currency = "USD"
+timezone = "UTC"
+hold_expiry_hours = {hours}
+channels = {channels}
+
+[[fee]]
+driver = "northwind.atm_withdrawal_fee"
+params = {{ free_per_month = {free}, fee = "2.00", channel = "atm" }}
+'''
+
+
+@pytest.mark.parametrize(("hours", "channels", "free", "words"), [
+    ("true", '["branch"]', "4", [["hold_expiry_hours", "integer"]]),
+    ('"72"', '["branch"]', "4", [["hold_expiry_hours", "integer"]]),
+    ("72.0", '["branch"]', "4", [["hold_expiry_hours", "integer"]]),
+    ("72", '["Branch!"]', "4", [["channels", "Branch!"]]),
+    ("72", '"branch"', "4", [["channels"]]),
+    ("72", '["branch"]', '"4"', [["fee[0].params", "free_per_month"]]),
+    ("72", '["branch", "online"]', "4", [["fee[0].params.channel", "'atm'", "branch, online"]]),
+    ("true", '["x y"]', "4.0", [["hold_expiry_hours"], ["channels"], ["fee[0].params", "free_per_month"]]),
+])
+def test_profiles_are_strict_and_every_problem_is_reported_at_once(cli: Cli, tmp_path: Path, hours: str,
+                                                                   channels: str, free: str,
+                                                                   words: list[list[str]]) -> None:
+    path = tmp_path / "strict.toml"
+    path.write_text(STRICT_PROFILE.format(hours=hours, channels=channels, free=free))
+    result = cli("profile", "apply", str(path))
+    assert result.exit_code == 5, describe(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(words), describe(result)
+    for line, expected in zip(lines, words):
+        for word in expected:
+            assert word in line, (word, line)
+    assert "strict" not in [r["id"] for r in cli.json("profile", "list")["institutions"]]
+
+
+def test_channels_and_products_outside_the_profile_are_refused(nw: Cli) -> None:
+    acc = nw.open("Ann", profile="northwind")
+    nw.deposit(acc, "100.00", profile="northwind")
+    assert_one_error_line(nw("txn", "withdraw", acc, "1.00", "--channel", "atmm", profile="northwind"), 5,
+                          "channel", "'atmm'", "branch, atm, online, mobile")
+    assert_one_error_line(nw("account", "open", "--holder", "B", "--product", "chekcing-plus",
+                             profile="northwind"), 5, "product", "chekcing-plus", "checking-plus")
+    assert nw.balance(acc, profile="northwind")["posted"] == "100.00"
 
 
 @pytest.mark.parametrize("case", list(BAD_PROFILES))
@@ -566,7 +674,7 @@ def test_profile_apply_file_problems(cli: Cli, tmp_path: Path) -> None:
 def test_profile_list_show_use_and_overrides(nw: Cli, tmp_path: Path) -> None:
     nw.apply("harbor_policies")
     listed = nw.json("profile", "list")
-    assert listed["active"] == "default"
+    assert listed["active"] is None  # three institutions and none chosen
     rows = {r["id"]: r for r in listed["institutions"]}
     assert set(rows) == {"default", "northwind", "harbor"}
     assert (rows["harbor"]["timezone"], rows["harbor"]["profile_version"]) == ("America/Chicago", 1)
@@ -652,7 +760,7 @@ def test_every_command_speaks_json(nw: Cli, tmp_path: Path) -> None:
     docs["db upgrade"] = nw.json("db", "upgrade")
     assert docs["db upgrade"]["revision"] == docs["db current"]["head"]
     docs["profile apply"] = nw.json("profile", "apply", str(profile_file("harbor_policies")))
-    assert docs["profile apply"] == {"institution": "harbor", "version": 1}
+    assert (docs["profile apply"]["institution"], docs["profile apply"]["version"]) == ("harbor", 1)
     docs["profile list"] = nw.json("profile", "list")
     docs["profile show"] = nw.json("profile", "show", "harbor")
     docs["profile use"] = nw.json("profile", "use", "northwind")
@@ -695,7 +803,7 @@ def test_every_command_speaks_json(nw: Cli, tmp_path: Path) -> None:
     assert docs["txn approve"]["status"] == "posted"
     assert docs["txn reverse"]["reverses"] == held2["txn_id"]
     assert docs["txn expire"] == {"expired": []}
-    assert docs["txn reject"]["status"] == "released"
+    assert docs["txn reject"]["status"] == "rejected"
     assert {"posted", "available", "held", "currency"} <= docs["balance"].keys()
     assert docs["account close"] == {"id": c, "status": "closed"}
     assert docs["audit verify"]["ok"] is True
@@ -753,7 +861,7 @@ def test_demo_json_is_ok_for_both_institutions(cli: Cli, tmp_path: Path) -> None
 def test_entry_point_a_small_day(tmp_path: Path) -> None:
     db = ["--db", f"sqlite:///{tmp_path / 'ep.db'}"]
     cfg = tmp_path / "config"
-    init = run_bank([*db, "init"], cfg)
+    init = run_bank([*db, "init", "--default-institution"], cfg)
     assert init.returncode == 0 and "database ready" in init.stdout, describe(init)
     opened = run_bank([*db, "account", "open", "--holder", "Ann"], cfg)
     assert opened.returncode == 0 and re.fullmatch(r"acc_[0-9a-f]+\n", opened.stdout), describe(opened)
@@ -782,3 +890,12 @@ def test_entry_point_demo(tmp_path: Path) -> None:
     assert re.search(r"northwind: .*audit chain OK", result.stdout), result.stdout[-2000:]
     assert re.search(r"harbor: .*audit chain OK", result.stdout), result.stdout[-2000:]
     assert "MISMATCH" not in result.stdout and result.stderr == ""
+
+
+def test_writes_name_the_institution(nw: Cli) -> None:
+    opened = nw("account", "open", "--holder", "Ann", profile="northwind", expect=0)
+    acc = opened.stdout.strip()
+    assert opened.stderr == f"opened {acc} at northwind (USD)\n"
+    assert f"at northwind" in nw("txn", "deposit", acc, "10.00", profile="northwind", expect=0).stdout
+    assert f"{acc} frozen at northwind" in nw("account", "freeze", acc, profile="northwind", expect=0).stdout
+    assert "hold(s) at northwind" in nw("txn", "expire", profile="northwind", expect=0).stdout

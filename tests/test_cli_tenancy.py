@@ -11,6 +11,8 @@ Northwind.
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -114,7 +116,9 @@ def test_harbor_ids_are_not_found_as_northwind(world: World, harbor_before: dict
     assert plain.stdout == ""
     as_json = world.cli(*args, profile=NW, actor=SUPERVISOR, json_out=True)
     assert_one_error_line(as_json, 5, "not found")
-    assert as_json.stdout == ""
+    error = json.loads(as_json.stdout)["error"]  # --json: the error as one document
+    assert (error["code"], error["exit_code"]) == ("not_found", 5) and foreign in error["message"]
+    assert HB not in as_json.stdout.lower()
     # The same as for an id that never existed (only the id differs).
     invented = "acc_000000000000" if foreign.startswith("acc_") else "txn_00000000000000000000"
     never = world.cli(*[invented if a == foreign else a for a in args], profile=NW, actor=SUPERVISOR)

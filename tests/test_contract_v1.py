@@ -30,6 +30,7 @@ START = datetime(2026, 10, 30, 12, 0, tzinfo=timezone.utc)  # crosses a month en
 def _profile(package: str, v1: bool) -> dict[str, Any]:
     with resources.as_file(resources.files(package) / "profile.toml") as path:
         document = read_toml(Path(path))
+    document["max_backdate"] = "3650d"  # the traffic replays a fixed autumn
     if v1:
         for slot in ("fee", "limit", "approval"):
             for ref in document.get(slot, []):

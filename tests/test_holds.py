@@ -92,12 +92,12 @@ def test_reject_releases(bank) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidRequest, match="reason"):
         svc.holds.reject(inst, txn, "checker", "  ")
     outcome = svc.holds.reject(inst, txn, "checker", "suspicious")
-    assert outcome.status == "released"
+    assert outcome.status == "rejected"
     assert balance(svc, inst, a) == (100_000, 100_000, 0)
     _, row_b = svc.account(inst, b)
     assert (row_b.posted, row_b.credits_pending) == (0, 0)
     view = svc.txn(inst, txn)
-    assert view["status"] == "released" and view["resolution"] == "suspicious"
+    assert view["status"] == "rejected" and view["fee_total"] == "0.00" and view["resolution"] == "suspicious"
     with pytest.raises(Conflict):
         svc.holds.approve(inst, txn, "checker")
     with pytest.raises(Conflict):

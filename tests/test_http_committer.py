@@ -135,6 +135,7 @@ def test_the_acting_person_stays_each_requests_own(bank: Bank, monkeypatch: pyte
 def test_concurrent_clients_of_a_real_server_never_overdraw(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bank.db'}"
     config = tmp_path / "config"
+    assert run_bank(["--db", url, "init"], config).returncode == 0
     assert run_bank(["--db", url, "profile", "apply", str(profile_file("northwind_policies"))], config).returncode == 0
     secret = run_bank(["--db", url, "apikey", "create", "--institution", NW, "--role", "teller", "--name", "t"],
                       config).stdout.strip()

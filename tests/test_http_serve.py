@@ -43,6 +43,7 @@ def new_key(url: str, tmp_path: Path, role: str, name: str) -> str:
 
 @pytest.fixture
 def server(url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], object]]:
+    bank_cmd(url, tmp_path, "init")
     bank_cmd(url, tmp_path, "profile", "apply", str(profile_file("northwind_policies")))
     keys = {role: new_key(url, tmp_path, role, f"{role}-person")
             for role in ("teller", "supervisor", "auditor", "admin")}
@@ -161,6 +162,7 @@ def test_serve_help_names_its_options(tmp_path: Path) -> None:
 
 def test_several_server_processes_share_one_socket(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bank.db'}"
+    bank_cmd(url, tmp_path, "init")
     bank_cmd(url, tmp_path, "profile", "apply", str(profile_file("northwind_policies")))
     teller = new_key(url, tmp_path, "teller", "t")
     with served(url, tmp_path, "--workers", "2") as srv:

@@ -158,7 +158,7 @@ def test_reject_reverse_and_expire(bank: Bank) -> None:
     source, dest = two_accounts(bank)
     held = transfer(bank, source, dest, "6000.00", ref("rj"), expect=202).json()["txn_id"]
     r = bank.call(NW, "supervisor", "POST", f"/v1/transactions/{held}:reject", json={"reason": "unconfirmed"})
-    assert r.status_code == 200 and r.json()["status"] == "released"
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
     assert_problem(bank.call(NW, "supervisor", "POST", f"/v1/transactions/{held}:reject",
                              json={"reason": "again"}), 409, "conflict")
     assert balance(bank, source)["available"] == "9000.00"

@@ -208,10 +208,10 @@ def test_rejecting_a_hold_releases_funds_and_usage(hb: Bank) -> None:
     with pytest.raises(InvalidRequest, match="reason is required"):
         hb.svc.holds.reject(hb.id, held.txn_id, SUPERVISOR, "  ")
     outcome = hb.svc.holds.reject(hb.id, held.txn_id, SUPERVISOR, "customer did not confirm")
-    assert outcome.status == "released"
+    assert outcome.status == "rejected"
     view = hb.svc.txn(hb.id, held.txn_id)
     assert (view["status"], view["resolved_by"], view["resolution"]) == (
-        "released", SUPERVISOR, "customer did not confirm")
+        "rejected", SUPERVISOR, "customer did not confirm")
     assert hb.available("ida") == hb.posted("ida") == minor("27000.00") - minor("18050.00")
     again = hb.submit("transfer", "0.01", src="ida", dst="joe", at=t0 + timedelta(hours=3, minutes=1))
     assert again.status == "posted"
@@ -219,7 +219,7 @@ def test_rejecting_a_hold_releases_funds_and_usage(hb: Bank) -> None:
     with pytest.raises(Conflict):
         hb.svc.holds.approve(hb.id, held.txn_id, SUPERVISOR)
     entries = hb.svc.audit_log(hb.id, subject=held.txn_id, limit=None)
-    assert [e.action for e in entries] == ["txn.held", "txn.released"]
+    assert [e.action for e in entries] == ["txn.held", "txn.rejected"]
     assert entries[-1].payload == {"reason": "customer did not confirm"}
     check_ledger(hb.svc, hb.id)
 

@@ -218,7 +218,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(i=picks)
     def reject(self, i: int) -> None:
         txn = self.pick(list(self.holds), i)
-        assert self.svc.holds.reject(self.inst, txn, "checker", "declined").status == "released"
+        assert self.svc.holds.reject(self.inst, txn, "checker", "declined").status == "rejected"
         self.apply(self.holds.pop(txn), "release")
         event("hold rejected")
         with pytest.raises(Conflict):

@@ -24,7 +24,9 @@ EXIT_INVALID = 5
 
 @pytest.fixture
 def cli(sqlite_url: str, tmp_path: Path) -> Cli:
-    return Cli(sqlite_url, tmp_path / "config")
+    cli = Cli(sqlite_url, tmp_path / "config")
+    cli("init", expect=0)  # every command but init refuses a database that does not exist
+    return cli
 
 
 def write_profile(path: Path, inst: str, **slots: list[str]) -> Path:
@@ -192,6 +194,7 @@ def test_a_driver_that_writes_a_file_fails_its_transaction_closed_through_the_re
 
     profile = write_profile(tmp_path / "logs.toml", "logs", fee=["conformance_bad.logging_fee"],
                             limit=["core.no_overdraft"], approval=["core.auto_approve"])
+    bank("init")
     bank("profile", "apply", str(profile))
     ada = bank("account", "open", "--holder", "Ada")["id"]
     bob = bank("account", "open", "--holder", "Bob")["id"]
@@ -304,8 +307,8 @@ def test_profile_apply_messages_say_what_to_do_and_hide_nothing(cli: Cli, tmp_pa
     assert result.exit_code == EXIT_INVALID, describe(result)
     lines = result.stderr.splitlines()
     expected = [
-        "timezon: unknown key `timezon`; did you mean `timezone`? (allowed: approval, currencies, currency, "
-        "fee, hold_expiry_hours, id, limit, name, timezone)",
+        "timezon: unknown key `timezon`; did you mean `timezone`? (allowed: approval, channels, currencies, "
+        "currency, fee, hold_expiry_hours, id, limit, max_backdate, max_future, name, products, timezone)",
         "timezone: Field required",
         "fee[0].driver: fee driver 'northwind.transfer_fe': no such entry point in namespace 'bank.policy.fee' "
         "(is its policy package installed?); did you mean `northwind.transfer_fee`?",

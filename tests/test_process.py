@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def _seed(path: Path, accounts: int = 12) -> list[str]:
     svc = build(f"sqlite:///{path}")
     with resources.as_file(resources.files("northwind_policies") / "profile.toml") as toml:
         svc.apply_profile(read_toml(Path(toml)), "setup")
-    ids = [svc.open_account("northwind", holder=f"h{n}", actor="setup").id for n in range(accounts)]
+    opened = datetime.now(timezone.utc) - timedelta(days=30)  # before the workload's rows
+    ids = [svc.open_account("northwind", holder=f"h{n}", actor="setup", opened_at=opened).id
+           for n in range(accounts)]
     svc.engine.dispose()
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -49,11 +52,14 @@ def _copy(src: Path, dst: Path) -> Path:
 
 def _workload(path: Path, ids: list[str], rows: int) -> Path:
     """Mixed rows: deposits, ATM and branch withdrawals, transfers, some over
-    the limits and review threshold, and malformed rows, at minute steps."""
+    the limits and review threshold, and malformed rows, at minute steps
+    (from six days ago: inside the profile's default max_backdate of 7 days)."""
     lines = ["ref,type,from,to,amount,currency,channel,memo,at"]
+    base = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=6)
     for n in range(rows):
         a, b = ids[n % len(ids)], ids[(n * 5 + 1) % len(ids)]
-        at = f"2026-11-{1 + (n // 600) % 28:02d}T{10 + (n // 60) % 10:02d}:{n % 60:02d}:00Z"
+        moment = base + timedelta(days=(n // 600) % 5, hours=10 + (n // 60) % 10, minutes=n % 60)
+        at = moment.isoformat().replace("+00:00", "Z")
         pick = n % 20
         if n < len(ids):
             row = f"r{n},deposit,,{a},9000.00,USD,branch,open,{at}"

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from bank_cli.state import command, emit, out, state, table
+from bank_cli.state import command, emit, err, out, state, table
 from bank_core.messages import as_utc
 from bank_core.money import format_minor
 
@@ -43,34 +43,42 @@ def open_account(
     emit(st, {"id": record.id, "holder": record.holder, "product": record.product,
               "currency": record.currency, "status": record.status,
               "institution": record.institution_id},
-         lambda: out.print(record.id))
+         lambda: (out.print(record.id, highlight=False),  # stdout: just the id, for scripts
+                  err.print(f"opened {record.id} at {record.institution_id} ({record.currency})",
+                            highlight=False)))
 
 
 @app.command("list")
 @command
-def list_accounts(ctx: typer.Context) -> None:
+def list_accounts(
+    ctx: typer.Context,
+    internal: bool = typer.Option(False, "--internal", help="Also the institution's own accounts "
+                                                            "(cash, fee income, suspense)."),
+) -> None:
     """List the institution's customer accounts with balances.
 
-    Example: bank --profile harbor account list
+    Example: bank --profile harbor account list --internal
     """
     st = state(ctx)
-    docs = [account_doc(r, b) for r, b in st.service.list_accounts(st.institution)]
+    docs = [{**account_doc(r, b), "role": r.role}
+            for r, b in st.service.list_accounts(st.institution, include_internal=internal)]
     emit(st, {"institution": st.institution, "accounts": docs}, lambda: out.print(table(
         f"Accounts of {st.institution}",
-        ["Id", "Holder", "Product", "Status", "Currency", "Posted", "Available"],
-        [[d["id"], d["holder"], d["product"], d["status"], d["currency"], d["posted"],
+        ["Id", "Role", "Holder", "Product", "Status", "Currency", "Posted", "Available"],
+        [[d["id"], d["role"], d["holder"], d["product"], d["status"], d["currency"], d["posted"],
           d["available"]] for d in docs])))
 
 
 @app.command("show")
 @command
 def show(ctx: typer.Context, account_id: str = typer.Argument(..., metavar="ID")) -> None:
-    """Show one account.
+    """Show one account (a customer's, or the institution's own: see account list --internal).
 
     Example: bank account show acc_1a2b3c4d5e6f
     """
     st = state(ctx)
-    doc = account_doc(*st.service.account(st.institution, account_id))
+    record, balance = st.service.account(st.institution, account_id, internal_ok=True)
+    doc = {**account_doc(record, balance), "role": record.role}
     emit(st, doc, lambda: out.print(table(None, ["Field", "Value"], [[k, v] for k, v in doc.items()])))
 
 
@@ -78,7 +86,7 @@ def _status(ctx: typer.Context, account_id: str, status: str, verb: str) -> None
     st = state(ctx)
     record = st.service.set_account_status(st.institution, account_id, status, st.who)
     emit(st, {"id": record.id, "status": record.status},
-         lambda: out.print(f"{record.id} {verb}"))
+         lambda: out.print(f"{record.id} {verb} at {record.institution_id}", highlight=False))
 
 
 @app.command("freeze")

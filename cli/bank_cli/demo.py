@@ -148,7 +148,7 @@ def _harbor(d: Day) -> None:
         d.txn(f"velocity: outgoing {n} within 60 minutes", "transfer", "10.00",
               "held" if n == 6 else "posted", src="eve", dst="dan", minute=320 + 5 * n)
     sixth = d.txns["velocity: outgoing 6 within 60 minutes"]
-    d.act(f"{SUPERVISOR} rejects the velocity hold", "released",
+    d.act(f"{SUPERVISOR} rejects the velocity hold", "rejected",
           lambda: (h.reject(d.bank, sixth, SUPERVISOR, "customer did not confirm").status, ""))
     d.txn("old account, large withdrawal", "withdrawal", "1500.00", "posted", src="hal", minute=400)
     d.txn("top-up", "deposit", "3000.00", "posted", dst="fay", minute=401)

@@ -8,9 +8,12 @@ stevedore or alembic), and a command loads only its own module.
 from __future__ import annotations
 
 import importlib
+import json
+import sys
 from typing import Any
 
 import typer
+from typer import _click
 from typer.core import TyperGroup
 
 # name -> (module, attribute, is a group, one-line help shown by `bank --help`)
@@ -21,10 +24,11 @@ COMMANDS: dict[str, tuple[str, str, bool, str]] = {
     "balance": ("bank_cli.reports", "balance", False, "Show an account's posted and available balance."),
     "db": ("bank_cli.db", "app", True, "Database schema (alembic migrations)."),
     "demo": ("bank_cli.demo", "demo", False, "Run a scripted day at two institutions on a fresh SQLite file."),
-    "init": ("bank_cli.db", "init", False, "Create or upgrade the database and the default institution."),
+    "init": ("bank_cli.db", "init", False, "Create or upgrade the database (a default institution on request)."),
     "plugins": ("bank_cli.plugins", "app", True, "Policy plug-ins: list the installed drivers, check a profile's."),
     "policy": ("bank_cli.scaffold", "app", True, "Policy packages: start a new institution's drivers."),
     "profile": ("bank_cli.profiles", "app", True, "Bank profiles: which policy drivers an institution runs."),
+    "report": ("bank_cli.summaries", "app", True, "Institution-wide reports: trial balance, daily summary."),
     "serve": ("bank_cli.serve", "serve", False, "Serve the JSON API over HTTP (FastAPI on uvicorn)."),
     "statement": ("bank_cli.reports", "statement", False, "Postings of an account with running balance."),
     "txn": ("bank_cli.txns", "app", True, "Transactions: deposit, withdraw, transfer, holds, reversals."),
@@ -32,7 +36,28 @@ COMMANDS: dict[str, tuple[str, str, bool, str]] = {
 
 
 class LazyGroup(TyperGroup):
-    """The root group: commands are built from their modules on first use."""
+    """The root group: commands are built from their modules on first use.
+    Under --json a usage error (click's, exit 2) is one JSON document on
+    stdout too, like every other error (see ``bank_cli.state.fail``)."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
+                                standalone_mode=standalone_mode, **extra)
+        try:
+            code = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        except _click.exceptions.ClickException as exc:
+            exc.show()
+            sys.stdout.write(json.dumps({"error": {"code": "usage", "message": exc.format_message(),
+                                                   "exit_code": exc.exit_code}}, indent=2) + "\n")
+            sys.exit(exc.exit_code)
+        except _click.exceptions.Abort:
+            sys.stderr.write("Aborted!\n")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return sorted(COMMANDS)
@@ -83,8 +108,9 @@ def root(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
-    from bank_cli.state import State
+    from bank_cli.state import JSON_ERRORS, State
 
+    JSON_ERRORS["enabled"] = json_out
     ctx.obj = State(profile=profile, db=db_url, actor=actor, json=json_out, debug=debug)
 
 

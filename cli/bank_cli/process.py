@@ -23,7 +23,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bank_cli.state import EXIT_INVALID, EXIT_OK, command, err, fail, out, state
-from bank_core.batchfile import FileFormatError, RowError, detect_format, read_rows, result_line
+from bank_core.batchfile import FileFormatError, RowError, detect_format, open_rows, read_rows, result_line
 from bank_core.messages import TxnRequest
 from bank_core.money import format_minor, parse_minor
 
@@ -140,14 +140,19 @@ def process(
         fail(EXIT_INVALID, "--out: must not be the input file")
     if out_path is not None and not out_path.resolve().parent.is_dir():
         fail(EXIT_INVALID, f"--out: directory {out_path.resolve().parent} does not exist")
+    if out_path is not None and out_path.is_dir():
+        fail(EXIT_INVALID, f"--out: {out_path} is a directory; name the results file, e.g. {out_path / 'results.jsonl'}")
     st.service  # connect (and migrate) before the clock starts
     gc.freeze()  # what start-up loaded is never garbage: keep it out of full collections
-    results = Results(out_path)
+    try:
+        results = Results(out_path)
+    except OSError as exc:  # before any row is posted
+        fail(EXIT_INVALID, f"--out: cannot write {out_path}: {exc.strerror}")
     interactive = sys.stderr.isatty() and not st.json
     started = time.perf_counter()
     complete = False
     try:
-        with file.open("r", encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheets' BOM
+        with open_rows(file) as handle:  # a byte that is not UTF-8 is its row's error
             rows = read_rows(handle, kind, st.institution, st.who)
             docs = _outcomes(st, rows, chunk_size, dry_run)
             if interactive:
@@ -190,7 +195,7 @@ def _summary(st: Any, file: Path, results: Results, elapsed: float, dry_run: boo
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
     fees = ", ".join(f"{v} {c}" for c, v in doc["fees"].items()) or "none"
-    out.print(f"{'dry run: ' if dry_run else ''}{rows} rows: {doc['posted']} posted, {doc['held']} held, "
+    out.print(f"{'dry run: ' if dry_run else ''}{rows} rows at {st.institution}: {doc['posted']} posted, {doc['held']} held, "
               f"{doc['rejected']} rejected, {doc['invalid']} invalid"
               f"{f' ({results.replayed} already processed earlier)' if results.replayed else ''}",
               highlight=False)

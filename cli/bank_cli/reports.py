@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from datetime import date
@@ -21,7 +19,7 @@ def balance(ctx: typer.Context, account: str = typer.Argument(..., metavar="ACCO
     Example: bank balance acc_1a2b3c4d5e6f
     """
     st = state(ctx)
-    doc = account_doc(*st.service.account(st.institution, account))
+    doc = account_doc(*st.service.account(st.institution, account, internal_ok=True))
     short = {k: doc[k] for k in ("id", "currency", "posted", "available", "held", "status")}
     emit(st, short, lambda: out.print(
         f"{doc['id']}: posted {doc['posted']} {doc['currency']}, available {doc['available']} "
@@ -29,12 +27,9 @@ def balance(ctx: typer.Context, account: str = typer.Argument(..., metavar="ACCO
 
 
 def _date(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(EXIT_INVALID, f"{name}: {value!r} is not a date like 2026-11-22")
+    from bank_core.limits import parse_date
+
+    return None if value is None else parse_date(value, name)
 
 
 @command
@@ -52,22 +47,21 @@ def statement(
     st = state(ctx)
     if fmt not in ("table", "csv", "json"):
         fail(EXIT_INVALID, f"--format: {fmt!r} is not one of table, csv, json")
-    doc = st.service.statement(st.institution, account, _date(date_from, "--from"),
-                               _date(date_to, "--to"))
+    first, last = _date(date_from, "--from"), _date(date_to, "--to")
+    if first is not None and last is not None and first > last:
+        fail(EXIT_INVALID, f"--from {first} is after --to {last}")
+    doc = st.service.statement(st.institution, account, first, last)
     if st.json or fmt == "json":
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     elif fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["posted_at", "txn_id", "rule", "amount", "balance", "currency"])
-        for line in doc["lines"]:
-            writer.writerow([line["posted_at"], line["txn_id"], line["rule"], line["amount"],
-                             line["balance"], doc["currency"]])
-        sys.stdout.write(buffer.getvalue())
+        from bank_core.reports import statement_csv
+
+        sys.stdout.write(statement_csv(doc))
     else:
-        out.print(table(f"Statement of {account} ({doc['currency']})",
-                        ["Posted at", "Txn", "Rule", "Amount", "Balance"],
-                        [[l["posted_at"], l["txn_id"], l["rule"], l["amount"], l["balance"]]
-                         for l in doc["lines"]]))
+        out.print(table(f"Statement of {account} at {st.institution} ({doc['currency']}, times in "
+                        f"{doc['timezone']})",
+                        ["Posted at", "Txn", "Ref", "Rule", "Counterparty", "Memo", "Amount", "Balance"],
+                        [[l["posted_at"], l["txn_id"], l["ref"], l["rule"], l["counterparty"], l["memo"],
+                          l["amount"], l["balance"]] for l in doc["lines"]]))
         out.print(f"opening {doc['opening']}  closing {doc['closing']} {doc['currency']}",
                   highlight=False)

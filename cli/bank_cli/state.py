@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bank_core import limits
 from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, ProfileError, Refused
 from bank_core.registry import DriverLoadError
 
@@ -35,7 +36,6 @@ EXIT_SYSTEM = 7       # anything unexpected (database down, a broken plug-in, bu
 ENV_PROFILE = "BANK_PROFILE"
 ENV_ACTOR = "BANK_ACTOR"
 ENV_CONFIG_DIR = "BANK_CONFIG_DIR"
-DEFAULT_INSTITUTION = "default"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,12 +54,25 @@ def config_path() -> Path:
     return Path(xdg) / "bank" / "config.toml"
 
 
+class ConfigFileError(InvalidRequest):
+    """The configuration file cannot be read; names the file."""
+
+
 def read_config() -> dict[str, Any]:
     path = config_path()
-    if not path.exists():
+    try:
+        with path.open("rb") as handle:
+            values = tomllib.load(handle)
+    except FileNotFoundError:
         return {}
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(f"configuration file {path} cannot be read ({one_line(str(exc))}); "
+                              "fix or delete it (`bank profile use ID` writes a new one)") from None
+    profile = values.get("profile")
+    if profile is not None and not limits.is_institution_id(profile):
+        raise ConfigFileError(f"configuration file {path}: profile = {limits.shown(profile)} is not "
+                              "an institution id; fix or delete it")
+    return values
 
 
 def write_config(values: dict[str, Any]) -> Path:
@@ -79,23 +92,98 @@ class State:
     debug: bool = False
     _service: Any = field(default=None, repr=False)
 
+    creating: bool = False  # ``bank init``: the one command that may create the database
+    _institution: str | None = field(default=None, repr=False)
+
+    @property
+    def chosen(self) -> str | None:
+        """The institution the person chose: ``--profile``, else ``BANK_PROFILE``,
+        else ``bank profile use``; None if they chose none."""
+        chosen = self.profile or os.environ.get(ENV_PROFILE)
+        if chosen is not None and not limits.is_institution_id(chosen):
+            fail(EXIT_USAGE, f"--profile: {limits.shown(chosen)} is not an institution id "
+                             "(1-64 characters of a-z, 0-9, '_' or '-')")
+        return chosen or read_config().get("profile")
+
     @property
     def institution(self) -> str:
-        """``--profile``, else ``BANK_PROFILE``, else ``bank profile use``, else default."""
-        return (self.profile or os.environ.get(ENV_PROFILE) or read_config().get("profile")
-                or DEFAULT_INSTITUTION)
+        """The chosen institution; if none was chosen, the database's only
+        one. With several and none chosen, no command guesses: exit 2 listing them."""
+        if self._institution is None:
+            chosen = self.chosen
+            if chosen is None:
+                ids = [row["id"] for row in self.service.institutions()]
+                if len(ids) != 1:
+                    where = self.database_name
+                    fail(EXIT_USAGE, f"no institution chosen and {where} has "
+                         + (f"{len(ids)}: {', '.join(ids)}; choose one with --profile ID, "
+                            "BANK_PROFILE=ID or `bank profile use ID`" if ids else
+                            "none yet; create one with `bank profile apply PROFILE.toml`"))
+                chosen = ids[0]
+            self._institution = chosen
+        return self._institution
+
+    def close(self) -> None:
+        """Give the database connections back (a command is one unit of use)."""
+        if self._service is not None:
+            self._service.engine.dispose()
+
+    @property
+    def db_known(self) -> bool:
+        return self._service is not None
+
+    @property
+    def database_name(self) -> str:
+        from bank_core.storage.locate import shown_path
+
+        return shown_path(self.url)
 
     @property
     def who(self) -> str:
         """``--actor``, else ``BANK_ACTOR``, else the OS user."""
-        return self.actor or os.environ.get(ENV_ACTOR) or getpass.getuser()
+        actor = self.actor or os.environ.get(ENV_ACTOR) or getpass.getuser()
+        try:
+            return limits.check_text(actor, "--actor", limits.MAX_ACTOR_LENGTH, required=True)
+        except InvalidRequest as exc:
+            fail(EXIT_USAGE, str(exc))
+
+    @property
+    def url(self) -> str:
+        """The database URL ``--db`` names (a path or a URL); exit 2 if unusable."""
+        from bank_core.storage.locate import BadDatabaseUrl, as_url
+
+        try:
+            return as_url(self.db)
+        except BadDatabaseUrl as exc:
+            fail(EXIT_USAGE, str(exc))
+
+    def existing_url(self) -> str:
+        """The URL of a bank database that exists (exit 5 otherwise; nothing is created)."""
+        from bank_core.storage.locate import NoDatabase, require_bank_database
+
+        url = self.url
+        try:
+            require_bank_database(url, self.db)
+        except NoDatabase as exc:
+            fail(EXIT_INVALID, str(exc))
+        return url
 
     @property
     def service(self) -> Any:
         if self._service is None:
             from bank_wiring import build
 
-            self._service = build(self.db)
+            if self.creating:
+                from bank_core.storage.locate import NoDatabase, prepare_new
+
+                url = self.url
+                try:
+                    prepare_new(url)
+                except NoDatabase as exc:
+                    fail(EXIT_INVALID, str(exc))
+            else:
+                url = self.existing_url()
+            self._service = build(url)
         return self._service
 
 
@@ -110,8 +198,24 @@ def one_line(message: str) -> str:
     return " ".join(line for line in lines if line and not line.startswith("(Background on this error"))
 
 
-def fail(code: int, message: str) -> NoReturn:
-    err.print(f"error: {one_line(message)}", markup=False, highlight=False)
+# Set by the root callback: under --json an error is also one JSON document on stdout.
+JSON_ERRORS = {"enabled": False}
+ERROR_CODES = {EXIT_USAGE: "usage", EXIT_REJECTED: "refused", EXIT_INVALID: "invalid",
+               EXIT_CONFLICT: "conflict", EXIT_SYSTEM: "system"}
+
+
+def fail(code: int, message: str, name: str | None = None, *, lines: list[str] | None = None) -> NoReturn:
+    """One ``error:`` line on stderr (several for a profile's problems) and the
+    exit code; under --json also ``{"error": {code, message, exit_code}}`` on stdout."""
+    shown = [one_line(line) for line in (lines or [message])]
+    for line in shown:
+        err.print(f"error: {line}", markup=False, highlight=False)
+    if JSON_ERRORS["enabled"]:
+        document = {"error": {"code": name or ERROR_CODES.get(code, "error"),
+                              "message": "; ".join(shown), "exit_code": code}}
+        if lines:
+            document["error"]["problems"] = shown
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     raise typer.Exit(code)
 
 
@@ -142,17 +246,21 @@ def command(fn: F) -> F:
         except ProfileError as exc:
             if debug:
                 traceback.print_exc()
-            for problem in exc.problems:
-                err.print(f"error: {one_line(problem)}", markup=False, highlight=False)
-            raise typer.Exit(EXIT_INVALID) from None
+            fail(EXIT_INVALID, str(exc), exc.code, lines=exc.problems or [str(exc)])
         except (BankError, DriverLoadError) as exc:
             if debug:
                 traceback.print_exc()
-            fail(exit_code_for(exc), str(exc))
+            message = str(exc)
+            if isinstance(exc, NotFound) and ctx is not None and state(ctx).db_known:
+                message += f" (database {state(ctx).database_name})"  # where it looked
+            fail(exit_code_for(exc), message, getattr(exc, "code", None))
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if debug:
                 traceback.print_exc()
             fail(EXIT_SYSTEM, f"{type(exc).__name__}: {one_line(str(exc))} (run with --debug for details)")
+        finally:
+            if ctx is not None:
+                state(ctx).close()
 
     return wrapper  # type: ignore[return-value]
 
@@ -165,12 +273,42 @@ def emit(st: State, document: Any, human: Callable[[], None]) -> None:
         human()
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
+# Columns whose cells are never cut or wrapped (ids, amounts, times): a
+# person copies them. Every other column folds onto more lines instead.
+WHOLE_COLUMNS = {"id", "txn", "account", "from", "to", "amount", "fee", "fees", "posted", "available",
+                 "held", "balance", "debit", "credit", "at", "posted at", "opening", "closing", "threshold",
+                 "observed", "ref", "net", "total"}
+RIGHT_COLUMNS = {"amount", "posted", "available", "held", "fee", "fees", "balance", "debit", "credit",
+                 "net", "total", "count"}
+FOLDED_MIN_WIDTH = 12
+VALUE_MIN_WIDTH = 48  # a Field/Value table's values: any id or amount fits whole
+
+
+class WholeTable:
+    """A rich table that is never squeezed below the width its whole
+    columns need: on a narrow terminal its lines are longer than the
+    terminal (which wraps them) rather than an id or amount being cut."""
+
+    def __init__(self, tbl: Table, needed: int) -> None:
+        self.table = tbl
+        self.needed = needed
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield from console.render(self.table, options.update(width=max(options.max_width, self.needed)))
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> WholeTable:
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
     tbl = Table(title=title, show_lines=False)
-    for name in columns:
-        justify = "right" if name.lower() in {"amount", "posted", "available", "held", "fee", "fees",
-                                              "balance", "debit", "credit"} else "left"
-        tbl.add_column(name, justify=justify)
-    for row in rows:
-        tbl.add_row(*["" if v is None else str(v) for v in row])
-    return tbl
+    needed = 1
+    for index, name in enumerate(columns):
+        longest = max([len(name), *(len(line) for row in cells for line in row[index].splitlines() or [""])])
+        whole = name.lower() in WHOLE_COLUMNS
+        floor = VALUE_MIN_WIDTH if name.lower() == "value" else max(len(name), FOLDED_MIN_WIDTH)
+        width = longest if whole else min(longest, floor)
+        tbl.add_column(name, justify="right" if name.lower() in RIGHT_COLUMNS else "left",
+                       no_wrap=whole, overflow="fold", min_width=width)
+        needed += width + 3
+    for row in cells:
+        tbl.add_row(*row)
+    return WholeTable(tbl, needed)

@@ -37,16 +37,12 @@ CHANNEL_HELP = "Channel, e.g. branch, atm, online, mobile."
 MONEY_COMMAND = {"ignore_unknown_options": True}
 
 
-def parse_at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(EXIT_INVALID, f"--at: {value!r} is not an ISO-8601 time like 2026-11-22T10:00:00Z")
-    if moment.tzinfo is None:
-        fail(EXIT_INVALID, f"--at: {value!r} needs a timezone, e.g. 2026-11-22T10:00:00Z")
-    return moment
+def parse_at(value: str | None, option: str = "--at") -> datetime | None:
+    """ISO-8601 with a timezone, inside the range every database holds
+    (the institution's own window is checked by the kernel)."""
+    from bank_core.limits import parse_time
+
+    return None if value is None else parse_time(value, option)
 
 
 def reasons_rows(reasons: list[dict[str, Any]]) -> list[list[Any]]:
@@ -75,7 +71,7 @@ def _submit(ctx: typer.Context, kind: str, amount: str, source: str | None, dest
         if generated:
             out.print(f"ref: {ref}", highlight=False)
         out.print(f"{result.status} {result.txn_id}: {result.kind} {result.amount} {result.currency}"
-                  f" (fee {result.fee_total} {result.currency})", highlight=False)
+                  f" (fee {result.fee_total} {result.currency}) at {result.institution}", highlight=False)
         if result.status != "posted":
             out.print(f"reason: {result.code}", highlight=False)
             shown = [r for r in result.reasons if r["outcome"] in ("fail", "reject", "review", "fault")]
@@ -159,27 +155,73 @@ def show(ctx: typer.Context, txn_id: str = typer.Argument(..., metavar="ID")) ->
     emit(st, doc, lambda: out.print(table(None, ["Field", "Value"], [[k, v] for k, v in plain.items()])))
 
 
+TXN_COLUMNS = ["txn_id", "ref", "kind", "status", "amount", "currency", "fee_total", "source", "dest",
+               "channel", "memo", "code", "at", "decided_at"]
+
+
+def _time_bound(value: str | None, option: str, tz_name: str, end: bool) -> datetime | None:
+    """--from/--to: a date (the institution's local day; --to inclusive) or an ISO-8601 time."""
+    from bank_core.limits import parse_date, parse_time
+    from bank_core.reports import local_day
+
+    if value is None:
+        return None
+    if "T" in value or " " in value.strip():
+        return parse_time(value, option)
+    day = parse_date(value, option)
+    return local_day(tz_name, day)[1 if end else 0]
+
+
 @app.command("list")
 @command
 def list_txns(
     ctx: typer.Context,
     account: str = typer.Option(None, "--account", help="Only this account's transactions."),
     status: str = typer.Option(None, "--status", help="posted, held, rejected, released or expired."),
-    limit: int = typer.Option(100, "--limit", min=1, max=10_000),
+    kind: str = typer.Option(None, "--kind", help="deposit, withdrawal, transfer or reversal."),
+    ref: str = typer.Option(None, "--ref", help="Only the transaction with this idempotency key."),
+    date_from: str = typer.Option(None, "--from", help="From this day (institution's timezone) or time."),
+    date_to: str = typer.Option(None, "--to", help="To this day (inclusive) or time (exclusive)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    limit: int = typer.Option(100, "--limit", min=1, max=100_000),
 ) -> None:
-    """List transactions, newest first.
+    """List transactions, newest first (an institution-wide export with --format csv).
 
-    Example: bank txn list --status held
+    Example: bank txn list --status held --from 2026-11-01 --to 2026-11-30 --format csv
     """
+    import csv
+    import io
+    import json
+    import sys
+
+    from bank_core.reports import KINDS, STATUSES, find_txns
+
     st = state(ctx)
-    if status is not None and status not in ("posted", "held", "rejected", "released", "expired"):
-        fail(EXIT_INVALID, f"--status: {status!r} is not one of posted, held, rejected, released, expired")
-    docs = st.service.txns(st.institution, account=account, status=status, limit=limit)
-    emit(st, {"institution": st.institution, "transactions": docs}, lambda: out.print(table(
-        f"Transactions of {st.institution}",
-        ["Id", "Kind", "Status", "Amount", "Fee", "From", "To", "Code", "At"],
-        [[d["txn_id"], d["kind"], d["status"], f"{d['amount']} {d['currency']}", d["fee_total"],
-          d["source"], d["dest"], d["code"], d["at"]] for d in docs])))
+    for option, value, allowed in (("--status", status, STATUSES), ("--kind", kind, KINDS),
+                                   ("--format", fmt, ("table", "csv", "json"))):
+        if value is not None and value not in allowed:
+            fail(EXIT_INVALID, f"{option}: {value!r} is not one of {', '.join(allowed)}")
+    tz_name = (st.service.read(lambda conn: st.service.institution(conn, st.institution)).timezone
+               if date_from or date_to else "UTC")
+    start = _time_bound(date_from, "--from", tz_name, end=False)
+    end = _time_bound(date_to, "--to", tz_name, end=True)
+    if start is not None and end is not None and start >= end:
+        fail(EXIT_INVALID, f"--from {date_from} is not before --to {date_to}")
+    docs = find_txns(st.service, st.institution, account=account, status=status, kind=kind, ref=ref,
+                     start=start, end=end, limit=limit)
+    if st.json or fmt == "json":
+        sys.stdout.write(json.dumps({"institution": st.institution, "transactions": docs}, indent=2) + "\n")
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(TXN_COLUMNS)
+        writer.writerows([[d[c] for c in TXN_COLUMNS] for d in docs])
+        sys.stdout.write(buffer.getvalue())
+    else:
+        out.print(table(f"Transactions of {st.institution}",
+                        ["Id", "Kind", "Status", "Amount", "Fee", "From", "To", "Code", "At"],
+                        [[d["txn_id"], d["kind"], d["status"], f"{d['amount']} {d['currency']}", d["fee_total"],
+                          d["source"], d["dest"], d["code"], d["at"]] for d in docs]))
 
 
 @app.command("explain")
@@ -221,7 +263,7 @@ def approve(ctx: typer.Context, txn_id: str = typer.Argument(..., metavar="ID"))
     st = state(ctx)
     outcome = st.service.holds.approve(st.institution, txn_id, st.who)
     emit(st, {"txn_id": outcome.txn_id, "status": outcome.status, "message": outcome.message},
-         lambda: out.print(outcome.message, highlight=False))
+         lambda: out.print(f"{outcome.message} (at {st.institution})", highlight=False))
 
 
 @app.command("reject")
@@ -238,7 +280,7 @@ def reject(
     st = state(ctx)
     outcome = st.service.holds.reject(st.institution, txn_id, st.who, reason)
     emit(st, {"txn_id": outcome.txn_id, "status": outcome.status, "message": outcome.message},
-         lambda: out.print(outcome.message, highlight=False))
+         lambda: out.print(f"{outcome.message} (at {st.institution})", highlight=False))
 
 
 @app.command("reverse")
@@ -254,7 +296,7 @@ def reverse(
     """
     st = state(ctx)
     view = st.service.holds.reverse(st.institution, txn_id, st.who, memo)
-    emit(st, view, lambda: out.print(f"{view['txn_id']} reverses {txn_id}", highlight=False))
+    emit(st, view, lambda: out.print(f"{view['txn_id']} reverses {txn_id} at {st.institution}", highlight=False))
 
 
 @app.command("expire")
@@ -268,9 +310,10 @@ def expire(
     Example: bank txn expire
     """
     st = state(ctx)
-    released = st.service.holds.expire(st.institution, st.who, parse_at(as_of))
+    released = st.service.holds.expire(st.institution, st.who, parse_at(as_of, "--as-of"))
     emit(st, {"expired": released},
-         lambda: out.print(f"expired {len(released)} hold(s)" + (": " + ", ".join(released) if released else "")))
+         lambda: out.print(f"expired {len(released)} hold(s) at {st.institution}"
+                           + (": " + ", ".join(released) if released else ""), highlight=False))
 
 
 from bank_cli.process import process  # noqa: E402 - registered after the group exists

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from bank_core.reports import statement_csv
 from bank_http.auth import allowed
 from bank_http.keys import Caller
 from bank_http.problems import Problem
@@ -74,17 +73,6 @@ def _day(value: str | None, field: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise Problem(400, "usage", f"{field}: {value!r} is not a date like 2026-11-22", field=field) from None
-
-
-def statement_csv(doc: dict[str, Any]) -> str:
-    """The same columns as ``bank statement --format csv``."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["posted_at", "txn_id", "rule", "amount", "balance", "currency"])
-    for line in doc["lines"]:
-        writer.writerow([line["posted_at"], line["txn_id"], line["rule"], line["amount"],
-                         line["balance"], doc["currency"]])
-    return buffer.getvalue()
 
 
 @router.get("/{account_id}/statement", summary="Postings with running balance, as JSON or CSV",

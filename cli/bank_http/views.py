@@ -98,7 +98,7 @@ def account_view(record: Any, balance: Any) -> dict[str, Any]:
     cur = balance.currency
     return {"id": record.id, "institution": record.institution_id, "holder": record.holder,
             "product": record.product, "currency": record.currency, "status": record.status,
-            "opened_at": as_utc(record.opened_at).isoformat(),
+            "role": record.role, "opened_at": as_utc(record.opened_at).isoformat(),
             "posted": format_minor(balance.posted, cur),
             "available": format_minor(balance.available, cur),
             "held": format_minor(balance.debits_pending, cur)}
