@@ -47,6 +47,7 @@ from bank_core.contract import (
     UsageCounters,
 )
 from bank_core.decide import Verdict
+from bank_core.fastmake import money, policy_context
 from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, require
 from bank_core.ledger import (
     BalanceRow,
@@ -61,7 +62,7 @@ from bank_core.money import MoneyError, parse_minor
 from bank_core.pipeline import ACCOUNT_CLOSED, InstitutionView, Pipeline, snapshot, zone
 from bank_core.limits import check_at_window, check_choice
 from bank_core.ports import ROLE_CUSTOMER, AccountRecord
-from bank_core.record import FORMAT, Record, dumps, encode_answers
+from bank_core.record import FORMAT, Record, dumps, encode_answers, loads
 from bank_core.storage.bulk import insert_rows
 from bank_core.storage.models import Txn, UsageCounter
 from bank_core.terms import TermSession
@@ -94,7 +95,7 @@ class Outcome:
         self.txn_id = txn_id
         self.institution = institution
         self.record = record  # list: a format-2 record; dict: a revision-0001 result
-        self.error = error
+        self.error = _without_traceback(error) if error is not None else None
         self.replayed = replayed
         self._text = text
         self._result: dict[str, Any] | None = None
@@ -203,7 +204,7 @@ class Chunk:
                                                    DECISION_ACTIONS))
         term_ids = []
         for subject, payload in payloads.items():
-            record = json.loads(payload)
+            record = loads(payload)
             self.seen[found[subject]] = (subject, record)
             if isinstance(record, list):
                 term_ids.extend(_record_terms(record))
@@ -295,10 +296,9 @@ class Chunk:
             verdict = Verdict("rejected", ACCOUNT_CLOSED,
                               kernel=(ACCOUNT_CLOSED, f"account {closed[0]} is closed"))
         else:
-            amount = Money(amount_minor, currency)
-            ctx = PolicyContext(Request(inst.id, kind, amount, source, dest, request.channel,
-                                        request.memo, at),
-                                src, dst, usage, inst.timezone, local_date, Money(0, currency))
+            ctx = policy_context(inst.id, kind, money(amount_minor, currency), source, dest,
+                                 request.channel, request.memo, at, src, dst, usage, inst.timezone,
+                                 local_date, money(0, currency))
             verdict = self.p.evaluator.evaluate(inst.drivers, ctx)
         return self.record(index, request, kind, verdict, body, amount_minor, currency, at,
                            at_iso, local_date, cash, fee_income)
@@ -446,6 +446,17 @@ class Chunk:
         apply_deltas(conn, inst.id, {a: d for a, d in self.deltas.items() if any(d)})
         bump_usage_many(conn, inst.id, self.usage_deltas)
         self.p.audit.append_many(conn, inst.id, self.audit)
+
+
+def _without_traceback(error: BankError) -> BankError:
+    """The error without its traceback (nor its causes'): a traceback holds
+    the frame of the chunk whose outcome list holds this error, a cycle that
+    would keep every chunk's rows alive until a full garbage collection."""
+    seen: BaseException | None = error
+    while seen is not None:
+        seen.__traceback__ = None
+        seen = seen.__cause__ or seen.__context__
+    return error
 
 
 _NO_USAGE = UsageCounters(UNDECLARED_USAGE, UNDECLARED_USAGE, UNDECLARED_RECENT)  # type: ignore[arg-type]

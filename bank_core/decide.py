@@ -49,6 +49,7 @@ from bank_core.contract import (
     Slot,
     Text,
 )
+from bank_core.fastmake import money, with_fees
 from bank_core.registry import BoundDriver
 
 MAX_FEE_LINES_PER_DRIVER = 8
@@ -202,13 +203,22 @@ def _check(bound: BoundDriver, answer: Any, answer_type: type) -> Any:
 
 
 def _call(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
-          answer_type: type, progress: list[BoundDriver]) -> tuple[Any, int]:
-    """One driver call timed on its own: (checked answer, CPU microseconds)."""
-    progress.append(bound)
-    gc_before = _GcClock.total_ns
-    started = _thread_ns()
-    answer = _guarded(bound, method, ctx)
-    elapsed_us = max(0, _thread_ns() - started - (_GcClock.total_ns - gc_before)) // 1000
+          answer_type: type, progress: list[BoundDriver],
+          attempts: guard.Attempts | None = None) -> tuple[Any, int]:
+    """One driver call timed on its own: (checked answer, CPU microseconds).
+    ``attempts`` is the row's guard, already entered (None: guard this call)."""
+    own = attempts is None
+    if own:
+        attempts = guard.enter()
+    try:
+        progress.append(bound)
+        gc_before = _GcClock.total_ns
+        started = _thread_ns()
+        answer = _run(bound, method, ctx, attempts)  # type: ignore[arg-type]
+        elapsed_us = max(0, _thread_ns() - started - (_GcClock.total_ns - gc_before)) // 1000
+    finally:
+        if own:
+            guard.leave(attempts)  # type: ignore[arg-type]
     if elapsed_us > bound.budget_ms * 1000:
         raise DriverFault(DRIVER_TIMEOUT, bound,
                           f"{bound.name} used {elapsed_us // 1000} ms of processor time; "
@@ -217,22 +227,22 @@ def _call(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: Polic
 
 
 def _call_fast(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
-               answer_type: type, progress: list[BoundDriver]) -> tuple[Any, int]:
+               answer_type: type, progress: list[BoundDriver], attempts: guard.Attempts) -> tuple[Any, int]:
     progress.append(bound)
-    return _check(bound, _guarded(bound, method, ctx), answer_type), 0
+    return _check(bound, _run(bound, method, ctx, attempts), answer_type), 0
 
 
-def _guarded(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext) -> Any:
-    """Call the driver with the runtime guard on (no file, socket or process)."""
-    attempts = guard.enter()
+def _run(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
+         attempts: guard.Attempts) -> Any:
+    """Call the driver inside the row's runtime guard (no file, socket or
+    process). The guard is entered once per row: a fault ends the row, so
+    whatever ``attempts`` holds was tried by the driver just called."""
     try:
         answer = method(ctx)
     except Exception as exc:
         if attempts:
             raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts)) from exc
         raise DriverFault(DRIVER_RAISED, bound, f"{bound.name} raised {type(exc).__name__}: {exc}") from exc
-    finally:
-        guard.leave(attempts)
     if attempts:  # the driver swallowed the refusal
         raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts))
     return answer
@@ -252,7 +262,7 @@ def _check_fee_answer(bound: BoundDriver, answer: FeeAnswer, currency: str) -> N
 
 
 def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
-              skip_fees: bool, slots: Sequence[Slot], call: Any) -> Verdict:
+              skip_fees: bool, slots: Sequence[Slot], call: Any, attempts: guard.Attempts) -> Verdict:
     verdict = Verdict("posted")
     answers = verdict.answers
     try:
@@ -260,16 +270,16 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
             currency = ctx.request.amount.currency
             fee_lines = verdict.fee_lines
             for bound in drivers[Slot.FEE]:
-                answer, _ = call(bound, bound.driver.fees, ctx, FeeAnswer, progress)  # type: ignore[attr-defined]
+                answer, _ = call(bound, bound.driver.fees, ctx, FeeAnswer, progress, attempts)  # type: ignore[attr-defined]
                 _check_fee_answer(bound, answer, currency)
                 answers.append((bound, answer))
                 for line in answer.lines:
                     fee_lines.append((bound, line))
             if fee_lines:
-                ctx = _with_fees(ctx, Money(verdict.fee_minor, currency))
+                ctx = _with_fees(ctx, money(verdict.fee_minor, currency))
         if Slot.LIMIT in slots:
             for bound in drivers[Slot.LIMIT]:
-                answer, _ = call(bound, bound.driver.check, ctx, LimitAnswer, progress)  # type: ignore[attr-defined]
+                answer, _ = call(bound, bound.driver.check, ctx, LimitAnswer, progress, attempts)  # type: ignore[attr-defined]
                 if type(answer.passed) is not bool:
                     raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered passed={answer.passed!r}")
                 answers.append((bound, answer))
@@ -282,7 +292,7 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
             return verdict
         review_by: str | None = None
         for bound in drivers[Slot.APPROVAL]:
-            answer, _ = call(bound, bound.driver.decide, ctx, ApprovalAnswer, progress)  # type: ignore[attr-defined]
+            answer, _ = call(bound, bound.driver.decide, ctx, ApprovalAnswer, progress, attempts)  # type: ignore[attr-defined]
             decision = answer.decision
             if type(decision) is not Decision:
                 raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered decision={decision!r}")
@@ -303,23 +313,47 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
 
 
 def _with_fees(ctx: PolicyContext, fees: Money) -> PolicyContext:
-    return PolicyContext(ctx.request, ctx.source, ctx.dest, ctx.usage, ctx.timezone,
-                         ctx.local_date, fees)
+    return with_fees(ctx.request, ctx.source, ctx.dest, ctx.usage, ctx.timezone, ctx.local_date, fees)
 
 
 def _timed(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver], skip_fees: bool,
            slots: Sequence[Slot]) -> Verdict:
     """Run once under one CPU clock; re-run with every driver timed only if
     the row as a whole used more than the smallest budget involved."""
-    gc_before = _GcClock.total_ns
-    started = _thread_ns()
-    verdict = _evaluate(drivers, ctx, progress, skip_fees, slots, _call_fast)
-    spent_ns = _thread_ns() - started - (_GcClock.total_ns - gc_before)
-    smallest = min((b.budget_ms for s in slots for b in drivers[s]), default=0)
-    if spent_ns > smallest * 1_000_000:
-        progress.clear()
-        verdict = _evaluate(drivers, ctx, progress, skip_fees, slots, _call)
+    attempts = guard.enter()
+    try:
+        gc_before = _GcClock.total_ns
+        started = _thread_ns()
+        verdict = _evaluate(drivers, ctx, progress, skip_fees, slots, _call_fast, attempts)
+        spent_ns = _thread_ns() - started - (_GcClock.total_ns - gc_before)
+        if spent_ns > _smallest_budget_ms(drivers, slots) * 1_000_000:
+            progress.clear()
+            attempts.clear()
+            verdict = _evaluate(drivers, ctx, progress, skip_fees, slots, _call, attempts)
+    finally:
+        guard.leave(attempts)
     return verdict
+
+
+_BUDGETS: dict[tuple[int, tuple[Slot, ...]], tuple[Drivers, int, int]] = {}
+
+
+def _budgets(drivers: Drivers, slots: Sequence[Slot]) -> tuple[int, int]:
+    """(smallest, total) budget in ms of the drivers in ``slots``, computed
+    once per bound profile (the mapping is kept, so its id is not reused)."""
+    key = (id(drivers), tuple(slots))
+    found = _BUDGETS.get(key)
+    if found is None or found[0] is not drivers:
+        budgets = [b.budget_ms for s in slots for b in drivers[s]]
+        found = _BUDGETS[key] = (drivers, min(budgets, default=0), sum(budgets))
+        if len(_BUDGETS) > 256:  # profiles re-bound over a long-lived process
+            _BUDGETS.clear()
+            _BUDGETS[key] = found
+    return found[1], found[2]
+
+
+def _smallest_budget_ms(drivers: Drivers, slots: Sequence[Slot]) -> int:
+    return _budgets(drivers, slots)[0]
 
 
 class _Hang(BaseException):
@@ -389,7 +423,7 @@ class Evaluator:
     def evaluate(self, drivers: Drivers, ctx: PolicyContext, *, skip_fees: bool = False,
                  slots: Sequence[Slot] = _ALL_SLOTS) -> Verdict:
         progress: list[BoundDriver] = []
-        budget_ms = sum(b.budget_ms for s in slots for b in drivers[s]) + HANG_GRACE_MS
+        budget_ms = _budgets(drivers, slots)[1] + HANG_GRACE_MS
         dog = self._main_watchdog()
         if dog is None:
             return self._evaluate_on_worker(drivers, ctx, progress, skip_fees, slots, budget_ms)

@@ -73,7 +73,7 @@ class TxnRequest:
         if not isinstance(self.amount, str) or not _AMOUNT_SHAPE.match(self.amount):
             shown = self.amount if isinstance(self.amount, str) else f"{self.amount!r} ({type(self.amount).__name__})"
             raise InvalidRequest(f"amount: {shown!r} is not a plain positive decimal amount like \"10.50\"")
-        needs = {Kind.DEPOSIT: (False, True), Kind.WITHDRAWAL: (True, False), Kind.TRANSFER: (True, True)}[kind]
+        needs = _NEEDS[kind]
         for label, value, needed in (("from", self.source, needs[0]), ("to", self.dest, needs[1])):
             if needed and not value:
                 raise InvalidRequest(f"{label}: a {kind} needs a '{label}' account")
@@ -98,6 +98,9 @@ class TxnRequest:
             limits.check_time(self.at, "at")
         return kind
 
+
+# (needs a 'from' account, needs a 'to' account) per kind
+_NEEDS = {Kind.DEPOSIT: (False, True), Kind.WITHDRAWAL: (True, False), Kind.TRANSFER: (True, True)}
 
 TXN_ID_PREFIX = "txn_"
 _TXN_ID_RE = re.compile(r"\Atxn_([1-9][0-9]{0,17})\Z")

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from bank_core.contract import READS, AccountSnapshot, AccountStatus, Money, Slot
 from bank_core.decide import Drivers, Evaluator
+from bank_core.fastmake import account_snapshot
 from bank_core.ledger import BalanceRow, load_balances
 from bank_core.messages import as_utc
 from bank_core.ports import AccountRecord, AccountsPort, AuditPort
@@ -63,11 +64,9 @@ def snapshot(record: AccountRecord, balance: BalanceRow, exclude_hold: list[int]
     if exclude_hold is not None:
         dpend -= exclude_hold[2]
         cpend -= exclude_hold[3]
-    cur = balance.currency
-    return AccountSnapshot(record.id, record.currency, _STATUS[record.status],
-                           record.product, as_utc(record.opened_at),
-                           Money(balance.credits_posted - balance.debits_posted, cur),
-                           Money(dpend, cur), Money(cpend, cur))
+    return account_snapshot(record.id, record.currency, _STATUS[record.status], record.product,
+                            as_utc(record.opened_at), balance.credits_posted - balance.debits_posted,
+                            dpend, cpend)
 
 
 _STATUS = {s.value: s for s in AccountStatus}

@@ -34,6 +34,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from bank_core.contract import (
     FeeAnswer,
     LimitAnswer,
@@ -55,8 +57,23 @@ Term = Callable[[str], int]
 
 
 def dumps(record: list[Any]) -> str:
-    """The canonical text of a record (what the audit chain hashes)."""
-    return _encoder(record)
+    """The canonical text of a record (what the audit chain hashes).
+
+    orjson writes exactly what the standard encoder with these separators
+    and ``ensure_ascii=False`` writes for a record's values (ints, text,
+    lists, null, booleans; ``tests/test_record.py`` holds them to it); it
+    refuses what it cannot write the same (an int past 64 bits, text that
+    is not Unicode), and then the standard encoder writes it."""
+    try:
+        return orjson.dumps(record).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return _encoder(record)
+
+
+def loads(payload: str | bytes) -> Any:
+    """A stored record as data. The standard parser, not orjson: orjson reads
+    an integer past 64 bits as a float, and no float may touch an amount."""
+    return json.loads(payload)
 
 
 def _value(value: Any, currency: str) -> Any:
@@ -170,7 +187,7 @@ class Record:
 
     @classmethod
     def loads(cls, payload: str, text: Callable[[int], str]) -> Record:
-        return cls(json.loads(payload), text)
+        return cls(loads(payload), text)
 
     ref = property(lambda self: self.r[1])
     kind = property(lambda self: self.r[2])

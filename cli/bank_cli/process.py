@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -53,6 +54,16 @@ def _count_rows(path: Path) -> int:
         return sum(1 for _ in handle)
 
 
+def result_json(doc: dict[str, Any]) -> str:
+    """One results-file line: sorted keys, no spaces, non-ASCII escaped (as
+    ``json.dumps(doc, sort_keys=True, separators=(",", ":"))`` writes it;
+    orjson writes the same bytes whenever they are ASCII, ~10x faster)."""
+    line = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    if line.isascii():
+        return line.decode()
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n"
+
+
 class Results:
     """Result lines to ``--out`` (atomically renamed at the end) and tallies."""
 
@@ -76,7 +87,7 @@ class Results:
                 err.print(f"line {doc['line']}: {doc['error']}", markup=False, highlight=False)
             self.errors_shown += 1
         if self.handle is not None:
-            self.handle.write(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
+            self.handle.write(result_json(doc))
 
     def close(self, complete: bool) -> None:
         if self.handle is None:
@@ -144,6 +155,9 @@ def process(
         fail(EXIT_INVALID, f"--out: {out_path} is a directory; name the results file, e.g. {out_path / 'results.jsonl'}")
     st.service  # connect (and migrate) before the clock starts
     gc.freeze()  # what start-up loaded is never garbage: keep it out of full collections
+    # A chunk's rows are freed by reference counting (no cycles): collect the
+    # young generation every 100,000 allocations instead of every 700.
+    gc.set_threshold(100_000, 10, 10)
     try:
         results = Results(out_path)
     except OSError as exc:  # before any row is posted
