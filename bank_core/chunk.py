@@ -142,11 +142,46 @@ class Outcome:
         return [r.to_dict() for r in Record(self.record, self._text).reasons(notable_only=True)]
 
 
+class Carry:
+    """What one chunk of a file hands on to the next: the account records and
+    balances (as that chunk left them) of every account the file touched so
+    far. The next chunk uses them instead of reading them again only while
+    the institution's audit head is exactly where the last committed chunk
+    left it: every change to an institution's accounts, balances or profile
+    appends to its chain, so an unchanged head, read inside the next chunk's
+    own write transaction, means nobody else changed anything in between.
+    A chunk that did not commit (an error, a retried serialization failure)
+    may have changed the balances in memory: the next load starts afresh."""
+
+    __slots__ = ("head", "profile_version", "records", "balances", "in_flight")
+
+    def __init__(self) -> None:
+        self.head: tuple[int, str] | None = None
+        self.profile_version = -1
+        self.records: dict[str, AccountRecord] = {}
+        self.balances: dict[str, BalanceRow] = {}
+        self.in_flight = False
+
+    def begin(self, head: tuple[int, str] | None, profile_version: int) -> bool:
+        """At a chunk's load: whether what is carried still holds."""
+        usable = (not self.in_flight and head is not None and head == self.head
+                  and profile_version == self.profile_version)
+        if not usable:
+            self.records, self.balances = {}, {}
+        self.head, self.profile_version, self.in_flight = head, profile_version, True
+        return usable
+
+    def committed(self) -> None:
+        """The chunk's transaction committed: what it left is the database's."""
+        self.in_flight = False
+
+
 class Chunk:
     """The state of one chunk: loaded once, updated per row, written once."""
 
     def __init__(self, pipeline: Pipeline, conn: Connection, inst: InstitutionView,
-                 now: datetime, dry_run: bool = False) -> None:
+                 now: datetime, dry_run: bool = False, carry: Carry | None = None) -> None:
+        self.carry = carry
         self.p = pipeline
         self.conn = conn
         self.inst = inst
@@ -173,15 +208,23 @@ class Chunk:
     # ------------------------------------------------------------------ load
 
     def load(self, requests: list[TxnRequest], kinds: list[Kind | None]) -> None:
-        conn, inst = self.conn, self.inst
+        conn, inst, carry = self.conn, self.inst, self.carry
         ids = {a for r, k in zip(requests, kinds) if k is not None for a in (r.source, r.dest) if a}
-        self.records = self.p.accounts.get_many(conn, inst.id, sorted(ids), for_update=True) if ids else {}
-        for cur in sorted({r.currency for r in self.records.values()}):
+        if carry is not None and carry.begin(self.p.audit.head(conn, inst.id), inst.profile_version):
+            self.records, self.balances = carry.records, carry.balances
+        missing = sorted(ids - self.records.keys())
+        if missing:
+            self.records.update(self.p.accounts.get_many(conn, inst.id, missing, for_update=True))
+        for cur in sorted({self.records[i].currency for i in ids if i in self.records}):
             for role in ("cash", "fee_income"):
                 found = self.p.internal_account(conn, inst.id, role, cur)
                 if found is not None:
                     self.internal[(role, cur)] = found
-        self.balances = self.p.load_balances(conn, inst.id, sorted(ids | set(self.internal.values())))
+        missing = sorted((ids | set(self.internal.values())) - self.balances.keys())
+        if missing:
+            self.balances.update(self.p.load_balances(conn, inst.id, missing))
+        if carry is not None:
+            carry.records, carry.balances = self.records, self.balances
         self._load_earlier([r.ref for r, k in zip(requests, kinds) if k is not None])
         if inst.reads:
             self._load_usage(requests, kinds)
@@ -445,7 +488,9 @@ class Chunk:
         insert_rows(conn, Txn.metadata.tables["posting"], POSTING_COLUMNS, self.posting_rows)
         apply_deltas(conn, inst.id, {a: d for a, d in self.deltas.items() if any(d)})
         bump_usage_many(conn, inst.id, self.usage_deltas)
-        self.p.audit.append_many(conn, inst.id, self.audit)
+        head = self.p.audit.append_many(conn, inst.id, self.audit)
+        if head is not None and self.carry is not None:
+            self.carry.head = head
 
 
 def _without_traceback(error: BankError) -> BankError:
@@ -478,8 +523,10 @@ def _record_terms(record: list[Any]) -> list[int]:
 
 def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
                   requests: list[TxnRequest], now: datetime, first_index: int = 0,
-                  dry_run: bool = False) -> list[Outcome]:
-    """Decide and write one chunk inside the caller's database transaction."""
+                  dry_run: bool = False, carry: Carry | None = None) -> list[Outcome]:
+    """Decide and write one chunk inside the caller's database transaction.
+    ``carry``: the file's :class:`Carry`; call its ``committed()`` once the
+    transaction commits."""
     kinds: list[Kind | None] = []
     outcomes: list[Outcome | None] = []
     for offset, request in enumerate(requests):
@@ -494,7 +541,7 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
         except BankError as exc:
             kinds.append(None)
             outcomes.append(Outcome(first_index + offset, request, error=exc))
-    chunk = Chunk(pipeline, conn, inst, now, dry_run)
+    chunk = Chunk(pipeline, conn, inst, now, dry_run, carry)
     chunk.load(requests, kinds)
     chunk.remaining = sum(1 for k in kinds if k is not None)
     for offset, (request, kind) in enumerate(zip(requests, kinds)):

@@ -81,9 +81,16 @@ class AuditPort(Protocol):
         ...
 
     def append_many(self, conn: Connection, institution_id: str,
-                    entries: list[tuple[str, str, str, str, datetime]]) -> None:
+                    entries: list[tuple[str, str, str, str, datetime]]) -> tuple[int, str] | None:
         """Append ``(actor, action, subject, payload_json, at)`` in order;
-        ``payload_json`` is canonical JSON (no spaces; a dict's keys sorted)."""
+        ``payload_json`` is canonical JSON (no spaces; a dict's keys sorted).
+        Returns the new head (None when ``entries`` is empty)."""
+        ...
+
+    def head(self, conn: Connection, institution_id: str) -> tuple[int, str] | None:
+        """The chain's head (sequence, hash), or None when it has none. Every
+        change to an institution's accounts, balances or profile appends an
+        entry, so an unchanged head means nothing of the institution changed."""
         ...
 
     def decisions(self, conn: Connection, institution_id: str, subjects: list[str],

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from bank_core import ledger, limits
-from bank_core.chunk import Outcome, process_chunk
+from bank_core.chunk import Carry, Outcome, process_chunk
 from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.holds import Holds
@@ -300,11 +300,13 @@ class BankService:
             yield from self._dry_run(institution_id, chunks)
             return
         done = 0
+        carry = Carry()  # accounts and balances from chunk to chunk, while nobody else writes
         for chunk in chunks:
             def work(conn: Connection, chunk: list[TxnRequest] = chunk) -> list[Outcome]:
                 inst = self.institution(conn, institution_id)
-                return process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done)
+                return process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done, carry=carry)
             outcomes = self.write(work, institution_id)
+            carry.committed()
             done += len(chunk)
             yield from outcomes
 
@@ -314,9 +316,12 @@ class BankService:
             try:
                 inst = self.institution(conn, institution_id)
                 done = 0
+                carry = Carry()  # one transaction: each chunk sees what the last left
                 for chunk in chunks:
-                    yield from process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done,
-                                             dry_run=True)
+                    outcomes = process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done,
+                                             dry_run=True, carry=carry)
+                    carry.committed()
+                    yield from outcomes
                     done += len(chunk)
             finally:
                 transaction.rollback()

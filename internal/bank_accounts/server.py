@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 
 from bank_accounts.tables import Account
+from bank_core.ledger import one_of
 from bank_core.ports import ROLE_CUSTOMER, AccountRecord
 
 _COLUMNS = (Account.id, Account.institution_id, Account.currency, Account.holder,
@@ -40,7 +41,7 @@ class AccountsServer:
     def get_many(self, conn: Connection, institution_id: str, ids: Sequence[str],
                  *, for_update: bool = False) -> dict[str, AccountRecord]:
         query = select(*_COLUMNS).where(Account.institution_id == institution_id,
-                                        Account.id.in_(list(ids)))
+                                        one_of(conn, Account.id, list(ids)))
         if for_update:
             query = query.with_for_update()
         return {row.id: _record(row) for row in conn.execute(query)}

@@ -60,12 +60,13 @@ class AuditServer:
         return seq
 
     def append_many(self, conn: Connection, institution_id: str,
-                    entries: list[tuple[str, str, str, str, datetime]]) -> None:
+                    entries: list[tuple[str, str, str, str, datetime]]) -> tuple[int, str] | None:
         """Append ``(actor, action, subject, payload_json, at)`` entries in
-        order with one read of the head, one insert and one head update.
+        order with one read of the head, one insert and one head update;
+        returns the new head (None when there was nothing to append).
         ``payload_json`` must already be canonical (see ``canonical_json``)."""
         if not entries:
-            return
+            return None
         head = conn.execute(select(AuditHead.seq, AuditHead.hash)
                             .where(AuditHead.institution_id == institution_id)
                             .with_for_update()).one()
@@ -86,6 +87,12 @@ class AuditServer:
         insert_rows(conn, AuditEntryRow.__table__, _COLUMNS, rows)
         conn.execute(update(AuditHead).where(AuditHead.institution_id == institution_id)
                      .values(seq=seq, hash=prev))
+        return seq, prev
+
+    def head(self, conn: Connection, institution_id: str) -> tuple[int, str] | None:
+        row = conn.execute(select(AuditHead.seq, AuditHead.hash)
+                           .where(AuditHead.institution_id == institution_id)).first()
+        return None if row is None else (row.seq, row.hash)
 
     def verify(self, conn: Connection, institution_id: str) -> AuditVerdict:
         rows = conn.execute(select(AuditEntryRow)
