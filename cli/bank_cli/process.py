@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bank_cli.state import EXIT_INVALID, EXIT_OK, command, err, fail, out, state
 from bank_core.batchfile import FileFormatError, RowError, detect_format, open_rows, read_rows, result_line
 from bank_core.messages import TxnRequest
-from bank_core.money import format_minor, parse_minor
+from bank_core.money import format_minor
 
 MAX_ERRORS_SHOWN = 20
 
@@ -76,12 +76,13 @@ class Results:
         self.replayed = 0
         self.errors_shown = 0
 
-    def add(self, doc: dict[str, Any], replayed: bool = False) -> None:
+    def add(self, doc: dict[str, Any], replayed: bool = False, fee_minor: int = 0) -> None:
+        """One row's result; ``fee_minor`` is its fees in minor units (what
+        ``fee_total`` says, without parsing the text back)."""
         self.counts[doc["status"]] += 1
         self.replayed += replayed
-        if doc["fee_total"] is not None and doc["status"] != "rejected":
-            minor = parse_minor(doc["fee_total"], doc["currency"], allow_zero=True)
-            self.fees[doc["currency"]] = self.fees.get(doc["currency"], 0) + minor
+        if fee_minor and doc["status"] != "rejected":
+            self.fees[doc["currency"]] = self.fees.get(doc["currency"], 0) + fee_minor
         if doc["status"] == "invalid":
             if self.errors_shown < MAX_ERRORS_SHOWN:
                 err.print(f"line {doc['line']}: {doc['error']}", markup=False, highlight=False)
@@ -117,6 +118,7 @@ def _outcomes(st: Any, rows: Iterator[tuple[int, TxnRequest | RowError]], chunk_
                 continue
             doc = result_line(line, item.ref, outcome, None)
             doc["_replayed"] = outcome.replayed
+            doc["_fee_minor"] = outcome.fee_minor() if outcome.record is not None else 0
             yield doc
             break
     while pending:
@@ -176,12 +178,12 @@ def process(
                 with Progress(*columns, transient=True) as bar:
                     task = bar.add_task("processing", total=total, rate="-")
                     for n, doc in enumerate(docs, start=1):
-                        results.add(doc, doc.pop("_replayed", False))
+                        results.add(doc, doc.pop("_replayed", False), doc.pop("_fee_minor", 0))
                         if n % 500 == 0:
                             bar.update(task, completed=n, rate=f"{n / (time.perf_counter() - started):,.0f}")
             else:
                 for doc in docs:
-                    results.add(doc, doc.pop("_replayed", False))
+                    results.add(doc, doc.pop("_replayed", False), doc.pop("_fee_minor", 0))
         complete = True
     except FileFormatError as exc:
         fail(EXIT_INVALID, str(exc))
