@@ -55,6 +55,7 @@ from bank_core.ledger import (
     apply_deltas,
     bump_usage_many,
     next_txn_ids,
+    one_of,
     period_keys,
 )
 from bank_core.messages import TxnRequest, as_utc, public_txn_id
@@ -269,7 +270,7 @@ class Chunk:
         if "usage" in self.inst.reads:
             rows = self.conn.execute(select(U.account_id, U.period, U.kind, U.channel, U.amount_minor,
                                             U.fee_minor, U.count).where(
-                U.institution_id == self.inst.id, U.account_id.in_(sorted(sources)),
+                U.institution_id == self.inst.id, one_of(self.conn, U.account_id, sorted(sources)),
                 U.period.in_(sorted(periods))))
             for acc, period, kind, channel, amount, fee, count in rows:
                 self.usage.setdefault((acc, period), {})[(Kind(kind), channel)] = [amount, fee, count]
@@ -279,7 +280,7 @@ class Chunk:
                          func.row_number().over(partition_by=Txn.source_account_id,
                                                 order_by=Txn.at.desc()).label("rn"))
                   .where(Txn.institution_id == self.inst.id,
-                         Txn.source_account_id.in_(sorted(sources)),
+                         one_of(self.conn, Txn.source_account_id, sorted(sources)),
                          Txn.status.in_(("posted", "held")),
                          Txn.kind.in_([str(k) for k in OUTGOING]),
                          Txn.at > min(times) - RECENT_WINDOW, Txn.at <= max(times))
