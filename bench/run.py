@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -69,6 +70,7 @@ class Run:
     peak_rss_mb: float
     counts: dict[str, int]
     bytes_per_row: float | None = None
+    cpu_s: float = 0.0  # processor seconds of the command (its own, not the database server's)
     extra: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -98,15 +100,20 @@ def profile_document(package: str, builtin: bool) -> dict:
 
 def run_process(url: str, institution: str, file: Path, out: Path) -> tuple[float, float, dict]:
     """Run `bank txn process` in a child: (wall seconds of the whole command,
-    its peak RSS MB as it reports it (VmHWM), its summary)."""
+    its peak RSS MB as it reports it (VmHWM), its summary with ``cpu_s``, the
+    processor seconds the command used: on a shared machine the wall time
+    also counts the time the command waited for a core)."""
     args = [bank_bin(), "--db", url, "--profile", institution, "--actor", "bench", "--json",
             "txn", "process", str(file), "--out", str(out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if child.returncode not in (0, 5):  # 5: some rows were invalid, as the workload intends
         raise SystemExit(f"bank txn process failed with exit {child.returncode}")
     summary = json.loads(child.stdout)
+    summary["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return seconds, summary["peak_rss_mb"], summary
 
 
@@ -174,20 +181,28 @@ def measure(engine: str, url: str, documents: list[dict], accounts_each: int, ro
             label: str, work: Path, seed: int) -> tuple[Run, list[tuple[str, Path, list[str]]]]:
     files, before = _prepare(url, documents, accounts_each, rows // len(documents), work, seed)
     seconds, peak, counts = 0.0, 0.0, {"posted": 0, "held": 0, "rejected": 0, "invalid": 0}
+    cpu = 0.0
     for institution, path, _accounts in files:
         s, p, summary = run_process(url, institution, path, path.with_suffix(".results.jsonl"))
-        seconds, peak = seconds + s, max(peak, p)
+        seconds, peak, cpu = seconds + s, max(peak, p), cpu + summary["cpu_s"]
         for key in counts:
             counts[key] += summary[key]
     after = database_bytes(url)
     per_row = (after - before) / rows if after is not None else None
-    return Run(engine, rows, label, seconds, peak, counts, per_row), files
+    return Run(engine, rows, label, seconds, peak, counts, per_row, cpu_s=cpu), files
 
 
 def show(run: Run) -> None:
     disk = f"  {run.bytes_per_row:,.0f} B/row on disk" if run.bytes_per_row is not None else ""
-    print(f"{run.engine:10} {run.rows:>9,} rows  {run.drivers:22} {run.rate:>8,.0f} rows/s  "
-          f"peak RSS {run.peak_rss_mb:6.1f} MB{disk}  {run.counts}", flush=True)
+    cpu = f" ({run.rows / run.cpu_s:,.0f} per CPU-second)" if run.cpu_s else ""
+    print(f"{run.engine:10} {run.rows:>9,} rows  {run.drivers:22} {run.rate:>8,.0f} rows/s{cpu}  "
+          f"peak RSS {run.peak_rss_mb:6.1f} MB{disk}  {run.counts}  load {_load()}", flush=True)
+
+
+def _load() -> str:
+    """The machine's 1-minute load average over its cores: above 1.0 the
+    figures beside it were measured on a machine busy with other work."""
+    return f"{os.getloadavg()[0] / (os.cpu_count() or 1):.2f}/core"
 
 
 def three_driver(engine: str, admin: str | None, rows: int, work: Path, seed: int) -> Run:
