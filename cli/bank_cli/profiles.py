@@ -157,4 +157,4 @@ def use(ctx: typer.Context, institution: str = typer.Argument(..., metavar="ID")
          lambda: out.print(f"active institution: {institution} (saved in {path})", highlight=False))
 
 
-from bank_cli import profile_versions  # noqa: E402,F401  (history, diff, rollback, simulate: same group)
+from bank_cli import profile_versions, simulate  # noqa: E402,F401  (history, diff, rollback, simulate: same group)
