@@ -174,3 +174,29 @@ def diff_lines(diff: dict[str, Any]) -> list[str]:
 
 def _shown(change: dict[str, Any], side: str) -> str:
     return json.dumps(change[side], sort_keys=True) if side in change else "(none)"
+
+
+def to_toml(document: dict[str, Any]) -> str:
+    """A profile document (as stored) written back as TOML: top-level keys,
+    then one ``[[slot]]`` table per driver with inline params. Floats never
+    occur in a valid profile."""
+    lines = [f"{key} = {_toml_value(value)}" for key, value in document.items() if key not in SLOTS]
+    for slot in SLOTS:
+        for ref in document.get(slot, []):
+            lines += ["", f"[[{slot}]]", f"driver = {_toml_value(ref['driver'])}",
+                      f"params = {_toml_value(ref.get('params', {}))}"]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string is a JSON string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"a profile holds no {type(value).__name__} values")

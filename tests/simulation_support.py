@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import bank_wiring
+from bank_core.profile_history import to_toml
 from cli_support import Cli, profile_file
 
 DAYS = 30
@@ -32,23 +33,7 @@ def profile_doc(inst: str, **changes: Any) -> dict[str, Any]:
 
 
 def write_profile(path: Path, doc: dict[str, Any]) -> Path:
-    """A profile document as TOML (inline tables are enough for profiles)."""
-    def value(v: Any) -> str:
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f'"{k}" = {value(x)}' for k, x in v.items()) + " }"
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int):
-            return str(v)
-        return json.dumps(str(v))
-    lines = [f"{k} = {value(v)}" for k, v in doc.items() if k not in ("fee", "limit", "approval")]
-    for slot in ("fee", "limit", "approval"):
-        for ref in doc.get(slot, []):
-            lines += [f"[[{slot}]]", f"driver = {value(ref['driver'])}",
-                      f"params = {value(ref.get('params', {}))}"]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(to_toml(doc))
     return path
 
 
