@@ -180,3 +180,18 @@ def test_a_limit_change_cascades_like_the_real_thing(cli: Cli, tmp_path: Path) -
         assert real[ref]["fee_total"] == change["after"]["fee_total"]
     assert copy.balance(a, profile="northwind")["available"] == "700.00"
     assert cli.balance(a, profile="northwind")["available"] == "396.00"  # live: 800.00 and its 4.00 fee left
+
+
+@pytest.mark.postgres
+def test_simulating_over_a_postgresql_database_reads_it_and_changes_nothing(fresh_pg_url: str, tmp_path: Path) -> None:
+    pg = Cli(fresh_pg_url, tmp_path / "config")
+    pg("init", expect=0)
+    banks = setup_banks(pg, tmp_path, accounts=8)
+    for inst, bank in banks.items():
+        bank.process(bank.traffic(random.Random(inst), 120, 0, 30, "p"), tmp_path / f"{inst}.jsonl")
+        people_act(bank, random.Random(inst))
+        count = len(pg.json("txn", "list", "--limit", "10000", profile=inst)["transactions"])
+        report = simulate(pg, inst, write_profile(tmp_path / f"{inst}-same.toml", profile_doc(inst)))
+        assert report["changed"] == 0 and report["actions"]["not_applied"] == []
+        assert 0 < report["rows"] <= count
+        assert len(pg.json("txn", "list", "--limit", "10000", profile=inst)["transactions"]) == count
