@@ -16,8 +16,10 @@ from bank_cli.state import command, emit, out, state, table
 @app.command("history")
 @command
 def history(ctx: typer.Context) -> None:
-    """List every version of the institution's profile: when, by whom, its
-    checksum and how many transactions it decided.
+    """List every version of the institution's profile.
+
+    For each: when and by whom it was applied, its checksum, and how many
+    transactions it decided.
 
     Example: bank --profile northwind profile history
     """
@@ -39,9 +41,11 @@ def diff(
     file: Path = typer.Argument(None, metavar="[FILE]"),
     version: int = typer.Option(None, "--version", metavar="N", help="A stored version to compare."),
 ) -> None:
-    """Show, per slot, the drivers added, removed and reordered and the params
-    changed: from the active version to FILE, from the active version to
-    version N (--version N), or from version N to FILE (both).
+    """Show what changes between two versions of the profile, slot by slot.
+
+    Drivers added, removed and reordered and params changed: from the active
+    version to FILE, from the active version to version N (--version N), or
+    from version N to FILE (both).
 
     Example: bank profile diff candidate.toml
     """
@@ -90,8 +94,10 @@ def rollback(
     version: int = typer.Argument(..., metavar="N"),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (on a terminal)."),
 ) -> None:
-    """Apply version N's content again, as a new version (history is never
-    rewritten). Validated and confirmed exactly like `bank profile apply`.
+    """Apply version N's content again, as a new version.
+
+    History is never rewritten. Validated and confirmed exactly like
+    `bank profile apply`.
 
     Example: bank --profile northwind profile rollback 2
     """
