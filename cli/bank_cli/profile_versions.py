@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from bank_cli.profiles import app, apply_document
+from bank_cli.profiles import YES, app, apply_document
 from bank_cli.state import command, emit, out, state, table
 
 
@@ -92,7 +92,7 @@ def _document(st: Any, inst: str, version: int | None) -> dict[str, Any]:
 def rollback(
     ctx: typer.Context,
     version: int = typer.Argument(..., metavar="N"),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (on a terminal)."),
+    yes: bool = YES,
 ) -> None:
     """Apply version N's content again, as a new version.
 

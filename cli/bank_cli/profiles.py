@@ -48,6 +48,9 @@ def change_line(change: dict[str, Any]) -> str:
     return f"{mark} {change['key']}: {json.dumps(change.get('new', change.get('old')))}"
 
 
+YES = typer.Option(False, "--yes", "-y", help="Apply without asking (on a terminal).")
+
+
 def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
@@ -57,7 +60,7 @@ def interactive() -> bool:
 def apply(
     ctx: typer.Context,
     file: Path = typer.Argument(..., metavar="FILE"),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (on a terminal)."),
+    yes: bool = YES,
 ) -> None:
     """Validate a profile TOML whole, then create the institution or add a version.
 

@@ -4,7 +4,6 @@ institution's past traffic (registered on the ``bank profile`` group)."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import typer
 
+from bank_cli.outfile import CompletedFile
 from bank_cli.profiles import app
 from bank_cli.state import EXIT_INVALID, command, emit, fail, out, state, table
 from bank_cli.txns import _time_bound
@@ -77,33 +77,21 @@ def simulate(
 
 
 class _Changes:
-    """The --out file: written beside, renamed into place only when the run completes."""
+    """The --out file: one JSON line per changed row, in place only when the run completes."""
 
     def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.handle: Any = None
-        if path is None:
-            return
-        if path.is_dir() or not path.resolve().parent.is_dir():
+        if path is not None and (path.is_dir() or not path.resolve().parent.is_dir()):
             fail(EXIT_INVALID, f"--out: {path} is a directory or in a directory that does not exist")
-        self.partial = path.with_name(path.name + ".partial")
         try:
-            self.handle = self.partial.open("w", encoding="utf-8")
+            self.file = CompletedFile(path)
         except OSError as exc:
             fail(EXIT_INVALID, f"--out: cannot write {path}: {exc.strerror}")
 
     def add(self, change: dict[str, Any]) -> None:
-        if self.handle is not None:
-            self.handle.write(json.dumps(change, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.file.write(json.dumps(change, ensure_ascii=False, separators=(",", ":")) + "\n")
 
     def close(self, complete: bool) -> None:
-        if self.handle is None:
-            return
-        self.handle.close()
-        if complete:
-            os.replace(self.partial, self.path)  # type: ignore[arg-type]
-        else:
-            self.partial.unlink(missing_ok=True)
+        self.file.close(complete, discard=True)
 
 
 def _print(report: dict[str, Any]) -> None:
