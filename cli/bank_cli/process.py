@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import sys
 import time
 from collections import Counter, deque
@@ -23,6 +22,7 @@ import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from bank_cli.outfile import CompletedFile
 from bank_cli.state import EXIT_INVALID, EXIT_OK, command, err, fail, out, state
 from bank_core.batchfile import FileFormatError, RowError, detect_format, open_rows, read_rows, result_line
 from bank_core.messages import TxnRequest
@@ -69,8 +69,7 @@ class Results:
 
     def __init__(self, target: Path | None) -> None:
         self.target = target
-        self.partial = target.with_name(target.name + ".partial") if target else None
-        self.handle = self.partial.open("w", encoding="utf-8") if self.partial else None
+        self.file = CompletedFile(target)
         self.counts: Counter[str] = Counter()
         self.fees: dict[str, int] = {}
         self.replayed = 0
@@ -87,15 +86,11 @@ class Results:
             if self.errors_shown < MAX_ERRORS_SHOWN:
                 err.print(f"line {doc['line']}: {doc['error']}", markup=False, highlight=False)
             self.errors_shown += 1
-        if self.handle is not None:
-            self.handle.write(result_json(doc))
+        if self.target is not None:
+            self.file.write(result_json(doc))
 
     def close(self, complete: bool) -> None:
-        if self.handle is None:
-            return
-        self.handle.close()
-        if complete:
-            os.replace(self.partial, self.target)  # type: ignore[arg-type]
+        self.file.close(complete)
 
 
 def _outcomes(st: Any, rows: Iterator[tuple[int, TxnRequest | RowError]], chunk_size: int,

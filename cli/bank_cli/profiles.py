@@ -48,6 +48,9 @@ def change_line(change: dict[str, Any]) -> str:
     return f"{mark} {change['key']}: {json.dumps(change.get('new', change.get('old')))}"
 
 
+YES = typer.Option(False, "--yes", "-y", help="Apply without asking (on a terminal).")
+
+
 def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
@@ -57,7 +60,7 @@ def interactive() -> bool:
 def apply(
     ctx: typer.Context,
     file: Path = typer.Argument(..., metavar="FILE"),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (on a terminal)."),
+    yes: bool = YES,
 ) -> None:
     """Validate a profile TOML whole, then create the institution or add a version.
 
@@ -71,7 +74,13 @@ def apply(
     from bank_core.profile import read_toml
 
     st = state(ctx)
-    profile, active = st.service.preview_profile(read_toml(file))
+    apply_document(st, read_toml(file), yes)
+
+
+def apply_document(st: Any, document: dict[str, Any], yes: bool) -> None:
+    """Validate ``document``, show what it changes, confirm on a terminal
+    (unless ``yes``), apply it: ``profile apply`` and ``profile rollback``."""
+    profile, active = st.service.preview_profile(document)
     new = json.loads(profile.document())
     old = json.loads(active.document()) if active is not None else None
     if old == new:
@@ -116,14 +125,19 @@ def list_profiles(ctx: typer.Context) -> None:
 
 @app.command("show")
 @command
-def show(ctx: typer.Context, institution: str = typer.Argument(None, metavar="[ID]")) -> None:
-    """Show an institution's active profile (default: the active institution).
+def show(ctx: typer.Context, institution: str = typer.Argument(None, metavar="[ID]"),
+         version: int = typer.Option(None, "--version", metavar="N",
+                                     help="An earlier version (`bank profile history` lists them).")
+         ) -> None:
+    """Show an institution's active profile, or version N of it (default: the active institution).
 
-    Example: bank profile show northwind
+    Example: bank profile show northwind --version 2
     """
+    from bank_core.profile_history import version_profile
+
     st = state(ctx)
     inst = institution or st.institution
-    profile = st.service.read(lambda conn: st.service.profile(conn, inst))
+    profile = st.service.read(lambda conn: version_profile(st.service, conn, inst, version))
     doc = json.loads(profile.document())
     emit(st, doc, lambda: out.print_json(data=doc))
 
@@ -144,3 +158,6 @@ def use(ctx: typer.Context, institution: str = typer.Argument(..., metavar="ID")
     path = write_config(config)
     emit(st, {"active": institution, "config": str(path)},
          lambda: out.print(f"active institution: {institution} (saved in {path})", highlight=False))
+
+
+from bank_cli import profile_versions, simulate  # noqa: E402,F401  (history, diff, rollback, simulate: same group)

@@ -1,0 +1,76 @@
+"""Benchmark: `bank profile simulate` against `bank txn process` on the same rows.
+
+Both institutions' shipped profiles (500 accounts and half the rows each, the
+workload of bench/run.py) on a fresh SQLite file (and PostgreSQL with
+--postgres URL or BANK_TEST_POSTGRES_URL): each file is run by the real
+`bank txn process`, then the real `bank profile simulate` replays the same
+rows through the same profile (so every row must come out unchanged) and
+through a changed fee. Whole commands in a subprocess, start-up included.
+
+    .venv/bin/python bench/simulate.py --rows 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run  # noqa: E402  (bench/run.py: the workload and the `bank txn process` runner)
+
+from bank_core.profile_history import to_toml  # noqa: E402
+
+
+def simulate(url: str, institution: str, profile: Path) -> tuple[float, dict]:
+    args = [run.bank_bin(), "--db", url, "--profile", institution, "--json", "profile", "simulate", str(profile)]
+    started = time.perf_counter()
+    child = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - started
+    if child.returncode != 0:
+        raise SystemExit(f"bank profile simulate failed: {child.stderr}")
+    return seconds, json.loads(child.stdout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--postgres", default=os.environ.get("BANK_TEST_POSTGRES_URL"))
+    parser.add_argument("--seed", type=int, default=7)
+    options = parser.parse_args()
+    engines = [("sqlite", None)] + ([("postgresql", options.postgres)] if options.postgres else [])
+    documents = [run.profile_document("northwind_policies", False), run.profile_document("harbor_policies", False)]
+    try:
+        with tempfile.TemporaryDirectory(prefix="bank-bench-simulate-") as tmp:
+            work = Path(tmp)
+            for engine, admin in engines:
+                url = run.new_url(engine, admin, work)
+                files, _ = run._prepare(url, documents, 500, options.rows // 2, work, options.seed)
+                for (institution, path, _accounts), document in zip(files, documents):
+                    process_s, _peak, summary = run.run_process(url, institution, path, path.with_suffix(".out"))
+                    rows = sum(summary[k] for k in ("posted", "held", "rejected"))
+                    same = work / f"{institution}-same.toml"
+                    same.write_text(to_toml(document))
+                    changed = dict(document, fee=[{"driver": "core.no_fee", "params": {}}])
+                    other = work / f"{institution}-fee.toml"
+                    other.write_text(to_toml(changed))
+                    same_s, same_report = simulate(url, institution, same)
+                    other_s, other_report = simulate(url, institution, other)
+                    assert same_report["changed"] == 0 and same_report["rows"] == rows, same_report
+                    print(f"{engine:10} {institution:9} {rows:>7} decided rows: txn process {rows / process_s:7,.0f} rows/s "
+                          f"({process_s:.1f} s); simulate same profile {rows / same_s:7,.0f} rows/s ({same_s:.1f} s, "
+                          f"0 changed); no fees {rows / other_s:7,.0f} rows/s ({other_s:.1f} s, "
+                          f"{other_report['changed']} changed)", flush=True)
+    finally:
+        run.drop_created()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
