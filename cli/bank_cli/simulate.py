@@ -14,7 +14,7 @@ import typer
 from bank_cli.outfile import CompletedFile
 from bank_cli.profiles import app
 from bank_cli.state import EXIT_INVALID, command, emit, fail, out, state, table
-from bank_cli.txns import _time_bound
+from bank_cli.txns import time_bound
 
 
 @app.command("simulate")
@@ -50,8 +50,8 @@ def simulate(
     if isinstance(document.get("id"), str) and document["id"] != inst:
         raise InvalidRequest(f"{file}: is the profile of {document['id']!r}, not of {inst!r}")
     tz_name = st.service.read(lambda conn: st.service.institution(conn, inst)).timezone
-    start = _time_bound(date_from, "--from", tz_name, end=False)
-    end = _time_bound(date_to, "--to", tz_name, end=True)
+    start = time_bound(date_from, "--from", tz_name, end=False)
+    end = time_bound(date_to, "--to", tz_name, end=True)
     changes = _Changes(out_path)
     started = time.perf_counter()
     complete = False

@@ -159,7 +159,7 @@ TXN_COLUMNS = ["txn_id", "ref", "kind", "status", "amount", "currency", "fee_tot
                "channel", "memo", "code", "at", "decided_at"]
 
 
-def _time_bound(value: str | None, option: str, tz_name: str, end: bool) -> datetime | None:
+def time_bound(value: str | None, option: str, tz_name: str, end: bool) -> datetime | None:
     """--from/--to: a date (the institution's local day; --to inclusive) or an ISO-8601 time."""
     from bank_core.limits import parse_date, parse_time
     from bank_core.reports import local_day
@@ -203,8 +203,8 @@ def list_txns(
             fail(EXIT_INVALID, f"{option}: {value!r} is not one of {', '.join(allowed)}")
     tz_name = (st.service.read(lambda conn: st.service.institution(conn, st.institution)).timezone
                if date_from or date_to else "UTC")
-    start = _time_bound(date_from, "--from", tz_name, end=False)
-    end = _time_bound(date_to, "--to", tz_name, end=True)
+    start = time_bound(date_from, "--from", tz_name, end=False)
+    end = time_bound(date_to, "--to", tz_name, end=True)
     if start is not None and end is not None and start >= end:
         fail(EXIT_INVALID, f"--from {date_from} is not before --to {date_to}")
     docs = find_txns(st.service, st.institution, account=account, status=status, kind=kind, ref=ref,
