@@ -52,7 +52,7 @@ def simulate(
     tz_name = st.service.read(lambda conn: st.service.institution(conn, inst)).timezone
     start = _time_bound(date_from, "--from", tz_name, end=False)
     end = _time_bound(date_to, "--to", tz_name, end=True)
-    changes = _Changes(out_path)
+    changes = Changes(out_path)
     started = time.perf_counter()
     complete = False
     try:
@@ -73,10 +73,10 @@ def simulate(
     report["elapsed_s"] = round(elapsed, 3)
     report["rows_per_s"] = int(report["rows"] / elapsed) if elapsed > 0 else None
     report["out"] = str(out_path) if out_path else None
-    emit(st, report, lambda: _print(report))
+    emit(st, report, lambda: print_report(report, "replayed"))
 
 
-class _Changes:
+class Changes:
     """The --out file: one JSON line per changed row, in place only when the run completes."""
 
     def __init__(self, path: Path | None) -> None:
@@ -94,11 +94,14 @@ class _Changes:
         self.file.close(complete, discard=True)
 
 
-def _print(report: dict[str, Any]) -> None:
+def print_report(report: dict[str, Any], done: str) -> None:
+    """The report of ``profile simulate`` (``done``: "replayed") and of
+    ``profile shadow report`` ("shadowed")."""
     window = f"{report['from'] or 'the beginning'} to {report['to'] or 'now'}"
-    out.print(f"{report['institution']}: {report['rows']} rows replayed ({window}), "
-              f"{report['changed']} changed; {report['elapsed_s']:.2f} s, {report['rows_per_s']} rows/s",
-              highlight=False)
+    speed = (f"; {report['elapsed_s']:.2f} s, {report['rows_per_s']} rows/s"
+             if "elapsed_s" in report else "")
+    out.print(f"{report['institution']}: {report['rows']} rows {done} ({window}), "
+              f"{report['changed']} changed{speed}", highlight=False)
     matrix = report["outcomes"]
     afters = list(next(iter(matrix.values())))
     out.print(table("Outcomes (before \u2193, after \u2192)", ["Before", *afters],
@@ -112,7 +115,9 @@ def _print(report: dict[str, Any]) -> None:
         out.print(table("Accounts whose fees changed most", ["Account", "Currency", "Before", "After", "Change"],
                         [[a["account"], a["currency"], a["before"], a["after"], a["change"]]
                          for a in report["accounts"]]))
-    actions = report["actions"]
+    actions = report.get("actions")
+    if actions is None:
+        return
     out.print(f"people's actions replayed: {actions['applied']}; no longer apply: {len(actions['not_applied'])}",
               highlight=False)
     for item in actions["not_applied"]:
