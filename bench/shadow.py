@@ -14,8 +14,6 @@ start-up included; run it twice on a busy machine.
 
 from __future__ import annotations
 
-import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (bench/run.py: the workload and the `bank txn process` runner)
+import simulate  # noqa: E402  (bench/simulate.py: the same options and profiles)
 
 from bank_core.profile_history import to_toml  # noqa: E402
 
@@ -36,13 +35,7 @@ def install_shadow(url: str, institution: str, path: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--postgres", default=os.environ.get("BANK_TEST_POSTGRES_URL"))
-    parser.add_argument("--seed", type=int, default=7)
-    options = parser.parse_args()
-    engines = [("sqlite", None)] + ([("postgresql", options.postgres)] if options.postgres else [])
-    documents = [run.profile_document("northwind_policies", False), run.profile_document("harbor_policies", False)]
+    options, engines, documents = simulate.setup(__doc__.splitlines()[0])
     try:
         with tempfile.TemporaryDirectory(prefix="bank-bench-shadow-") as tmp:
             work = Path(tmp)

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from bank_cli.profiles import YES, app, apply_document
-from bank_cli.simulate import Changes, print_report
+from bank_cli.simulate import CHANGES_OUT, FROM_TIME, TO_TIME, Changes, print_report
 from bank_cli.state import command, emit, out, state
 from bank_cli.txns import _time_bound
 
@@ -22,12 +22,9 @@ ACTIONS = ("report", "stop")
 def shadow(
     ctx: typer.Context,
     target: str = typer.Argument(None, metavar="[FILE|report|stop]"),
-    date_from: str = typer.Option(None, "--from", metavar="TIME",
-                                  help="report: from this day (institution's timezone) or time."),
-    date_to: str = typer.Option(None, "--to", metavar="TIME",
-                                help="report: to this day (inclusive) or time (exclusive)."),
-    out_path: Path = typer.Option(None, "--out", metavar="CHANGES.jsonl",
-                                  help="report: one JSON line per transaction the shadow decided differently."),
+    date_from: str = FROM_TIME,  # --from, --to, --out: for `report` only
+    date_to: str = TO_TIME,
+    out_path: Path = CHANGES_OUT,
 ) -> None:
     """Run a candidate profile beside the live one, report on it, stop it.
 

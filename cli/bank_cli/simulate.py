@@ -16,18 +16,23 @@ from bank_cli.profiles import app
 from bank_cli.state import EXIT_INVALID, command, emit, fail, out, state, table
 from bank_cli.txns import _time_bound
 
+# The window and changes file of `profile simulate` and `profile shadow report`.
+FROM_TIME = typer.Option(None, "--from", metavar="TIME",
+                         help="From this day (institution's timezone) or time (default: the first request).")
+TO_TIME = typer.Option(None, "--to", metavar="TIME",
+                       help="To this day (inclusive) or time (exclusive; default: now).")
+CHANGES_OUT = typer.Option(None, "--out", metavar="CHANGES.jsonl",
+                           help="One JSON line per row whose outcome or fees changed.")
+
 
 @app.command("simulate")
 @command
 def simulate(
     ctx: typer.Context,
     file: Path = typer.Argument(..., metavar="FILE"),
-    date_from: str = typer.Option(None, "--from", metavar="TIME",
-                                  help="From this day (institution's timezone) or time (default: the first request)."),
-    date_to: str = typer.Option(None, "--to", metavar="TIME",
-                                help="To this day (inclusive) or time (exclusive; default: now)."),
-    out_path: Path = typer.Option(None, "--out", metavar="CHANGES.jsonl",
-                                  help="One JSON line per row whose outcome or fees changed."),
+    date_from: str = FROM_TIME,
+    date_to: str = TO_TIME,
+    out_path: Path = CHANGES_OUT,
 ) -> None:
     """Replay past requests through a candidate profile; nothing live is written.
 
