@@ -47,7 +47,7 @@ from bank_core.contract import (
     UsageCounters,
 )
 from bank_core.decide import Verdict
-from bank_core.fastmake import money, policy_context
+from bank_core.fastmake import money, policy_context, with_fees
 from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, require
 from bank_core.ledger import (
     BalanceRow,
@@ -65,7 +65,7 @@ from bank_core.limits import check_at_window, check_choice
 from bank_core.ports import ROLE_CUSTOMER, AccountRecord
 from bank_core.record import FORMAT, Record, dumps, encode_answers, loads
 from bank_core.storage.bulk import insert_rows
-from bank_core.storage.models import Txn, UsageCounter
+from bank_core.storage.models import ShadowDecision, Txn, UsageCounter
 from bank_core.terms import TermSession
 
 OUTGOING = (Kind.WITHDRAWAL, Kind.TRANSFER)
@@ -77,6 +77,9 @@ TXN_COLUMNS = ("id", "institution_id", "idempotency_key", "kind", "status", "amo
                "at", "decided_at", "initiator", "profile_version", "code", "lines")
 POSTING_COLUMNS = ("txn_id", "institution_id", "account_id", "amount_minor", "currency", "rule",
                    "posted_at")
+SHADOW_COLUMNS = ("institution_id", "txn_id", "shadow", "status", "code", "fee_minor", "record")
+SHADOW_FAILED = "shadow_failed"  # a shadow verdict that could not be made or encoded
+SHADOW_UNAVAILABLE = "shadow_unavailable"  # the shadow's drivers no longer load
 _EMPTY_WINDOW: MappingProxyType[tuple[Kind, str], Tally] = MappingProxyType({})
 
 
@@ -205,6 +208,9 @@ class Chunk:
         self.deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         self.usage_deltas: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         self.audit: list[tuple[str, str, str, str, datetime]] = []
+        self.shadow_rows: list[tuple[Any, ...]] = []  # the shadow profile's decisions, if one runs
+        # what the chunk loads: the live profile's reads, and a shadow's
+        self.reads = inst.reads if inst.shadow is None else inst.reads | inst.shadow.reads
 
     # ------------------------------------------------------------------ load
 
@@ -227,7 +233,7 @@ class Chunk:
         if carry is not None:
             carry.records, carry.balances = self.records, self.balances
         self._load_earlier([r.ref for r, k in zip(requests, kinds) if k is not None])
-        if inst.reads:
+        if self.reads:
             self._load_usage(requests, kinds)
 
     def _load_earlier(self, refs: list[str]) -> None:
@@ -267,14 +273,14 @@ class Chunk:
         if not sources:
             return
         U = UsageCounter
-        if "usage" in self.inst.reads:
+        if "usage" in self.reads:
             rows = self.conn.execute(select(U.account_id, U.period, U.kind, U.channel, U.amount_minor,
                                             U.fee_minor, U.count).where(
                 U.institution_id == self.inst.id, one_of(self.conn, U.account_id, sorted(sources)),
                 U.period.in_(sorted(periods))))
             for acc, period, kind, channel, amount, fee, count in rows:
                 self.usage.setdefault((acc, period), {})[(Kind(kind), channel)] = [amount, fee, count]
-        if "recent" not in self.inst.reads:
+        if "recent" not in self.reads:
             return
         ranked = (select(Txn.source_account_id.label("acc"), Txn.at.label("at"),
                          func.row_number().over(partition_by=Txn.source_account_id,
@@ -344,8 +350,48 @@ class Chunk:
                                  request.channel, request.memo, at, src, dst, usage, inst.timezone,
                                  local_date, money(0, currency))
             verdict = self.p.evaluator.evaluate(inst.drivers, ctx)
-        return self.record(index, request, kind, verdict, body, amount_minor, currency, at,
-                           at_iso, local_date, cash, fee_income)
+        if inst.shadow is None:
+            return self.record(index, request, kind, verdict, body, amount_minor, currency, at,
+                               at_iso, local_date, cash, fee_income)
+        shadowed = verdict if closed else self._shadow_verdict(ctx, kind, source, local_date, at)
+        outcome = self.record(index, request, kind, verdict, body, amount_minor, currency, at,
+                              at_iso, local_date, cash, fee_income)
+        self._shadow_record(shadowed, outcome.record, currency)
+        return outcome
+
+    # ---------------------------------------------------------------- shadow
+
+    def _shadow_verdict(self, ctx: PolicyContext, kind: Kind, source: str | None,
+                        local_date: date, at: datetime) -> Verdict:
+        """The shadow profile's verdict on the context the live drivers just
+        saw (before this row's own effect on usage). Never raises: whatever
+        goes wrong is the shadow's verdict (``bank_core.shadow``)."""
+        shadow = self.inst.shadow
+        try:
+            if shadow.drivers is None:
+                return Verdict("rejected", SHADOW_UNAVAILABLE, kernel=(SHADOW_UNAVAILABLE, shadow.error))
+            if shadow.reads != self.inst.reads:  # its drivers declare other reads: their own view
+                usage = (UsageCounters() if shadow.reads else _NO_USAGE) if kind is Kind.DEPOSIT or \
+                    not shadow.reads else self.usage_view(source, local_date, at, shadow.reads)  # type: ignore[arg-type]
+                ctx = with_fees(ctx.request, ctx.source, ctx.dest, usage, ctx.timezone, ctx.local_date,
+                                ctx.fees)
+            return self.p.evaluator.evaluate(shadow.drivers, ctx)
+        except Exception as exc:  # noqa: BLE001 - a shadow never reaches the live path
+            return Verdict("rejected", SHADOW_FAILED, kernel=(SHADOW_FAILED, f"{type(exc).__name__}: {exc}"))
+
+    def _shadow_record(self, verdict: Verdict, live: list[Any], currency: str) -> None:
+        """Queue the shadow's compact decision: the live record's request
+        fields, the shadow's status, code and answers, no balances."""
+        try:
+            answers, fault = encode_answers(verdict, currency, self.terms, self.terms.driver)
+        except Exception as exc:  # noqa: BLE001
+            verdict = Verdict("rejected", SHADOW_FAILED)
+            answers, fault = [], [0, SHADOW_FAILED, f"{type(exc).__name__}: {exc}"]
+        status = verdict.status
+        record = [*live[:11], status, verdict.code, None, [], answers, fault]
+        self.shadow_rows.append((self.inst.id, self.txn_rows[-1][0], self.inst.shadow.number, status,
+                                 verdict.code, verdict.fee_minor if status != "rejected" else 0,
+                                 dumps(record)))
 
     def _replay(self, index: int, request: TxnRequest, body: tuple[Any, ...],
                 earlier: tuple[str, Any]) -> Outcome:
@@ -363,8 +409,10 @@ class Chunk:
         return Outcome(index, request, txn_id=txn_id, institution=self.inst.id, record=record,
                        replayed=True, text=self.terms.text)
 
-    def usage_view(self, account: str, local_date: date, at: datetime) -> UsageCounters:
-        reads = self.inst.reads
+    def usage_view(self, account: str, local_date: date, at: datetime,
+                   reads: frozenset[str] | None = None) -> UsageCounters:
+        if reads is None:
+            reads = self.inst.reads
         if "usage" in reads:
             day_key, month_key = period_keys(local_date)
             day, month = self._window(account, day_key), self._window(account, month_key)
@@ -485,7 +533,7 @@ class Chunk:
             delta[0] += amount_minor
             delta[1] += fee_minor
             delta[2] += 1
-        if "recent" in self.inst.reads:
+        if "recent" in self.reads:
             bisect.insort(self.recent.setdefault(account, []), at)
 
     # ----------------------------------------------------------------- write
@@ -497,6 +545,8 @@ class Chunk:
         apply_deltas(conn, inst.id, {a: d for a, d in self.deltas.items() if any(d)})
         bump_usage_many(conn, inst.id, self.usage_deltas)
         head = self.p.audit.append_many(conn, inst.id, self.audit)
+        if self.shadow_rows:
+            insert_rows(conn, ShadowDecision.__table__, SHADOW_COLUMNS, self.shadow_rows)
         if head is not None and self.carry is not None:
             self.carry.head = head
 

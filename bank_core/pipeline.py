@@ -8,6 +8,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -43,6 +44,7 @@ class InstitutionView:
     channels: tuple[str, ...] = ()  # the profile's channels (empty: not checked)
     products: tuple[str, ...] = ()  # the profile's products (empty: not checked)
     reads: frozenset[str] = READS  # the context data some driver of the profile reads
+    shadow: Any = None  # the running shadow profile (bank_core.shadow.ShadowView), if any
 
 
 def profile_reads(drivers: Drivers) -> frozenset[str]:

@@ -27,6 +27,7 @@ from bank_core.record import Record
 from bank_core.ports import INTERNAL_ROLES, ROLE_CUSTOMER, AccountRecord, AccountsPort, AuditPort
 from bank_core.profile import Profile, bind_profile, validate_profile
 from bank_core.registry import Registry
+from bank_core.shadow import bind_shadow, stop_running
 from bank_core.storage.engine import discard_after_commit, run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
 
@@ -76,16 +77,17 @@ class BankService:
         row = conn.execute(select(Institution).where(Institution.id == institution_id)).first()
         if row is None:
             raise NotFound(f"institution {institution_id!r} not found (apply its profile first)")
-        key = (row.id, row.profile_version)
+        key = (row.id, row.profile_version, row.shadow)
         view = self._views.get(key)
         if view is None:
             profile = self.profile(conn, row.id, row.profile_version)
             drivers = bind_profile(profile, self.registry)
+            shadow = None if row.shadow is None else bind_shadow(conn, row.id, row.shadow, self.registry)
             view = InstitutionView(row.id, profile.currency, profile.timezone,
                                    profile.hold_expiry_hours, row.profile_version, drivers,
                                    tuple(profile.account_currencies), profile.at_window,
                                    tuple(profile.channels), tuple(profile.products),
-                                   reads=profile_reads(drivers))
+                                   reads=profile_reads(drivers), shadow=shadow)
             self._views[key] = view
         return view
 
@@ -122,13 +124,18 @@ class BankService:
                 return None
         return profile, self.read(work)
 
-    def apply_profile(self, document: dict[str, Any], actor: str) -> tuple[Profile, int]:
+    def apply_profile(self, document: dict[str, Any], actor: str, *, promote: bool = False
+                      ) -> tuple[Profile, int]:
         """Validate everything, then create the institution or add a version
-        (none when the document is the active one: that version is returned)."""
+        (none when the document is the active one: that version is returned).
+        ``promote``: the document is the running shadow's, stopped in the
+        same transaction."""
         profile = validate_profile(document, self.registry)
 
         def work(conn: Connection) -> int:
             now = utc_now()
+            if promote and stop_running(conn, self, profile.id, actor, now) is None:
+                raise NotFound(f"institution {profile.id} has no shadow profile running")
             row = conn.execute(select(Institution.profile_version)
                                .where(Institution.id == profile.id).with_for_update()).first()
             if row is not None and self.profile(conn, profile.id).document() == profile.document():

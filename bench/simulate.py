@@ -38,14 +38,21 @@ def simulate(url: str, institution: str, profile: Path) -> tuple[float, dict]:
     return seconds, json.loads(child.stdout)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def setup(description: str) -> tuple[argparse.Namespace, list[tuple[str, str | None]], list[dict]]:
+    """(options, engines, both institutions' shipped profiles) of this bench
+    and bench/shadow.py: --rows, --postgres URL, --seed."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--postgres", default=os.environ.get("BANK_TEST_POSTGRES_URL"))
     parser.add_argument("--seed", type=int, default=7)
     options = parser.parse_args()
     engines = [("sqlite", None)] + ([("postgresql", options.postgres)] if options.postgres else [])
     documents = [run.profile_document("northwind_policies", False), run.profile_document("harbor_policies", False)]
+    return options, engines, documents
+
+
+def main() -> int:
+    options, engines, documents = setup(__doc__.splitlines()[0])
     try:
         with tempfile.TemporaryDirectory(prefix="bank-bench-simulate-") as tmp:
             work = Path(tmp)

@@ -29,6 +29,10 @@ class Institution(Base):
     hold_expiry_hours: Mapped[int]
     profile_version: Mapped[int]
     created_at: Mapped[datetime]
+    # The number of the shadow profile evaluated beside the live one (None:
+    # no shadow). Read with the row every chunk loads, so an institution
+    # without a shadow pays no extra query.
+    shadow: Mapped[int | None] = mapped_column(Integer)
 
 
 class ProfileVersion(Base):
@@ -152,3 +156,37 @@ class UsageCounter(Base):
     amount_minor: Mapped[int]
     fee_minor: Mapped[int]
     count: Mapped[int]
+
+
+class ShadowProfile(Base):
+    """A candidate profile installed to be evaluated beside the live one
+    (``bank profile shadow``); ``stopped_at`` is set when it is stopped or
+    promoted. Never deleted: a stopped shadow's report can still be read."""
+
+    __tablename__ = "shadow_profile"
+    __table_args__ = (UniqueConstraint("institution_id", "number"),)
+
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institution.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    document: Mapped[str] = mapped_column(Text)
+    installed_at: Mapped[datetime] = mapped_column(UtcTime)
+    installed_by: Mapped[str] = mapped_column(String(200))
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcTime)
+    stopped_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class ShadowDecision(Base):
+    """What the shadow profile decided for one live transaction: its status,
+    code, fee total and compact decision record (``bank_core.record``'s
+    format, with no balances: a shadow moves no money)."""
+
+    __tablename__ = "shadow_decision"
+
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institution.id"), primary_key=True)
+    txn_id: Mapped[int] = mapped_column(SERIAL, ForeignKey("txn.id"), primary_key=True)
+    shadow: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(200))
+    fee_minor: Mapped[int]
+    record: Mapped[str] = mapped_column(Text)

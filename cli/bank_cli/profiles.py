@@ -77,12 +77,17 @@ def apply(
     apply_document(st, read_toml(file), yes)
 
 
-def apply_document(st: Any, document: dict[str, Any], yes: bool) -> None:
+def apply_document(st: Any, document: dict[str, Any], yes: bool, promote: bool = False) -> None:
     """Validate ``document``, show what it changes, confirm on a terminal
-    (unless ``yes``), apply it: ``profile apply`` and ``profile rollback``."""
+    (unless ``yes``), apply it: ``profile apply``, ``rollback`` and
+    ``promote`` (which also stops the running shadow, in the same transaction)."""
     profile, active = st.service.preview_profile(document)
     new = json.loads(profile.document())
     old = json.loads(active.document()) if active is not None else None
+    if old == new and promote:
+        from bank_core.shadow import stop
+
+        stop(st.service, profile.id, st.who)  # the shadow is the live profile already
     if old == new:
         current = st.service.read(lambda conn: st.service.institution(conn, profile.id)).profile_version
         emit(st, {"institution": profile.id, "version": current, "unchanged": True, "changes": []},
@@ -97,7 +102,7 @@ def apply_document(st: Any, document: dict[str, Any], yes: bool) -> None:
             out.print("not applied", highlight=False)
             raise typer.Exit(EXIT_OK)
         lines = []
-    _, version = st.service.apply_profile(new, st.who)
+    _, version = st.service.apply_profile(new, st.who, promote=promote)
 
     def human() -> None:
         for line in lines:
@@ -160,4 +165,4 @@ def use(ctx: typer.Context, institution: str = typer.Argument(..., metavar="ID")
          lambda: out.print(f"active institution: {institution} (saved in {path})", highlight=False))
 
 
-from bank_cli import profile_versions, simulate  # noqa: E402,F401  (history, diff, rollback, simulate: same group)
+from bank_cli import profile_versions, shadow, simulate  # noqa: E402,F401  (history, diff, rollback, simulate, shadow: same group)

@@ -16,18 +16,23 @@ from bank_cli.profiles import app
 from bank_cli.state import EXIT_INVALID, command, emit, fail, out, state, table
 from bank_cli.txns import time_bound
 
+# The window and changes file of `profile simulate` and `profile shadow report`.
+FROM_TIME = typer.Option(None, "--from", metavar="TIME",
+                         help="From this day (institution's timezone) or time (default: the first request).")
+TO_TIME = typer.Option(None, "--to", metavar="TIME",
+                       help="To this day (inclusive) or time (exclusive; default: now).")
+CHANGES_OUT = typer.Option(None, "--out", metavar="CHANGES.jsonl",
+                           help="One JSON line per row whose outcome or fees changed.")
+
 
 @app.command("simulate")
 @command
 def simulate(
     ctx: typer.Context,
     file: Path = typer.Argument(..., metavar="FILE"),
-    date_from: str = typer.Option(None, "--from", metavar="TIME",
-                                  help="From this day (institution's timezone) or time (default: the first request)."),
-    date_to: str = typer.Option(None, "--to", metavar="TIME",
-                                help="To this day (inclusive) or time (exclusive; default: now)."),
-    out_path: Path = typer.Option(None, "--out", metavar="CHANGES.jsonl",
-                                  help="One JSON line per row whose outcome or fees changed."),
+    date_from: str = FROM_TIME,
+    date_to: str = TO_TIME,
+    out_path: Path = CHANGES_OUT,
 ) -> None:
     """Replay past requests through a candidate profile; nothing live is written.
 
@@ -52,7 +57,7 @@ def simulate(
     tz_name = st.service.read(lambda conn: st.service.institution(conn, inst)).timezone
     start = time_bound(date_from, "--from", tz_name, end=False)
     end = time_bound(date_to, "--to", tz_name, end=True)
-    changes = _Changes(out_path)
+    changes = Changes(out_path)
     started = time.perf_counter()
     complete = False
     try:
@@ -73,10 +78,10 @@ def simulate(
     report["elapsed_s"] = round(elapsed, 3)
     report["rows_per_s"] = int(report["rows"] / elapsed) if elapsed > 0 else None
     report["out"] = str(out_path) if out_path else None
-    emit(st, report, lambda: _print(report))
+    emit(st, report, lambda: print_report(report, "replayed"))
 
 
-class _Changes:
+class Changes:
     """The --out file: one JSON line per changed row, in place only when the run completes."""
 
     def __init__(self, path: Path | None) -> None:
@@ -94,11 +99,14 @@ class _Changes:
         self.file.close(complete, discard=True)
 
 
-def _print(report: dict[str, Any]) -> None:
+def print_report(report: dict[str, Any], done: str) -> None:
+    """The report of ``profile simulate`` (``done``: "replayed") and of
+    ``profile shadow report`` ("shadowed")."""
     window = f"{report['from'] or 'the beginning'} to {report['to'] or 'now'}"
-    out.print(f"{report['institution']}: {report['rows']} rows replayed ({window}), "
-              f"{report['changed']} changed; {report['elapsed_s']:.2f} s, {report['rows_per_s']} rows/s",
-              highlight=False)
+    speed = (f"; {report['elapsed_s']:.2f} s, {report['rows_per_s']} rows/s"
+             if "elapsed_s" in report else "")
+    out.print(f"{report['institution']}: {report['rows']} rows {done} ({window}), "
+              f"{report['changed']} changed{speed}", highlight=False)
     matrix = report["outcomes"]
     afters = list(next(iter(matrix.values())))
     out.print(table("Outcomes (before \u2193, after \u2192)", ["Before", *afters],
@@ -112,7 +120,9 @@ def _print(report: dict[str, Any]) -> None:
         out.print(table("Accounts whose fees changed most", ["Account", "Currency", "Before", "After", "Change"],
                         [[a["account"], a["currency"], a["before"], a["after"], a["change"]]
                          for a in report["accounts"]]))
-    actions = report["actions"]
+    actions = report.get("actions")
+    if actions is None:
+        return
     out.print(f"people's actions replayed: {actions['applied']}; no longer apply: {len(actions['not_applied'])}",
               highlight=False)
     for item in actions["not_applied"]:
