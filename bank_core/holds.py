@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, select, update
 
 from bank_core import ledger, limits
+from bank_core.actors import same_person
+from bank_core.seal import check_seals
 from bank_core.contract import Kind, Money, PolicyContext, Request, Slot, Tally, UsageCounters
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.messages import as_utc, public_txn_id, utc_now
@@ -104,7 +106,7 @@ class Holds:
             inst = svc.institution(conn, institution_id)
             row = self._held(conn, institution_id, txn_id)
             txn_id = ledger.txn_public_id(row)
-            if actor == row.initiator:
+            if same_person(actor, row.initiator):
                 message = f"four-eyes: {actor!r} initiated {txn_id}; a different person must approve it"
                 svc.audit.append(conn, inst.id, actor=actor, action="txn.approval_refused", subject=txn_id,
                                  payload={"reason": "four-eyes", "message": message}, at=moment)
@@ -220,6 +222,7 @@ class Holds:
                                     .where(Posting.txn_id == row.id)).all()
             lines = [ledger.Line(p.account_id, -p.amount_minor, "reversal") for p in postings]
             balances = ledger.load_balances(conn, inst.id, {l.account_id for l in lines}, for_update=True)
+            check_seals(inst.id, balances)
             customers = {a for a in (row.source_account_id, row.dest_account_id) if a}
             deltas = ledger.deltas_for(lines, "post")
             for acc in sorted(customers):

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bank_core import limits
+from bank_core.actors import actor_name
 from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, ProfileError, Refused
 from bank_core.registry import DriverLoadError
 
@@ -143,7 +144,7 @@ class State:
         """``--actor``, else ``BANK_ACTOR``, else the OS user."""
         actor = self.actor or os.environ.get(ENV_ACTOR) or getpass.getuser()
         try:
-            return limits.check_text(actor, "--actor", limits.MAX_ACTOR_LENGTH, required=True)
+            return actor_name(actor, "--actor")  # normalised once (bank_core.actors)
         except InvalidRequest as exc:
             fail(EXIT_USAGE, str(exc))
 
