@@ -21,7 +21,7 @@ from rich.table import Table
 
 from bank_core import limits
 from bank_core.actors import actor_name
-from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, ProfileError, Refused
+from bank_core.errors import BankError, Conflict, IntegrityError, InvalidRequest, NotFound, ProfileError, Refused
 from bank_core.registry import DriverLoadError
 
 # Exit codes (documented in the README; scripts rely on them).
@@ -201,7 +201,7 @@ def one_line(message: str) -> str:
 
 # Set by the root callback: under --json an error is also one JSON document on stdout.
 JSON_ERRORS = {"enabled": False}
-ERROR_CODES = {EXIT_USAGE: "usage", EXIT_REJECTED: "refused", EXIT_INVALID: "invalid",
+ERROR_CODES = {EXIT_INTEGRITY: "integrity", EXIT_USAGE: "usage", EXIT_REJECTED: "refused", EXIT_INVALID: "invalid",
                EXIT_CONFLICT: "conflict", EXIT_SYSTEM: "system"}
 
 
@@ -229,6 +229,8 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_CONFLICT
     if isinstance(exc, Refused):
         return EXIT_REJECTED
+    if isinstance(exc, IntegrityError):
+        return EXIT_INTEGRITY  # a record edited behind the kernel's back: writes refused
     return EXIT_SYSTEM
 
 

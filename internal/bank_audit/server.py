@@ -121,10 +121,11 @@ class AuditServer:
 
     # ------------------------------------------------------------ checkpoints
 
-    def checkpoint(self, conn: Connection, institution_id: str, private_key: Any,
+    def checkpoint(self, conn: Connection, institution_id: str, signing_key_path: Any,
                    at: datetime) -> dict[str, Any]:
-        """Sign the chain's head with ``private_key`` and store the checkpoint;
-        returns it as the exported document."""
+        """Sign the chain's head with the private key in ``signing_key_path``
+        and store the checkpoint; returns it as the exported document."""
+        private_key = signing.load_private(signing_key_path)
         head = _head(conn, institution_id)
         doc = signing.sign(private_key, {"institution": institution_id, "seq": head.seq,
                                          "hash": head.hash, "at": _utc_text(at)})
