@@ -220,7 +220,7 @@ class Verifier:
         values = [f"reversal:{r.get('reverses')}", "reversal", "posted",
                   _minor(r.get("amount"), r.get("currency")), 0, r.get("currency"),
                   r.get("source", _SKIP), r.get("dest", _SKIP), _SKIP, r.get("memo", _SKIP), _SKIP,
-                  actor, _SKIP, None, _postings(lines)]
+                  actor, r.get("profile_version", _SKIP), None, _postings(lines)]
         return _Expected(values, seq, False, None)
 
     def _resolution(self, action: str, subject: str, payload: str) -> None:
