@@ -28,7 +28,7 @@ from bank_core.record import Record
 from bank_core.ports import INTERNAL_ROLES, ROLE_CUSTOMER, AccountRecord, AccountsPort, AuditPort
 from bank_core.profile import Profile, bind_profile, validate_profile
 from bank_core.registry import Registry
-from bank_core.storage.engine import discard_after_commit, run_in_transaction
+from bank_core.storage.engine import discard_after_commit, dry_run_engine, run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
 
 DEFAULT_CHUNK_SIZE = 1000
@@ -310,18 +310,25 @@ class BankService:
             yield from outcomes
 
     def _dry_run(self, institution_id: str, chunks: Iterator[list[TxnRequest]]) -> Iterator[Outcome]:
-        with self.engine.connect() as conn:
-            transaction = conn.begin()
-            try:
-                inst = self.institution(conn, institution_id)
-                done = 0
-                for chunk in chunks:
-                    yield from process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done,
-                                             dry_run=True)
-                    done += len(chunk)
-            finally:
-                transaction.rollback()
-                discard_after_commit(conn)
+        """A dry run decides on a snapshot and never blocks writers. SQLite:
+        the database is first copied, consistently, through the backup API
+        (a WAL reader, so writers go on) and the run writes to the copy,
+        which is deleted after. PostgreSQL: one transaction rolled back at
+        the end (its row locks can still make a writer of the same accounts
+        wait; see the README)."""
+        with dry_run_engine(self.engine) as engine:
+            with engine.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    inst = self.institution(conn, institution_id)
+                    done = 0
+                    for chunk in chunks:
+                        yield from process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done,
+                                                 dry_run=True)
+                        done += len(chunk)
+                finally:
+                    transaction.rollback()
+                    discard_after_commit(conn)
 
     def txn(self, institution_id: str, txn_id: str) -> dict[str, Any]:
         if not limits.is_id(txn_id):

@@ -26,11 +26,13 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import sqlite3
+import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 
@@ -119,6 +121,30 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = "DEFERRED" if conn.get_execution_options().get("bank_read_only") else "IMMEDIATE"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def dry_run_engine(engine: Engine) -> Iterator[Engine]:
+    """The engine a dry run writes to: on SQLite a consistent copy of the
+    database (the backup API reads it as one WAL reader, so writers are
+    never blocked), deleted afterwards; elsewhere ``engine`` itself."""
+    if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
+        yield engine
+        return
+    with tempfile.TemporaryDirectory(prefix="bank-dry-run-") as directory:
+        copy_path = Path(directory) / "snapshot.db"
+        with engine.connect() as conn:
+            source = conn.connection.driver_connection
+            target = sqlite3.connect(copy_path)
+            try:
+                source.backup(target)  # type: ignore[union-attr]
+            finally:
+                target.close()
+        copy = make_engine(f"sqlite:///{copy_path}")
+        try:
+            yield copy
+        finally:
+            copy.dispose()
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -72,6 +72,7 @@ def apply(
 
     st = state(ctx)
     profile, active = st.service.preview_profile(read_toml(file))
+    st.own(profile.id, existing_only=True)  # never another institution's rules
     new = json.loads(profile.document())
     old = json.loads(active.document()) if active is not None else None
     if old == new:
@@ -122,7 +123,7 @@ def show(ctx: typer.Context, institution: str = typer.Argument(None, metavar="[I
     Example: bank profile show northwind
     """
     st = state(ctx)
-    inst = institution or st.institution
+    inst = st.own(institution) if institution else st.institution
     profile = st.service.read(lambda conn: st.service.profile(conn, inst))
     doc = json.loads(profile.document())
     emit(st, doc, lambda: out.print_json(data=doc))

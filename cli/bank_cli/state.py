@@ -124,6 +124,19 @@ class State:
             self._institution = chosen
         return self._institution
 
+    def own(self, requested: str, *, existing_only: bool = False) -> str:
+        """``requested`` if the person may act on it: acting as one
+        institution (``--profile``, ``BANK_PROFILE``, ``bank profile use``),
+        another's configuration is not found, exactly like its accounts.
+        ``existing_only``: an institution that does not exist yet may be named
+        (``profile apply`` creating a new one)."""
+        chosen = self.chosen
+        if chosen is None or requested == chosen:
+            return requested
+        if existing_only and requested not in {row["id"] for row in self.service.institutions()}:
+            return requested
+        raise NotFound(f"institution {requested!r} not found (acting as {chosen}); nothing was changed")
+
     def close(self) -> None:
         """Give the database connections back (a command is one unit of use)."""
         if self._service is not None:
