@@ -129,6 +129,25 @@ def test_serializable_and_retries_alone_on_postgres(pg_url: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
+def test_eight_writers_without_advisory_locks_never_exit_busy(pg_url: str) -> None:
+    """Issue 11: 8 writer processes with advisory locks off; serialization
+    failures are retried (backoff with jitter, within RETRY_BUDGET_S) and
+    never reach a person: every request is decided, none ends ``Busy``."""
+    svc = build(pg_url)
+    try:
+        inst, accounts = seed_institution(svc)
+        context = multiprocessing.get_context("spawn")
+        per_worker = 25
+        with context.Pool(8) as pool:
+            jobs = [(pg_url, inst, accounts, w, per_worker, 5000 + w) for w in range(8)]
+            outcomes = pool.starmap_async(_without_advisory_locks, jobs).get(timeout=TIME_LIMIT_S * 4)
+        check_after(svc, inst, accounts, outcomes, expected=8 * per_worker)
+    finally:
+        svc.engine.dispose()
+
+
+@pytest.mark.slow
 def test_threads_sharing_one_service(db_url: str) -> None:
     """Threads of one process share one service: one engine (pool), one
     evaluator, whose watchdog runs drivers on its worker thread when called

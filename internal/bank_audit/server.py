@@ -14,7 +14,7 @@ from bank_core.actors import typed_if_different
 from bank_core.errors import IntegrityError
 from bank_core.ports import AuditEntry, AuditVerdict
 from bank_core.storage.base import from_micros
-from bank_core.storage.bulk import insert_rows
+from bank_core.storage.bulk import insert_rows, stream_rows
 
 GENESIS_HASH = "0" * 64
 
@@ -216,9 +216,8 @@ class ChainWalk:
         conn, inst, anchors = self.conn, self.institution_id, self.anchors
         sqlite = conn.dialect.name == "sqlite"
         mark = "?" if sqlite else "%s"
-        rows = conn.execution_options(stream_results=True, yield_per=2000).exec_driver_sql(
-            "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, actor_typed "
-            f"FROM audit_entry WHERE institution_id = {mark} ORDER BY seq", (inst,))
+        rows = stream_rows(conn, "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, "
+                           f"actor_typed FROM audit_entry WHERE institution_id = {mark} ORDER BY seq", (inst,))
         stamps: dict[Any, str] = {}
         sha256 = hashlib.sha256
         expected, prev, count = 1, GENESIS_HASH, 0
