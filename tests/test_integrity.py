@@ -6,6 +6,7 @@ writes must refuse what they must not trust."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +18,8 @@ from sqlalchemy import select, text
 from bank_audit import AuditEntryRow, entry_hash
 from bank_core.storage.engine import make_engine
 from bank_wiring import build
-from cli_support import Cli, assert_one_error_line, bank_executable, profile_file, run_bank
+from bank_core.messages import TxnRequest
+from cli_support import Cli, assert_one_error_line, bank_executable, profile_file
 
 INST = "default"
 
@@ -109,13 +111,12 @@ EDITS = [edit_posting, delete_posting, edit_balance, flip_rejected_to_posted, ed
 def test_ledger_edit_is_detected_and_named(bank: Bank, edit: Any) -> None:
     where = edit(bank)
     result = bank.verify()
-    line = assert_one_error_line(result, 1, "ledger does not verify", where)
+    assert_one_error_line(result, 1, "ledger does not verify", where)
     assert "Traceback" not in result.stdout
 
 
 def test_forged_balance_is_never_spent(bank: Bank) -> None:
     edit_balance(bank)
-    before = bank.cli.json("txn", "list", "--format", "json") if False else None  # noqa: F841
     result = bank.cli("txn", "withdraw", bank.a, "2000.00", "--ref", "spend")
     assert_one_error_line(result, 1, bank.a, "changed outside")
     with bank.engine.connect() as conn:
@@ -272,13 +273,12 @@ def test_a_deposit_during_a_dry_run_finishes_within_a_second(sqlite_url: str, tm
     rows_file.write_text("ref,type,to,amount\n" + "".join(f"r{i},deposit,{a},1.00\n" for i in range(30_000)))
     dry = subprocess.Popen([bank_executable(), "--db", sqlite_url, "txn", "process", str(rows_file), "--dry-run"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           env={**__import__("os").environ, "BANK_CONFIG_DIR": str(tmp_path / "config"),
+                           env={**os.environ, "BANK_CONFIG_DIR": str(tmp_path / "config"),
                                 "BANK_ACTOR": "teller"})
     try:
         time.sleep(2.5)
         assert dry.poll() is None, "the dry run ended before the deposit could meet it"
         svc = build(sqlite_url)
-        from bank_core.messages import TxnRequest
         started = time.perf_counter()
         svc.submit(TxnRequest(INST, "during", "deposit", "5.00", dest=a))
         assert time.perf_counter() - started < 1.0
