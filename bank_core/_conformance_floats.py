@@ -29,7 +29,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from bank_core.contract import FeeAnswer, FeeLine, Kind, Money, _check_percent_text
+from bank_core.contract import REQUEST_KINDS, FeeAnswer, FeeLine, Kind, Money, _check_percent_text
 from bank_core.hints import float_problem, float_values
 from bank_core.money import CURRENCY_EXPONENTS
 
