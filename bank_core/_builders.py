@@ -111,8 +111,11 @@ def make_request(kind: Kind | str = Kind.TRANSFER, amount: str | int = "10.00", 
         source = None if kind is Kind.DEPOSIT else SOURCE_ID
     if dest is _DEFAULT:
         dest = None if kind is Kind.WITHDRAWAL else DEST_ID
-    needs = {Kind.DEPOSIT: (False, True), Kind.WITHDRAWAL: (True, False), Kind.TRANSFER: (True, True)}
-    if needs[kind] != (source is not None, dest is not None) or (source is not None and source == dest):
+    needs = {Kind.DEPOSIT: (False, True), Kind.WITHDRAWAL: (True, False), Kind.TRANSFER: (True, True),
+             Kind.REVERSAL: (True, True)}  # a reversal of a transfer; of a deposit or withdrawal, one side
+    sides = (source is not None, dest is not None)
+    shaped = any(sides) if kind is Kind.REVERSAL else needs[kind] == sides
+    if not shaped or (source is not None and source == dest):
         raise ValueError(f"a {kind} has {'a' if needs[kind][0] else 'no'} source and "
                          f"{'a' if needs[kind][1] else 'no'} dest account, and they differ; "
                          f"got source={source!r}, dest={dest!r}")
@@ -205,7 +208,7 @@ def make_payer_context(kind: Kind | str = Kind.TRANSFER, amount: str | int = "10
     payer = make_account(currency=currency) if payer is None else payer
     source = None if kind is Kind.DEPOSIT else payer
     dest = payer if kind is Kind.DEPOSIT else None
-    if kind is Kind.TRANSFER:
+    if kind in (Kind.TRANSFER, Kind.REVERSAL):
         dest = make_account(DEST_ID, currency=currency) if counterparty is None else counterparty
     request = make_request(kind, amount, currency, at, channel, institution=institution,
                            source=source.id if source else None, dest=dest.id if dest else None)

@@ -29,7 +29,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from bank_core.contract import FeeAnswer, FeeLine, Kind, Money, _check_percent_text
+from bank_core.contract import REQUEST_KINDS, FeeAnswer, FeeLine, Kind, Money, _check_percent_text
 from bank_core.hints import float_problem, float_values
 from bank_core.money import CURRENCY_EXPONENTS
 
@@ -171,7 +171,7 @@ def exact_amount_problem(ask: Ask, currency: str, rates: Iterable[tuple[str, Fra
     """The first tie where the driver charges a float result instead of the
     exact half-up fee, as a message; None if there is none."""
     scale = 10 ** CURRENCY_EXPONENTS[currency]
-    for kind in Kind:
+    for kind in REQUEST_KINDS:
         for channel in CHANNELS:
             fees = {major: _fee(ask(kind, major * scale, channel)) for major in PROBE_MAJOR_UNITS}
             if not any(fees.values()):

@@ -542,7 +542,7 @@ class Chunk:
         conn, inst = self.conn, self.inst
         insert_rows(conn, Txn.__table__, TXN_COLUMNS, self.txn_rows)
         insert_rows(conn, Txn.metadata.tables["posting"], POSTING_COLUMNS, self.posting_rows)
-        apply_deltas(conn, inst.id, {a: d for a, d in self.deltas.items() if any(d)})
+        apply_deltas(conn, inst.id, {a: d for a, d in self.deltas.items() if any(d)}, after=self.balances)
         bump_usage_many(conn, inst.id, self.usage_deltas)
         head = self.p.audit.append_many(conn, inst.id, self.audit)
         if self.shadow_rows:

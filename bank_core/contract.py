@@ -128,6 +128,13 @@ class Kind(enum.StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
     TRANSFER = "transfer"
+    # The opposite of a posted transaction (``bank txn reverse``), decided by
+    # the limit and approval slots like any other (never charged a fee):
+    # ``source`` is the account the reversal debits, ``dest`` the one it credits.
+    REVERSAL = "reversal"
+
+
+REQUEST_KINDS = (Kind.DEPOSIT, Kind.WITHDRAWAL, Kind.TRANSFER)  # what a client may send
 
 
 class AccountStatus(enum.StrEnum):

@@ -45,6 +45,21 @@ class ProfileError(BankError):
         super().__init__("; ".join(problems))
 
 
+class IntegrityError(BankError):
+    """The stored ledger or audit chain disagrees with itself (a record was
+    edited behind the kernel's back): writes are refused until it is
+    repaired; ``bank audit verify`` names what and where."""
+
+    code = "integrity"
+
+
+class Busy(BankError):
+    """The database kept reporting conflicting writers past the retry limit
+    (``bank_core.storage.engine.RETRY_BUDGET_S``): nothing was written; try again."""
+
+    code = "busy"
+
+
 def require(condition: bool, message: str) -> None:
     """An assertion that survives ``python -O``: a broken invariant is a bug."""
     if not condition:

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, select, update
 
 from bank_core import ledger, limits
-from bank_core.contract import Kind, Money, PolicyContext, Request, Slot, Tally, UsageCounters
+from bank_core.actors import same_person
+from bank_core.seal import check_seals
+from bank_core.contract import AccountStatus, Kind, Money, PolicyContext, Request, Slot, Tally, UsageCounters
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.messages import as_utc, public_txn_id, utc_now
 from bank_core.money import format_minor
-from bank_core.pipeline import InstitutionView, snapshot, zone
+from bank_core.decide import Verdict
+from bank_core.pipeline import ACCOUNT_CLOSED, InstitutionView, snapshot, zone
 from bank_core.storage.models import Posting, Txn
 
 if TYPE_CHECKING:
@@ -104,7 +107,7 @@ class Holds:
             inst = svc.institution(conn, institution_id)
             row = self._held(conn, institution_id, txn_id)
             txn_id = ledger.txn_public_id(row)
-            if actor == row.initiator:
+            if same_person(actor, row.initiator):
                 message = f"four-eyes: {actor!r} initiated {txn_id}; a different person must approve it"
                 svc.audit.append(conn, inst.id, actor=actor, action="txn.approval_refused", subject=txn_id,
                                  payload={"reason": "four-eyes", "message": message}, at=moment)
@@ -217,12 +220,22 @@ class Holds:
             if done is not None:
                 raise Conflict(f"transaction {txn_id} was already reversed by {public_txn_id(done)}")
             postings = conn.execute(select(Posting.account_id, Posting.amount_minor, Posting.rule)
-                                    .where(Posting.txn_id == row.id)).all()
+                                    .where(Posting.txn_id == row.id).order_by(Posting.id)).all()
             lines = [ledger.Line(p.account_id, -p.amount_minor, "reversal") for p in postings]
             balances = ledger.load_balances(conn, inst.id, {l.account_id for l in lines}, for_update=True)
-            customers = {a for a in (row.source_account_id, row.dest_account_id) if a}
+            check_seals(inst.id, balances)
             deltas = ledger.deltas_for(lines, "post")
-            for acc in sorted(customers):
+            verdict = self._reversal_verdict(conn, inst, row, balances, memo or f"reversal of {txn_id}", now)
+            reasons = [r.to_dict() for r in verdict.reasons()]
+            if verdict.status == "rejected":
+                failed = next((r for r in verdict.reasons() if r.outcome in ("fail", "fault", "reject")), None)
+                message = (f"cannot reverse {txn_id}: {failed.rule}: {failed.message}" if failed else
+                           f"cannot reverse {txn_id}: {verdict.code}")
+                svc.audit.append(conn, inst.id, actor=actor, action="txn.reversal_refused", subject=txn_id,
+                                 payload={"reasons": reasons, "profile_version": inst.profile_version,
+                                          "message": message}, at=now)
+                return {"refused": message}
+            for acc in sorted({a for a in (row.source_account_id, row.dest_account_id) if a}):
                 b, d = balances[acc], deltas.get(acc, [0, 0, 0, 0])
                 after = b.available + d[1] - d[0]
                 if after < 0:
@@ -246,8 +259,34 @@ class Holds:
             ledger.insert_postings(conn, inst.id, number, lines,
                                    {a: b.currency for a, b in balances.items()}, now)
             svc.audit.append(conn, inst.id, actor=actor, action="txn.reversed", subject=new_id,
-                             payload={**view, "lines": [[l.account_id, l.amount_minor] for l in lines]},
-                             at=now)
+                             payload={**view, "lines": [[l.account_id, l.amount_minor] for l in lines],
+                                      "source": row.dest_account_id, "dest": row.source_account_id,
+                                      "memo": memo or f"reversal of {txn_id}", "reasons": reasons,
+                                      "profile_version": inst.profile_version}, at=now)
             return view
 
-        return svc.write(work, institution_id)
+        outcome = svc.write(work, institution_id)  # a refusal is audited and committed, then raised
+        if "refused" in outcome:
+            raise Refused(outcome["refused"])
+        return outcome
+
+    def _reversal_verdict(self, conn: Connection, inst: InstitutionView, row: Any,
+                          balances: dict[str, ledger.BalanceRow], memo: str, now: datetime) -> Any:
+        """A reversal meets the checks any transaction touching its accounts
+        meets: the kernel refuses a closed account, then the profile's limit
+        and approval drivers decide, seeing ``Kind.REVERSAL`` (no fees are
+        charged; the original's are refunded by its lines). A REVIEW answer
+        does not hold a reversal: a supervisor is already making it."""
+        svc = self.service
+        source, dest = row.dest_account_id, row.source_account_id  # the opposite direction
+        ids = [a for a in (source, dest) if a]
+        records = svc.accounts.get_many(conn, inst.id, ids, for_update=True)
+        closed = [a for a in ids if records[a].status == AccountStatus.CLOSED]
+        if closed:
+            return Verdict("rejected", ACCOUNT_CLOSED, kernel=(ACCOUNT_CLOSED, f"account {closed[0]} is closed"))
+        snaps = {a: snapshot(records[a], balances[a]) for a in ids}
+        request = Request(inst.id, Kind.REVERSAL, Money(row.amount_minor, row.currency), source, dest,
+                          row.channel, memo, now)
+        ctx = PolicyContext(request, snaps.get(source or ""), snaps.get(dest or ""), UsageCounters(),
+                            inst.timezone, now.astimezone(zone(inst.timezone)).date(), Money(0, row.currency))
+        return svc.evaluator.evaluate(inst.drivers, ctx, skip_fees=True, slots=(Slot.LIMIT, Slot.APPROVAL))

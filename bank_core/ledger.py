@@ -21,6 +21,7 @@ from sqlalchemy import ARRAY, Connection, String, bindparam, func, insert, liter
 from bank_core.contract import Kind, Tally, UsageCounters
 from bank_core.errors import require
 from bank_core.messages import as_utc, parse_txn_id, public_txn_id
+from bank_core.seal import check_seals, seal
 from bank_core.storage.models import Balance, Posting, Txn, UsageCounter
 
 OUTGOING_KINDS = (Kind.WITHDRAWAL, Kind.TRANSFER)
@@ -43,6 +44,7 @@ class BalanceRow:
     credits_posted: int
     debits_pending: int
     credits_pending: int
+    seal: str | None = None  # bank_core.seal: checked before a write trusts the counters
 
     @property
     def posted(self) -> int:
@@ -97,7 +99,8 @@ def next_txn_ids(conn: Connection, count: int, *, dry_run: bool = False) -> list
 def create_balance(conn: Connection, institution_id: str, account_id: str, currency: str) -> None:
     conn.execute(insert(Balance).values(account_id=account_id, institution_id=institution_id,
                                         currency=currency, debits_posted=0, credits_posted=0,
-                                        debits_pending=0, credits_pending=0))
+                                        debits_pending=0, credits_pending=0,
+                                        seal=seal(account_id, 0, 0, 0, 0)))
 
 
 def any_of(conn: Connection, values: list[Any]) -> tuple[str, Any]:
@@ -128,11 +131,11 @@ def load_balances(conn: Connection, institution_id: str, ids: Iterable[str],
         mark = _RAW[conn.dialect.name]
         lock = " FOR UPDATE" if for_update and conn.dialect.name == "postgresql" else ""
         rows = conn.exec_driver_sql(
-            "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
+            "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending, seal "
             f"FROM balance WHERE institution_id = {mark} AND account_id{sql}{lock}", (institution_id, values))
         return {row[0]: BalanceRow(*row) for row in rows}
     query = select(Balance.account_id, Balance.currency, Balance.debits_posted,
-                   Balance.credits_posted, Balance.debits_pending, Balance.credits_pending
+                   Balance.credits_posted, Balance.debits_pending, Balance.credits_pending, Balance.seal
                    ).where(Balance.institution_id == institution_id,
                            Balance.account_id.in_(list(ids)))
     if for_update:
@@ -161,18 +164,28 @@ def deltas_for(lines: Sequence[Line], stage: str) -> dict[str, list[int]]:
 
 
 def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[int]],
-                 cached: dict[str, BalanceRow] | None = None) -> None:
-    """Increment counters in one set-based statement; keep ``cached`` in step."""
+                 cached: dict[str, BalanceRow] | None = None, *,
+                 after: dict[str, BalanceRow] | None = None) -> None:
+    """Increment counters in one set-based statement and reseal the rows
+    (``bank_core.seal``). ``cached``: the rows as loaded, kept in step;
+    ``after``: rows that already hold the values after ``deltas`` (a chunk);
+    with neither, the rows are loaded (locked) and their seals checked first."""
     if not deltas:
         return
+    if after is None:
+        if cached is None:
+            cached = load_balances(conn, institution_id, sorted(deltas), for_update=True)
+            check_seals(institution_id, cached)
+        _keep_cached(cached, deltas)
+        after = cached
+    seals = _seals(after, deltas)
     if conn.dialect.name in _RAW:
         mark = _RAW[conn.dialect.name]
         conn.exec_driver_sql(
             "UPDATE balance SET debits_posted = debits_posted + {m}, credits_posted = credits_posted + {m}, "
-            "debits_pending = debits_pending + {m}, credits_pending = credits_pending + {m} "
+            "debits_pending = debits_pending + {m}, credits_pending = credits_pending + {m}, seal = {m} "
             "WHERE institution_id = {m} AND account_id = {m}".format(m=mark),
-            [(d[0], d[1], d[2], d[3], institution_id, acc) for acc, d in deltas.items()])  # type: ignore[arg-type]
-        _keep_cached(cached, deltas)
+            [(d[0], d[1], d[2], d[3], seals[acc], institution_id, acc) for acc, d in deltas.items()])  # type: ignore[arg-type]
         return
     stmt = (update(Balance)
             .where(Balance.institution_id == bindparam("inst"),
@@ -180,10 +193,20 @@ def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[i
             .values(debits_posted=Balance.debits_posted + bindparam("dp"),
                     credits_posted=Balance.credits_posted + bindparam("cp"),
                     debits_pending=Balance.debits_pending + bindparam("dpend"),
-                    credits_pending=Balance.credits_pending + bindparam("cpend")))
+                    credits_pending=Balance.credits_pending + bindparam("cpend"),
+                    seal=bindparam("sealed")))
     conn.execute(stmt, [{"inst": institution_id, "acc": acc, "dp": d[0], "cp": d[1],
-                         "dpend": d[2], "cpend": d[3]} for acc, d in deltas.items()])
-    _keep_cached(cached, deltas)
+                         "dpend": d[2], "cpend": d[3], "sealed": seals[acc]} for acc, d in deltas.items()])
+
+
+def _seals(after: dict[str, BalanceRow], deltas: dict[str, list[int]]) -> dict[str, str]:
+    """The new seal of every changed row, from its values after the deltas."""
+    found = {}
+    for acc in deltas:
+        row = after[acc]
+        row.seal = found[acc] = seal(acc, row.debits_posted, row.credits_posted,
+                                     row.debits_pending, row.credits_pending)
+    return found
 
 
 # The hot path's set-based statements go to the driver as they are (the

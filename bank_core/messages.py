@@ -65,6 +65,8 @@ class TxnRequest:
             raise InvalidRequest(f"ref: {limits.shown(self.ref)} must be 1-{MAX_REF_LENGTH} printable characters without spaces")
         try:
             kind = Kind(self.kind)
+            if kind is Kind.REVERSAL:
+                raise ValueError(kind)  # made by `bank txn reverse`, never sent
         except ValueError:
             raise InvalidRequest(f"type: {self.kind!r} is not one of deposit, withdrawal, transfer") from None
         if isinstance(self.amount, str) and len(self.amount) > limits.MAX_AMOUNT_TEXT_LENGTH:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from bank_core.contract import READS, AccountSnapshot, AccountStatus, Money, Slot
 from bank_core.decide import Drivers, Evaluator
 from bank_core.fastmake import account_snapshot
+from bank_core.seal import check_seals
 from bank_core.ledger import BalanceRow, load_balances
 from bank_core.messages import as_utc
 from bank_core.ports import AccountRecord, AccountsPort, AuditPort
@@ -97,4 +98,7 @@ class Pipeline:
 
     @staticmethod
     def load_balances(conn: Connection, institution_id: str, ids: list[str]) -> dict[str, BalanceRow]:
-        return load_balances(conn, institution_id, ids, for_update=True)
+        """The chunk's balances, locked, their seals checked (``bank_core.seal``)."""
+        found = load_balances(conn, institution_id, ids, for_update=True)
+        check_seals(institution_id, found)
+        return found

@@ -101,5 +101,24 @@ class AuditPort(Protocol):
 
     def verify(self, conn: Connection, institution_id: str) -> AuditVerdict: ...
 
+    def walk(self, conn: Connection, institution_id: str,
+             anchors: dict[int, tuple[str, str]] | None = None) -> Any:
+        """An iterable of ``(seq, at, actor, action, subject, payload)`` in
+        chain order, each entry's hash and link checked as it is read; it
+        stops at the first bad one, and its ``verdict`` (an
+        ``AuditVerdict``) says where. ``anchors``: {seq: (hash, what signed
+        it)} the chain must pass through."""
+        ...
+
+    def checkpoint(self, conn: Connection, institution_id: str, signing_key_path: Any,
+                   at: datetime) -> dict[str, Any]:
+        """Sign and store the chain's head; returns the exportable document."""
+        ...
+
+    def anchors(self, conn: Connection, institution_id: str, public_key_path: Any,
+                exported_path: Any) -> tuple[dict[int, tuple[str, str]], list[str], int]:
+        """Signed heads to verify against: (anchors, problems, stored count)."""
+        ...
+
     def entries(self, conn: Connection, institution_id: str, *, subject: str | None = None,
                 limit: int | None = None) -> list[AuditEntry]: ...

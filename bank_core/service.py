@@ -19,6 +19,7 @@ from bank_core.chunk import Carry, Outcome, process_chunk
 from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.holds import Holds
+from bank_core.integrity import Problem, Report, verify_ledger
 from bank_core.ledger import find_txn, txn_public_id
 from bank_core.messages import TxnRequest, TxnResult, as_utc, parse_txn_id, public_txn_id, utc_now
 from bank_core.money import MoneyError, check_currency, format_minor
@@ -28,7 +29,7 @@ from bank_core.ports import INTERNAL_ROLES, ROLE_CUSTOMER, AccountRecord, Accoun
 from bank_core.profile import Profile, bind_profile, validate_profile
 from bank_core.registry import Registry
 from bank_core.shadow import bind_shadow, stop_running
-from bank_core.storage.engine import discard_after_commit, run_in_transaction
+from bank_core.storage.engine import discard_after_commit, dry_run_engine, run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
 
 DEFAULT_CHUNK_SIZE = 1000
@@ -318,21 +319,28 @@ class BankService:
             yield from outcomes
 
     def _dry_run(self, institution_id: str, chunks: Iterator[list[TxnRequest]]) -> Iterator[Outcome]:
-        with self.engine.connect() as conn:
-            transaction = conn.begin()
-            try:
-                inst = self.institution(conn, institution_id)
-                done = 0
-                carry = Carry()  # one transaction: each chunk sees what the last left
-                for chunk in chunks:
-                    outcomes = process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done,
-                                             dry_run=True, carry=carry)
-                    carry.committed()
-                    yield from outcomes
-                    done += len(chunk)
-            finally:
-                transaction.rollback()
-                discard_after_commit(conn)
+        """A dry run decides on a snapshot and never blocks writers. SQLite:
+        the database is first copied, consistently, through the backup API
+        (a WAL reader, so writers go on) and the run writes to the copy,
+        which is deleted after. PostgreSQL: one transaction rolled back at
+        the end (its row locks can still make a writer of the same accounts
+        wait; see the README)."""
+        with dry_run_engine(self.engine) as engine:
+            with engine.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    inst = self.institution(conn, institution_id)
+                    done = 0
+                    carry = Carry()  # one transaction: each chunk sees what the last left
+                    for chunk in chunks:
+                        outcomes = process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done,
+                                                 dry_run=True, carry=carry)
+                        carry.committed()
+                        yield from outcomes
+                        done += len(chunk)
+                finally:
+                    transaction.rollback()
+                    discard_after_commit(conn)
 
     def txn(self, institution_id: str, txn_id: str) -> dict[str, Any]:
         if not limits.is_id(txn_id):
@@ -451,10 +459,30 @@ class BankService:
     # ------------------------------------------------------------ audit
 
     def audit_verify(self, institution_id: str):  # type: ignore[no-untyped-def]
-        def work(conn: Connection):  # type: ignore[no-untyped-def]
+        """The first failure of ``verify_integrity`` as an ``AuditVerdict``."""
+        return self.verify_integrity(institution_id).verdict()
+
+    def verify_integrity(self, institution_id: str, *, public_key: Any = None,
+                         checkpoint: Any = None) -> Report:
+        """The chain, the signed checkpoints (with ``public_key``, a PEM
+        file) or an exported one (``checkpoint``, a file), and the money
+        (``bank_core.integrity``), in one consistent read."""
+        def work(conn: Connection) -> Report:
             self.institution(conn, institution_id)
-            return self.audit.verify(conn, institution_id)
+            anchors, problems, stored = self.audit.anchors(conn, institution_id, public_key, checkpoint)
+            report = verify_ledger(conn, institution_id, self.audit, self.accounts, anchors)
+            report.problems[:0] = [Problem("checkpoint", f"institution {institution_id}", p)
+                                   for p in problems]
+            report.stored_checkpoints, report.keyed = stored, public_key is not None
+            return report
         return self.read(work)
+
+    def audit_checkpoint(self, institution_id: str, signing_key: Any) -> dict[str, Any]:
+        """Sign the chain's head with the key in file ``signing_key`` and store it."""
+        def work(conn: Connection) -> dict[str, Any]:
+            self.institution(conn, institution_id)
+            return self.audit.checkpoint(conn, institution_id, signing_key, utc_now())
+        return self.write(work, institution_id)
 
     def audit_log(self, institution_id: str, *, subject: str | None = None, limit: int | None = 50):  # type: ignore[no-untyped-def]
         def work(conn: Connection):  # type: ignore[no-untyped-def]

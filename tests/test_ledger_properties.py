@@ -241,7 +241,7 @@ class LedgerMachine(RuleBasedStateMachine):
         # Reversing takes back what the destination received (and refunds the
         # fee); refused if the destination no longer has it available.
         if plan.dest is not None and self.available(plan.dest) < plan.amount:
-            with pytest.raises(Refused, match="overdraw"):
+            with pytest.raises(Refused, match="overdraw|core.no_overdraft"):
                 self.svc.holds.reverse(self.inst, txn, "ops")
             event("reversal refused")
             return

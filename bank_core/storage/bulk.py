@@ -60,3 +60,22 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
                     copy.write_row(row)
         return
     conn.execute(table.insert(), [dict(zip(columns, row)) for row in rows])
+
+
+def stream_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
+    """Rows of a large read as plain tuples straight from the driver (no
+    per-row SQLAlchemy processing): SQLite's own cursor, PostgreSQL's
+    server-side cursor fetching 2,000 rows at a time. ``sql`` uses the
+    driver's parameter style (``?`` or ``%s``)."""
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        cursor = raw.cursor(name=f"bank_stream_{id(sql)}")  # type: ignore[union-attr]
+        cursor.itersize = 2000
+    else:
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        cursor.arraysize = 2000
+    cursor.execute(sql, params)
+    try:
+        yield from cursor
+    finally:
+        cursor.close()

@@ -26,11 +26,13 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import sqlite3
+import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,13 +40,21 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from bank_core.errors import Busy
+
 T = TypeVar("T")
 
 ENV_DATABASE_URL = "BANK_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
-MAX_TXN_ATTEMPTS = 25
+# Retrying a unit of work that lost a serialization race: exponential
+# backoff with full jitter (a random sleep up to a ceiling that doubles from
+# RETRY_BASE_SLEEP_MS to RETRY_MAX_SLEEP_MS), for up to MAX_TXN_ATTEMPTS
+# attempts or RETRY_BUDGET_S seconds, whichever comes first. Only past that
+# documented limit does the person see one "busy, try again" line (exit 7).
+MAX_TXN_ATTEMPTS = 400
+RETRY_BUDGET_S = 120.0
 RETRY_BASE_SLEEP_MS = 2
-RETRY_MAX_SLEEP_MS = 200
+RETRY_MAX_SLEEP_MS = 500
 # serialization_failure, deadlock_detected, and a unique key a concurrent
 # writer took first (the retry then sees its row: an idempotent replay).
 _RETRY_SQLSTATES = frozenset({"40001", "40P01", "23505"})
@@ -111,6 +121,30 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = "DEFERRED" if conn.get_execution_options().get("bank_read_only") else "IMMEDIATE"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def dry_run_engine(engine: Engine) -> Iterator[Engine]:
+    """The engine a dry run writes to: on SQLite a consistent copy of the
+    database (the backup API reads it as one WAL reader, so writers are
+    never blocked), deleted afterwards; elsewhere ``engine`` itself."""
+    if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
+        yield engine
+        return
+    with tempfile.TemporaryDirectory(prefix="bank-dry-run-") as directory:
+        copy_path = Path(directory) / "snapshot.db"
+        with engine.connect() as conn:
+            source = conn.connection.driver_connection
+            target = sqlite3.connect(copy_path)
+            try:
+                source.backup(target)  # type: ignore[union-attr]
+            finally:
+                target.close()
+        copy = make_engine(f"sqlite:///{copy_path}")
+        try:
+            yield copy
+        finally:
+            copy.dispose()
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -203,12 +237,14 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *,
                        read_only: bool = False, lock: str | None = None) -> T:
     """Run ``work(conn)`` in one database transaction, committed on return.
 
-    Serialization failures and deadlocks are retried up to
-    ``MAX_TXN_ATTEMPTS`` times with jittered exponential backoff; ``work``
-    must therefore have no effect outside the database. ``lock`` names the
-    institution a write belongs to: on PostgreSQL, writers of one
-    institution take turns (see the module docstring).
+    Serialization failures and deadlocks are retried with jittered
+    exponential backoff up to ``MAX_TXN_ATTEMPTS`` times within
+    ``RETRY_BUDGET_S`` seconds, then ``Busy`` is raised (nothing was
+    written); ``work`` must therefore have no effect outside the database.
+    ``lock`` names the institution a write belongs to: on PostgreSQL,
+    writers of one institution take turns (see the module docstring).
     """
+    deadline = time.monotonic() + RETRY_BUDGET_S
     for attempt in range(1, MAX_TXN_ATTEMPTS + 1):
         try:
             with _writer_turn(engine, read_only), engine.connect() as conn:
@@ -226,8 +262,13 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *,
                     discard_after_commit(conn)
                     _unlock_session(conn, key)
         except Exception as exc:
-            if not is_retryable(exc) or attempt == MAX_TXN_ATTEMPTS:
+            if not is_retryable(exc):
                 raise
-            ceiling = min(RETRY_MAX_SLEEP_MS, RETRY_BASE_SLEEP_MS * 2 ** attempt)
-            time.sleep(random.uniform(0, ceiling) / 1000)
+            ceiling = min(RETRY_MAX_SLEEP_MS, RETRY_BASE_SLEEP_MS * 2 ** min(attempt, 16))
+            pause = random.uniform(0, ceiling) / 1000
+            if attempt == MAX_TXN_ATTEMPTS or time.monotonic() + pause > deadline:
+                raise Busy(f"busy, try again: other writers kept conflicting with this one "
+                           f"({attempt} attempts in {RETRY_BUDGET_S - (deadline - time.monotonic()):.0f} s); "
+                           "nothing was written") from None
+            time.sleep(pause)
     raise StorageError("unreachable")  # pragma: no cover

@@ -64,6 +64,7 @@ class Balance(Base):
     credits_posted: Mapped[int]
     debits_pending: Mapped[int]
     credits_pending: Mapped[int]
+    seal: Mapped[str | None] = mapped_column(String(16))  # bank_core.seal (revision 0011)
 
 
 class Txn(Base):

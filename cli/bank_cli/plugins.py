@@ -86,7 +86,7 @@ def check(
         fail(EXIT_USAGE, "give --profile ID or --all, not both")
     service = st.service
     ids = [row["id"] for row in service.institutions()] if all_institutions else \
-        [profile or st.institution]
+        [st.own(profile) if profile else st.institution]
     results = []
     for institution in ids:
         active = service.read(lambda conn, inst=institution: service.profile(conn, inst))

@@ -23,6 +23,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bank_cli.outfile import CompletedFile
+from bank_cli.audit import write_checkpoint
 from bank_cli.state import EXIT_INVALID, EXIT_OK, command, err, fail, out, state
 from bank_core.batchfile import FileFormatError, RowError, detect_format, open_rows, read_rows, result_line
 from bank_core.messages import TxnRequest
@@ -187,6 +188,8 @@ def process(
     finally:
         results.close(complete)
     _summary(st, file, results, time.perf_counter() - started, dry_run)
+    if not dry_run and write_checkpoint(st) is not None and not st.json:  # BANK_AUDIT_SIGNING_KEY set
+        out.print("signed a checkpoint of the audit chain", highlight=False)
     raise typer.Exit(EXIT_INVALID if results.counts["invalid"] else EXIT_OK)
 
 

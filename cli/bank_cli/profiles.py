@@ -82,6 +82,7 @@ def apply_document(st: Any, document: dict[str, Any], yes: bool, promote: bool =
     (unless ``yes``), apply it: ``profile apply``, ``rollback`` and
     ``promote`` (which also stops the running shadow, in the same transaction)."""
     profile, active = st.service.preview_profile(document)
+    st.own(profile.id, existing_only=True)  # never another institution's rules
     new = json.loads(profile.document())
     old = json.loads(active.document()) if active is not None else None
     if old == new and promote:
@@ -141,7 +142,7 @@ def show(ctx: typer.Context, institution: str = typer.Argument(None, metavar="[I
     from bank_core.profile_history import version_profile
 
     st = state(ctx)
-    inst = institution or st.institution
+    inst = st.own(institution) if institution else st.institution
     profile = st.service.read(lambda conn: version_profile(st.service, conn, inst, version))
     doc = json.loads(profile.document())
     emit(st, doc, lambda: out.print_json(data=doc))

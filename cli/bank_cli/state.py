@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bank_core import limits
-from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, ProfileError, Refused
+from bank_core.actors import actor_name
+from bank_core.errors import BankError, Conflict, IntegrityError, InvalidRequest, NotFound, ProfileError, Refused
 from bank_core.registry import DriverLoadError
 
 # Exit codes (documented in the README; scripts rely on them).
@@ -123,6 +124,19 @@ class State:
             self._institution = chosen
         return self._institution
 
+    def own(self, requested: str, *, existing_only: bool = False) -> str:
+        """``requested`` if the person may act on it: acting as one
+        institution (``--profile``, ``BANK_PROFILE``, ``bank profile use``),
+        another's configuration is not found, exactly like its accounts.
+        ``existing_only``: an institution that does not exist yet may be named
+        (``profile apply`` creating a new one)."""
+        chosen = self.chosen
+        if chosen is None or requested == chosen:
+            return requested
+        if existing_only and requested not in {row["id"] for row in self.service.institutions()}:
+            return requested
+        raise NotFound(f"institution {requested!r} not found (acting as {chosen}); nothing was changed")
+
     def close(self) -> None:
         """Give the database connections back (a command is one unit of use)."""
         if self._service is not None:
@@ -143,7 +157,7 @@ class State:
         """``--actor``, else ``BANK_ACTOR``, else the OS user."""
         actor = self.actor or os.environ.get(ENV_ACTOR) or getpass.getuser()
         try:
-            return limits.check_text(actor, "--actor", limits.MAX_ACTOR_LENGTH, required=True)
+            return actor_name(actor, "--actor")  # normalised once (bank_core.actors)
         except InvalidRequest as exc:
             fail(EXIT_USAGE, str(exc))
 
@@ -200,7 +214,7 @@ def one_line(message: str) -> str:
 
 # Set by the root callback: under --json an error is also one JSON document on stdout.
 JSON_ERRORS = {"enabled": False}
-ERROR_CODES = {EXIT_USAGE: "usage", EXIT_REJECTED: "refused", EXIT_INVALID: "invalid",
+ERROR_CODES = {EXIT_INTEGRITY: "integrity", EXIT_USAGE: "usage", EXIT_REJECTED: "refused", EXIT_INVALID: "invalid",
                EXIT_CONFLICT: "conflict", EXIT_SYSTEM: "system"}
 
 
@@ -228,6 +242,8 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_CONFLICT
     if isinstance(exc, Refused):
         return EXIT_REJECTED
+    if isinstance(exc, IntegrityError):
+        return EXIT_INTEGRITY  # a record edited behind the kernel's back: writes refused
     return EXIT_SYSTEM
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bank_core.actors import actor_name
 from bank_core.errors import Conflict, InvalidRequest, NotFound
 from bank_core.messages import as_utc, utc_now
 from bank_core.storage.base import Base
@@ -131,9 +132,9 @@ class KeyStore:
         """A new key and its secret (shown once; only its hash is stored)."""
         if role not in ROLES:
             raise InvalidRequest(f"role: {role!r} is not one of {', '.join(ROLES)}")
-        name = name.strip()
-        if not name or len(name) > MAX_NAME_LENGTH:
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_LENGTH:
             raise InvalidRequest(f"name: must be 1-{MAX_NAME_LENGTH} characters")
+        name = actor_name(name, "name")  # the person, normalised once (bank_core.actors)
         key_id = KEY_ID_PREFIX + secrets.token_hex(8)
         secret = f"{key_id}.{secrets.token_urlsafe(SECRET_BYTES)}"
         secret_hash = hash_secret(secret)  # slow: outside the database transaction
@@ -207,4 +208,4 @@ class KeyStore:
                 return None
             with self._lock:
                 self._verified[key_id] = fingerprint
-        return Caller(row.id, row.institution_id, row.role, row.name)
+        return Caller(row.id, row.institution_id, row.role, actor_name(row.name, "name"))

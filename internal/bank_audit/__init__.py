@@ -4,6 +4,6 @@ bad sequence number after any edit, deletion or reordering.
 """
 
 from bank_audit.server import AuditServer, entry_hash
-from bank_audit.tables import AuditEntryRow, AuditHead
+from bank_audit.tables import AuditCheckpoint, AuditEntryRow, AuditHead
 
-__all__ = ["AuditEntryRow", "AuditHead", "AuditServer", "entry_hash"]
+__all__ = ["AuditCheckpoint", "AuditEntryRow", "AuditHead", "AuditServer", "entry_hash"]

@@ -3,13 +3,18 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from bank_audit.tables import AuditEntryRow, AuditHead
+from bank_audit import signing
+from bank_audit.tables import AuditCheckpoint, AuditEntryRow, AuditHead
+from bank_core.actors import typed_if_different
+from bank_core.errors import IntegrityError
 from bank_core.ports import AuditEntry, AuditVerdict
-from bank_core.storage.bulk import insert_rows
+from bank_core.storage.base import from_micros
+from bank_core.storage.bulk import insert_rows, stream_rows
 
 GENESIS_HASH = "0" * 64
 
@@ -25,14 +30,28 @@ def _utc_text(at: datetime) -> str:
 
 
 def entry_hash(institution_id: str, seq: int, at: datetime, actor: str, action: str,
-               subject: str, payload_json: str, prev_hash: str) -> str:
+               subject: str, payload_json: str, prev_hash: str, actor_typed: str | None = None) -> str:
     material = "\x1f".join((institution_id, str(seq), _utc_text(at), actor, action, subject,
                             payload_json, prev_hash))
+    if actor_typed is not None:  # what the person typed, when not the normal form (0011)
+        material += "\x1f" + actor_typed
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
 _COLUMNS = ("institution_id", "seq", "at", "actor", "action", "subject", "payload", "prev_hash",
-            "hash")
+            "hash", "actor_typed")
+
+
+def _head(conn: Connection, institution_id: str) -> Any:
+    """The chain's head row, locked; a missing one refuses the write."""
+    head = conn.execute(select(AuditHead.seq, AuditHead.hash)
+                        .where(AuditHead.institution_id == institution_id)
+                        .with_for_update()).first()
+    if head is None:
+        raise IntegrityError(f"the audit chain head of institution {institution_id} is missing "
+                             "(deleted outside the bank engine); nothing was written; "
+                             "run `bank audit verify`")
+    return head
 
 
 class AuditServer:
@@ -45,16 +64,16 @@ class AuditServer:
 
     def append(self, conn: Connection, institution_id: str, *, actor: str, action: str,
                subject: str, payload: dict[str, Any], at: datetime) -> int:
-        head = conn.execute(select(AuditHead.seq, AuditHead.hash)
-                            .where(AuditHead.institution_id == institution_id)
-                            .with_for_update()).one()
+        head = _head(conn, institution_id)
         seq = head.seq + 1
         payload_json = canonical_json(payload)
+        typed = typed_if_different(actor)
         digest = entry_hash(institution_id, seq, at, actor, action, subject, payload_json,
-                            head.hash)
+                            head.hash, typed)
         conn.execute(insert(AuditEntryRow).values(
             institution_id=institution_id, seq=seq, at=at, actor=actor, action=action,
-            subject=subject, payload=payload_json, prev_hash=head.hash, hash=digest))
+            subject=subject, payload=payload_json, prev_hash=head.hash, hash=digest,
+            actor_typed=typed))
         conn.execute(update(AuditHead).where(AuditHead.institution_id == institution_id)
                      .values(seq=seq, hash=digest))
         return seq
@@ -67,9 +86,7 @@ class AuditServer:
         ``payload_json`` must already be canonical (see ``canonical_json``)."""
         if not entries:
             return None
-        head = conn.execute(select(AuditHead.seq, AuditHead.hash)
-                            .where(AuditHead.institution_id == institution_id)
-                            .with_for_update()).one()
+        head = _head(conn, institution_id)
         seq, prev = head.seq, head.hash
         rows = []
         stamps: dict[datetime, str] = {}  # a chunk shares one decision time
@@ -81,8 +98,12 @@ class AuditServer:
                 stamp = stamps[at] = _utc_text(at)
             material = "\x1f".join((institution_id, str(seq), stamp, actor, action, subject,
                                     payload_json, prev))
+            typed = typed_if_different(actor)
+            if typed is not None:
+                material += "\x1f" + typed
             digest = sha256(material.encode("utf-8")).hexdigest()
-            rows.append((institution_id, seq, at, actor, action, subject, payload_json, prev, digest))
+            rows.append((institution_id, seq, at, actor, action, subject, payload_json, prev, digest,
+                         typed))
             prev = digest
         insert_rows(conn, AuditEntryRow.__table__, _COLUMNS, rows)
         conn.execute(update(AuditHead).where(AuditHead.institution_id == institution_id)
@@ -94,34 +115,66 @@ class AuditServer:
                            .where(AuditHead.institution_id == institution_id)).first()
         return None if row is None else (row.seq, row.hash)
 
-    def verify(self, conn: Connection, institution_id: str) -> AuditVerdict:
-        rows = conn.execute(select(AuditEntryRow)
-                            .where(AuditEntryRow.institution_id == institution_id)
-                            .order_by(AuditEntryRow.seq))
-        expected_seq, prev = 1, GENESIS_HASH
-        count = 0
-        for row in rows:
-            count += 1
-            if row.seq != expected_seq:
-                return AuditVerdict(False, count, expected_seq,
-                                    f"entry {expected_seq} is missing (next is {row.seq})")
-            if row.prev_hash != prev:
-                return AuditVerdict(False, count, row.seq,
-                                    f"entry {row.seq} does not link to entry {row.seq - 1}")
-            digest = entry_hash(institution_id, row.seq, row.at, row.actor, row.action,
-                                row.subject, row.payload, row.prev_hash)
-            if digest != row.hash:
-                return AuditVerdict(False, count, row.seq,
-                                    f"entry {row.seq} was altered (hash does not match)")
-            prev, expected_seq = row.hash, expected_seq + 1
-        head = conn.execute(select(AuditHead.seq, AuditHead.hash)
-                            .where(AuditHead.institution_id == institution_id)).first()
-        last = expected_seq - 1
-        if head is not None and (head.seq != last or head.hash != prev):
-            return AuditVerdict(False, count, last + 1,
-                                f"entries after {last} are missing (head is at {head.seq})")
-        return AuditVerdict(True, count)
+    def walk(self, conn: Connection, institution_id: str,
+             anchors: dict[int, tuple[str, str]] | None = None) -> ChainWalk:
+        """The chain's entries in order, each checked (see ``ChainWalk``)."""
+        return ChainWalk(conn, institution_id, anchors or {})
 
+    def verify(self, conn: Connection, institution_id: str) -> AuditVerdict:
+        walk = self.walk(conn, institution_id)
+        for _entry in walk:
+            pass
+        return walk.verdict
+
+    # ------------------------------------------------------------ checkpoints
+
+    def checkpoint(self, conn: Connection, institution_id: str, signing_key_path: Any,
+                   at: datetime) -> dict[str, Any]:
+        """Sign the chain's head with the private key in ``signing_key_path``
+        and store the checkpoint; returns it as the exported document."""
+        private_key = signing.load_private(signing_key_path)
+        head = _head(conn, institution_id)
+        doc = signing.sign(private_key, {"institution": institution_id, "seq": head.seq,
+                                         "hash": head.hash, "at": _utc_text(at)})
+        stored = conn.execute(select(AuditCheckpoint.seq).where(
+            AuditCheckpoint.institution_id == institution_id, AuditCheckpoint.seq == head.seq)).first()
+        if stored is None:
+            conn.execute(insert(AuditCheckpoint).values(
+                institution_id=institution_id, seq=head.seq, hash=head.hash, at=doc["at"],
+                key_id=doc["key_id"], signature=doc["signature"]))
+        return doc
+
+    def anchors(self, conn: Connection, institution_id: str, public_key_path: Any,
+                exported_path: Any) -> tuple[dict[int, tuple[str, str]], list[str], int]:
+        """The signed heads the chain must pass through: ({seq: (hash, where)},
+        problems, stored checkpoints). Stored checkpoints count only with a
+        public key (their signatures checked); an exported file must name
+        this institution and, with a key, carry a good signature."""
+        public = signing.load_public(public_key_path) if public_key_path else None
+        exported = signing.read_checkpoint_file(exported_path) if exported_path else None
+        found: dict[int, tuple[str, str]] = {}
+        problems: list[str] = []
+        rows = conn.execute(select(AuditCheckpoint).where(AuditCheckpoint.institution_id == institution_id)
+                            .order_by(AuditCheckpoint.seq)).all()
+        if public is not None:
+            for row in rows:
+                doc = {"institution": row.institution_id, "seq": row.seq, "hash": row.hash,
+                       "at": row.at, "signature": row.signature}
+                if not signing.signature_ok(public, doc):
+                    problems.append(f"stored checkpoint at entry {row.seq} has a bad signature "
+                                    "(forged or edited, or signed by another key)")
+                else:
+                    found[row.seq] = (row.hash, f"the signed checkpoint at entry {row.seq}")
+        if exported is not None:
+            if exported["institution"] != institution_id:
+                problems.append(f"--checkpoint {exported_path} is of institution "
+                                f"{exported['institution']}, not {institution_id}")
+            elif public is not None and not signing.signature_ok(public, exported):
+                problems.append(f"--checkpoint {exported_path} has a bad signature")
+            else:
+                found[exported["seq"]] = (exported["hash"],
+                                          f"the exported checkpoint at entry {exported['seq']}")
+        return found, problems, len(rows)
     def decisions(self, conn: Connection, institution_id: str, subjects: list[str],
                   actions: tuple[str, ...]) -> dict[str, str]:
         """The payload of the first entry with one of ``actions`` for each
@@ -145,6 +198,73 @@ class AuditServer:
                             _payload(r.payload), r.prev_hash, r.hash)
                  for r in conn.execute(query)]
         return list(reversed(found))
+
+
+class ChainWalk:
+    """Iterates ``(seq, at, actor, action, subject, payload)`` over a chain,
+    recomputing each hash and link as it goes (raw rows, streamed: set-based,
+    no ORM object per entry). It stops at the first bad entry; ``verdict``
+    then says where and why. ``anchors`` maps sequence numbers to the hash
+    a signed checkpoint says the chain has there: a chain rewritten,
+    renumbered, truncated or emptied before one fails even with every hash
+    recomputed. A missing head record is a failure too."""
+
+    def __init__(self, conn: Connection, institution_id: str,
+                 anchors: dict[int, tuple[str, str]]) -> None:
+        self.conn = conn
+        self.institution_id = institution_id
+        self.anchors = anchors
+        self.verdict = AuditVerdict(False, 0, None, "the chain was not read to its end")
+
+    def _fail(self, count: int, seq: int, problem: str) -> None:
+        self.verdict = AuditVerdict(False, count, seq, problem)
+
+    def __iter__(self) -> Iterator[tuple[int, Any, str, str, str, str]]:
+        conn, inst, anchors = self.conn, self.institution_id, self.anchors
+        sqlite = conn.dialect.name == "sqlite"
+        mark = "?" if sqlite else "%s"
+        rows = stream_rows(conn, "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, "
+                           f"actor_typed FROM audit_entry WHERE institution_id = {mark} ORDER BY seq", (inst,))
+        stamps: dict[Any, str] = {}
+        sha256 = hashlib.sha256
+        expected, prev, count = 1, GENESIS_HASH, 0
+        for seq, at, actor, action, subject, payload, prev_hash, digest, typed in rows:
+            count += 1
+            if seq != expected:
+                return self._fail(count, expected, f"entry {expected} is missing (next is {seq})")
+            if prev_hash != prev:
+                return self._fail(count, seq, f"entry {seq} does not link to entry {seq - 1}")
+            stamp = stamps.get(at)
+            if stamp is None:
+                if len(stamps) > 4096:
+                    stamps.clear()
+                stamp = stamps[at] = _utc_text(from_micros(at) if sqlite else at)
+            material = "\x1f".join((inst, str(seq), stamp, actor, action, subject, payload, prev))
+            if typed is not None:
+                material += "\x1f" + typed
+            if sha256(material.encode("utf-8")).hexdigest() != digest:
+                return self._fail(count, seq, f"entry {seq} was altered (hash does not match)")
+            anchor = anchors.get(seq)
+            if anchor is not None and anchor[0] != digest:
+                return self._fail(count, seq, f"entry {seq} is not the entry {anchor[1]} signed: "
+                                              "the chain was rewritten (hashes recomputed)")
+            yield seq, at, actor, action, subject, payload
+            prev, expected = digest, expected + 1
+        last = expected - 1
+        beyond = [seq for seq in anchors if seq > last]
+        if beyond:
+            seq = min(beyond)
+            return self._fail(count, last + 1, f"the chain ends at entry {last} but "
+                                               f"{anchors[seq][1]} is at entry {seq}: "
+                                               "entries were deleted (truncated or emptied)")
+        head = conn.execute(select(AuditHead.seq, AuditHead.hash)
+                            .where(AuditHead.institution_id == inst)).first()
+        if head is None:
+            return self._fail(count, last + 1, "the chain head record is missing "
+                                               "(deleted outside the bank engine)")
+        if head.seq != last or head.hash != prev:
+            return self._fail(count, last + 1, f"entries after {last} are missing (head is at {head.seq})")
+        self.verdict = AuditVerdict(True, count)
 
 
 def _payload(text: str) -> Any:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0012_shadow'
-down_revision = '0010_api_keys'
+down_revision = '0011_integrity'
 branch_labels = None
 depends_on = None
 

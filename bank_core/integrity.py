@@ -1,0 +1,390 @@
+"""``bank audit verify``: the audit chain *and* the money it records.
+
+One pass over the institution's audit chain (``AuditPort.walk``: every hash
+and link recomputed, signed checkpoints as anchors) is merged, in order,
+with one pass over its transaction rows, each with its postings as one
+string. Every transaction's audit entry carries its decision record (body,
+status, fee answers; ``bank_core.record``), so the row and postings the
+kernel must have written are recomputed from the chain and compared with
+what is stored: a row or posting edited, deleted or inserted behind the
+kernel's back is named by its transaction. No extra hashing on the write
+path: the chain already covers the records.
+
+Then set-based checks (SQL aggregates, one row per account at most):
+every posted transaction's postings sum to zero per currency and match its
+amount and fees; its status agrees with its postings; every stored balance
+(posted and pending) equals its postings and open holds; each
+institution's accounts sum to zero per currency.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from bank_core.ledger import deltas_for, lines_from_json
+from bank_core.messages import parse_txn_id, public_txn_id
+from bank_core.money import MoneyError, format_minor, parse_minor
+from bank_core.ports import AccountsPort, AuditPort, AuditVerdict
+from bank_core.storage.base import micros
+from bank_core.storage.bulk import stream_rows
+
+DECISIONS = frozenset(("txn.posted", "txn.held", "txn.rejected"))
+RELEASES = frozenset(("txn.rejected", "txn.expired"))
+FIELDS = ("ref", "kind", "status", "amount", "fee", "currency", "from", "to", "channel", "memo",
+          "at", "initiator", "profile version", "code", "postings")
+SEP = "\x1e"  # between postings of one transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    check: str  # chain, checkpoint, coverage, postings, status, balance, institution
+    where: str  # the entry, transaction or account
+    message: str
+
+    def line(self) -> str:
+        return f"{self.check}: {self.where}: {self.message}"
+
+
+@dataclass
+class Report:
+    institution: str
+    chain: AuditVerdict
+    txns: int = 0
+    seconds: float = 0.0
+    anchors: int = 0
+    stored_checkpoints: int = 0
+    keyed: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and not self.problems
+
+    @property
+    def rate(self) -> float:
+        return self.txns / self.seconds if self.seconds > 0 else 0.0
+
+    def verdict(self) -> AuditVerdict:
+        """The first failure as an ``AuditVerdict`` (the HTTP adapter's shape)."""
+        if not self.chain.ok:
+            return self.chain
+        if self.problems:
+            return AuditVerdict(False, self.chain.entries, None, self.problems[0].line())
+        return self.chain
+
+
+class _Expected:
+    """What the chain says one transaction's row and postings are."""
+
+    __slots__ = ("values", "seq", "held", "lines")
+
+    def __init__(self, values: list[Any], seq: int, held: bool, lines: list[list[Any]] | None) -> None:
+        self.values = values
+        self.seq = seq
+        self.held = held
+        self.lines = lines
+
+
+class Verifier:
+    def __init__(self, conn: Connection, institution_id: str, audit: AuditPort,
+                 accounts: AccountsPort) -> None:
+        self.conn = conn
+        self.inst = institution_id
+        self.audit = audit
+        self.accounts = accounts
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+        self.problems: dict[str, Problem] = {}  # the first of each check
+        self.terms: dict[int, str] = {}
+        self.internal: dict[tuple[str, str], str] = {}
+        self.holds: dict[str, tuple[_Expected, tuple[Any, ...]]] = {}
+        self.txns = 0
+        self.times: dict[str, int] = {}  # a chunk's rows share one time
+
+    def problem(self, check: str, where: str, message: str) -> None:
+        self.problems.setdefault(check, Problem(check, where, message))
+
+    # ---------------------------------------------------------------- run
+
+    def run(self, anchors: dict[int, tuple[str, str]]) -> tuple[AuditVerdict, list[Problem]]:
+        self.terms = dict(self.conn.exec_driver_sql("SELECT id, text FROM decision_term").all())
+        walk = self.audit.walk(self.conn, self.inst, anchors)
+        self._merge(walk)
+        if walk.verdict.ok:
+            self._aggregates()
+        return walk.verdict, sorted(self.problems.values(), key=_order)
+
+    def _rows(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        concat = ("(SELECT group_concat(account_id || ':' || amount_minor || ':' || rule, char(30)) "
+                  "FROM posting p WHERE p.txn_id = t.id)" if self.sqlite else
+                  "(SELECT string_agg(account_id || ':' || amount_minor || ':' || rule, chr(30) ORDER BY id) "
+                  "FROM posting p WHERE p.txn_id = t.id)")
+        rows = stream_rows(self.conn,
+            "SELECT t.idempotency_key, t.kind, t.status, t.amount_minor, t.fee_minor, t.currency, "
+            "t.source_account_id, t.dest_account_id, t.channel, t.memo, t.at, t.initiator, "
+            f"t.profile_version, t.code, {concat}, t.id, t.legacy_id, t.lines "
+            f"FROM txn t WHERE t.institution_id = {self.mark} ORDER BY t.id", (self.inst,))
+        for row in rows:
+            self.txns += 1
+            at = row[10]
+            yield (row[16] or public_txn_id(row[15]),
+                   (*row[:10], at if type(at) is int else micros(at), *row[11:14], row[14] or "", row[17]))
+
+    def _merge(self, walk: Any) -> None:
+        rows = self._rows()
+        early: dict[str, tuple[Any, ...]] = {}  # rows met before their entry (out of order)
+        for seq, at, actor, action, subject, payload in walk:
+            if action in DECISIONS and subject not in self.holds:
+                expected = self._expected(seq, actor, payload)
+            elif action == "txn.reversed":
+                expected = self._reversal(seq, actor, payload)
+            else:
+                self._resolution(action, subject, payload)
+                continue
+            row = early.pop(subject, None)
+            while row is None:
+                found = next(rows, None)
+                if found is None:
+                    break
+                if found[0] == subject:
+                    row = found[1]
+                else:
+                    early[found[0]] = found[1]
+            if row is None:
+                self.problem("coverage", f"transaction {subject}",
+                             f"is in the audit chain (entry {seq}) but its row is missing "
+                             "(deleted outside the bank engine)")
+            elif expected.held:
+                self.holds[subject] = (expected, row)
+            else:
+                self._compare(subject, expected, row)
+        if not walk.verdict.ok:
+            return
+        for subject, (expected, row) in self.holds.items():
+            self._compare(subject, expected, row)
+        for subject, _row in [*early.items(), *rows]:
+            self.problem("coverage", f"transaction {subject}", "is not in the audit chain "
+                         "(its row was inserted outside the bank engine)")
+            break
+
+    # ------------------------------------------------------------ expected
+
+    def _cash(self, role: str, currency: str) -> str:
+        key = (role, currency)
+        if key not in self.internal:
+            record = self.accounts.internal(self.conn, self.inst, role, currency)
+            self.internal[key] = record.id if record is not None else f"<no {role} account>"
+        return self.internal[key]
+
+    def _expected(self, seq: int, actor: str, payload: str) -> _Expected:
+        r = json.loads(payload)
+        if isinstance(r, dict):  # a revision-0001 result: what it kept
+            return self._legacy(seq, actor, r)
+        kind, source, dest, amount, currency, status = r[2], r[3], r[4], r[5], r[6], r[11]
+        cash = self._cash("cash", currency)
+        lines = [[source or cash, -amount, kind], [dest or cash, amount, kind]]
+        fee = 0
+        fee_income = None
+        for answer in r[15]:
+            for i in range(6, len(answer), 3):
+                if fee_income is None:
+                    fee_income = self._cash("fee_income", currency)
+                rule, line = self.terms.get(answer[i], f"<term {answer[i]}>"), answer[i + 1]
+                lines += ([source or dest, -line, rule], [fee_income, line, rule])
+                fee += line
+        if status == "rejected":
+            fee, lines_json = 0, None
+        at = self.times.get(r[10])
+        if at is None:
+            if len(self.times) > 4096:
+                self.times.clear()
+            at = self.times[r[10]] = micros(datetime.fromisoformat(r[10]))
+        values = [r[1], kind, status, amount, fee, currency, source, dest, r[7], r[8], at, actor, r[13], r[12],
+                  _postings(lines) if status == "posted" else ""]
+        lines_json = lines if status == "held" else None
+        return _Expected(values, seq, status == "held", lines_json)
+
+    def _legacy(self, seq: int, actor: str, r: dict[str, Any]) -> _Expected:
+        values: list[Any] = [r.get("ref"), r.get("kind"), r.get("status"),
+                             _minor(r.get("amount"), r.get("currency")),
+                             _minor(r.get("fee_total"), r.get("currency")) if r.get("status") != "rejected" else 0,
+                             r.get("currency"), r.get("source"), r.get("dest"), r.get("channel"),
+                             r.get("memo"), None, actor, r.get("profile_version"), r.get("code"), None]
+        return _Expected(values, seq, r.get("status") == "held", None)
+
+    def _reversal(self, seq: int, actor: str, payload: str) -> _Expected:
+        r = json.loads(payload)
+        lines = [[acc, amount, "reversal"] for acc, amount in r.get("lines", [])]
+        values = [f"reversal:{r.get('reverses')}", "reversal", "posted",
+                  _minor(r.get("amount"), r.get("currency")), 0, r.get("currency"),
+                  r.get("source", _SKIP), r.get("dest", _SKIP), _SKIP, r.get("memo", _SKIP), _SKIP,
+                  actor, r.get("profile_version", _SKIP), None, _postings(lines)]
+        return _Expected(values, seq, False, None)
+
+    def _resolution(self, action: str, subject: str, payload: str) -> None:
+        held = self.holds.get(subject)
+        if held is None:
+            return
+        expected = held[0]
+        if action == "txn.approved":
+            expected.values[2] = "posted"
+            expected.values[14] = _postings(expected.lines or [])
+        elif action in RELEASES and payload.startswith("{"):
+            expected.values[2] = action.removeprefix("txn.")
+            expected.values[4] = 0
+
+    # ------------------------------------------------------------- compare
+
+    def _compare(self, subject: str, expected: _Expected, row: tuple[Any, ...]) -> None:
+        for name, want, got in zip(FIELDS, expected.values, row):
+            if want is _SKIP or (want is None and name in ("at", "postings")):
+                continue
+            if want != got:
+                self.problem("coverage", f"transaction {subject}",
+                             f"its {name} is {_shown(name, got)} but the audit chain "
+                             f"(entry {expected.seq}) records {_shown(name, want)}")
+                return
+        if expected.lines is not None and row[15] is not None and json.loads(row[15]) != expected.lines:
+            self.problem("coverage", f"transaction {subject}",
+                         f"its held lines differ from the audit chain (entry {expected.seq})")
+
+    # ----------------------------------------------------------- aggregates
+
+    def _aggregates(self) -> None:
+        if "coverage" in self.problems:
+            self._per_txn()  # name what the stored postings break (else they equal the chain's)
+        self._orphans()
+        self._balances()
+
+    def _per_txn(self) -> None:
+        """Every posted transaction's postings sum to zero per currency and
+        move its amount plus fees; its status agrees with its postings. (When
+        coverage passed, every row's postings equal those its record implies,
+        which hold all three by construction, so this scan is skipped.)"""
+        m = self.mark
+        row = self.conn.exec_driver_sql(
+            "SELECT t.id, t.status, t.amount_minor, t.fee_minor, t.currency, p.n, p.total, p.credits, "
+            "p.lowc, p.highc FROM txn t LEFT JOIN (SELECT txn_id, count(*) AS n, sum(amount_minor) AS total, "
+            "sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) AS credits, "
+            f"min(currency) AS lowc, max(currency) AS highc FROM posting WHERE institution_id = {m} "
+            f"GROUP BY txn_id) p ON p.txn_id = t.id WHERE t.institution_id = {m} AND ("
+            "(t.status = 'posted' AND p.n IS NULL) OR (t.status <> 'posted' AND p.n IS NOT NULL) "
+            "OR p.total <> 0 OR p.lowc <> t.currency OR p.highc <> t.currency "
+            "OR (t.kind <> 'reversal' AND p.credits <> t.amount_minor + t.fee_minor)) "
+            "ORDER BY t.id LIMIT 1", (self.inst, self.inst)).first()
+        if row is not None:
+            tid, status, amount, fee, cur, n, total, credits, low, high = row
+            where = f"transaction {public_txn_id(tid)}"
+            if (status == "posted") != (n is not None):
+                self.problem("status", where, f"is {status} but has {n or 0} postings")
+            elif total != 0 or low != cur or high != cur:
+                self.problem("postings", where, f"postings do not sum to zero in {cur} "
+                             f"(they sum to {format_minor(total, cur)} {cur})")
+            else:
+                self.problem("postings", where, f"postings move {format_minor(credits, cur)} {cur}, "
+                             f"not its amount plus fees {format_minor(amount + fee, cur)} {cur}")
+
+    def _orphans(self) -> None:
+        m = self.mark
+        orphan = self.conn.exec_driver_sql(
+            f"SELECT p.txn_id FROM posting p WHERE p.institution_id = {m} AND NOT EXISTS "
+            "(SELECT 1 FROM txn t WHERE t.id = p.txn_id AND t.institution_id = p.institution_id) "
+            "LIMIT 1", (self.inst,)).first()
+        if orphan is not None:
+            self.problem("postings", f"transaction {public_txn_id(orphan[0])}",
+                         "has postings but no transaction row")
+
+    def _balances(self) -> None:
+        m, inst = self.mark, self.inst
+        sums = {acc: (debits, credits) for acc, debits, credits in self.conn.exec_driver_sql(
+            "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
+            "sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) FROM posting "
+            f"WHERE institution_id = {m} GROUP BY account_id", (inst,))}
+        pending: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for (lines,) in self.conn.exec_driver_sql(
+                f"SELECT lines FROM txn WHERE institution_id = {m} AND status = 'held'", (inst,)):
+            for acc, d in deltas_for(lines_from_json(lines), "hold").items():
+                pending[acc][2] += d[2]
+                pending[acc][3] += d[3]
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        rows = self.conn.exec_driver_sql(
+            "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
+            f"FROM balance WHERE institution_id = {m} ORDER BY account_id", (inst,)).all()
+        for acc, cur, dp, cp, dpend, cpend in rows:
+            want_d, want_c = sums.pop(acc, (0, 0))
+            hold = pending.pop(acc, [0, 0, 0, 0])
+            if (dp, cp) != (want_d, want_c):
+                self.problem("balance", f"account {acc}",
+                             f"stored posted balance {format_minor(cp - dp, cur)} {cur} "
+                             f"(debits {format_minor(dp, cur)}, credits {format_minor(cp, cur)}) but its "
+                             f"postings sum to {format_minor(want_c - want_d, cur)} {cur} "
+                             f"(debits {format_minor(want_d, cur)}, credits {format_minor(want_c, cur)})")
+            elif (dpend, cpend) != (hold[2], hold[3]):
+                self.problem("balance", f"account {acc}",
+                             f"stored pending debits {format_minor(dpend, cur)} and credits "
+                             f"{format_minor(cpend, cur)} {cur} but its open holds reserve "
+                             f"{format_minor(hold[2], cur)} and {format_minor(hold[3], cur)}")
+            totals[cur][0] += cp - dp
+            totals[cur][1] += cpend - dpend
+        for acc in sorted({*sums, *pending}):
+            self.problem("balance", f"account {acc}", "has postings or holds but no balance row")
+        for cur, (posted, held) in sorted(totals.items()):
+            if posted or held:
+                self.problem("institution", f"institution {inst}",
+                             f"its accounts sum to {format_minor(posted, cur)} {cur} posted and "
+                             f"{format_minor(held, cur)} {cur} pending, not zero")
+
+
+class _Skip:
+    def __repr__(self) -> str:
+        return "<not recorded>"
+
+
+_SKIP = _Skip()
+_CHECK_ORDER = ("chain", "checkpoint", "coverage", "postings", "status", "balance", "institution")
+
+
+def _order(problem: Problem) -> int:
+    return _CHECK_ORDER.index(problem.check)
+
+
+def _postings(lines: list[list[Any]]) -> str:
+    return SEP.join(f"{acc}:{amount}:{rule}" for acc, amount, rule in lines)
+
+
+def _minor(text: Any, currency: Any) -> int | None:
+    try:
+        return parse_minor(text, currency, allow_zero=True)
+    except (MoneyError, TypeError, ValueError):
+        return None
+
+
+def _shown(name: str, value: Any) -> str:
+    if name == "postings":
+        return "[" + ", ".join(value.split(SEP)) + "]" if value else "none"
+    if name == "at" and type(value) is int:
+        from bank_core.storage.base import from_micros
+        return from_micros(value).isoformat()
+    return repr(value)
+
+
+def verify_ledger(conn: Connection, institution_id: str, audit: AuditPort, accounts: AccountsPort,
+                  anchors: dict[int, tuple[str, str]]) -> Report:
+    """Check the chain and the money of one institution, in the caller's
+    (read) transaction; the report names the first failure of each check."""
+    started = time.perf_counter()
+    verifier = Verifier(conn, institution_id, audit, accounts)
+    chain, problems = verifier.run(anchors)
+    return Report(institution_id, chain, verifier.txns, time.perf_counter() - started,
+                  len(anchors), problems=problems)
+
+
+__all__ = ["Problem", "Report", "verify_ledger", "parse_txn_id"]
