@@ -48,6 +48,7 @@ from bank_core.profile import Profile, validate_profile
 from bank_core.record import Record
 from bank_core.simulation_report import Decision, Totals, decision_of, invalid
 from bank_core.storage.engine import make_engine
+from bank_core.seal import seal
 from bank_core.storage.models import Balance, Institution, Posting, ProfileVersion, Txn
 
 if TYPE_CHECKING:
@@ -424,7 +425,8 @@ class Seed:
         conn.execute(insert(Balance), [
             {"account_id": r.id, "institution_id": inst, "currency": r.currency,
              "debits_posted": self.balances[r.id][0], "credits_posted": self.balances[r.id][1],
-             "debits_pending": self.balances[r.id][2], "credits_pending": self.balances[r.id][3]}
+             "debits_pending": self.balances[r.id][2], "credits_pending": self.balances[r.id][3],
+             "seal": seal(r.id, *self.balances[r.id][:4])}  # the kernel checks it before a write
             for r in self.accounts])
         if self.txns:
             conn.execute(insert(Txn), self.txns)
