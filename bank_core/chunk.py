@@ -40,9 +40,7 @@ from bank_core.contract import (
     UNDECLARED_USAGE,
     AccountStatus,
     Kind,
-    Money,
     PolicyContext,
-    Request,
     Tally,
     UsageCounters,
 )

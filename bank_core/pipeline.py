@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bank_core.contract import READS, AccountSnapshot, AccountStatus, Money, Slot
+from bank_core.contract import READS, AccountSnapshot, AccountStatus, Slot
 from bank_core.decide import Drivers, Evaluator
 from bank_core.fastmake import account_snapshot
 from bank_core.seal import check_seals
