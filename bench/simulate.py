@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,13 +30,18 @@ from bank_core.profile_history import to_toml  # noqa: E402
 
 
 def simulate(url: str, institution: str, profile: Path) -> tuple[float, dict]:
+    """(wall seconds, report); the report gains ``cpu_s``, the command's processor seconds."""
     args = [run.bank_bin(), "--db", url, "--profile", institution, "--json", "profile", "simulate", str(profile)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if child.returncode != 0:
         raise SystemExit(f"bank profile simulate failed: {child.stderr}")
-    return seconds, json.loads(child.stdout)
+    report = json.loads(child.stdout)
+    report["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, report
 
 
 def setup(description: str) -> tuple[argparse.Namespace, list[tuple[str, str | None]], list[dict]]:
@@ -71,9 +77,10 @@ def main() -> int:
                     other_s, other_report = simulate(url, institution, other)
                     assert same_report["changed"] == 0 and same_report["rows"] == rows, same_report
                     print(f"{engine:10} {institution:9} {rows:>7} decided rows: txn process {rows / process_s:7,.0f} rows/s "
-                          f"({process_s:.1f} s); simulate same profile {rows / same_s:7,.0f} rows/s ({same_s:.1f} s, "
-                          f"0 changed); no fees {rows / other_s:7,.0f} rows/s ({other_s:.1f} s, "
-                          f"{other_report['changed']} changed)", flush=True)
+                          f"({rows / summary['cpu_s']:,.0f} per CPU-s); simulate same profile {rows / same_s:7,.0f} "
+                          f"rows/s ({rows / same_report['cpu_s']:,.0f} per CPU-s, 0 changed); no fees "
+                          f"{rows / other_s:7,.0f} rows/s ({rows / other_report['cpu_s']:,.0f} per CPU-s, "
+                          f"{other_report['changed']} changed); load {run._load()}", flush=True)
     finally:
         run.drop_created()
     return 0
