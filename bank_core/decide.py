@@ -326,7 +326,7 @@ def _timed(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver], sk
         started = _thread_ns()
         verdict = _evaluate(drivers, ctx, progress, skip_fees, slots, _call_fast, attempts)
         spent_ns = _thread_ns() - started - (_GcClock.total_ns - gc_before)
-        if spent_ns > _smallest_budget_ms(drivers, slots) * 1_000_000:
+        if spent_ns > _budgets(drivers, slots)[0] * 1_000_000:
             progress.clear()
             attempts.clear()
             verdict = _evaluate(drivers, ctx, progress, skip_fees, slots, _call, attempts)
@@ -350,10 +350,6 @@ def _budgets(drivers: Drivers, slots: Sequence[Slot]) -> tuple[int, int]:
             _BUDGETS.clear()
             _BUDGETS[key] = found
     return found[1], found[2]
-
-
-def _smallest_budget_ms(drivers: Drivers, slots: Sequence[Slot]) -> int:
-    return _budgets(drivers, slots)[0]
 
 
 class _Hang(BaseException):

@@ -38,52 +38,33 @@ def money(amount_minor: int, currency: str) -> Money:
     return m
 
 
-_S = _setters(AccountSnapshot, ("id", "currency", "status", "product", "opened_at", "posted",
-                                "held_out", "held_in"))
+def _make(cls: type, setters: tuple[Any, ...], *values: Any) -> Any:
+    obj = _new(cls)
+    for put, value in zip(setters, values):
+        put(obj, value)
+    return obj
+
+
+_SNAPSHOT = _setters(AccountSnapshot, ("id", "currency", "status", "product", "opened_at", "posted",
+                                       "held_out", "held_in"))
+_REQUEST = _setters(Request, ("institution", "kind", "amount", "source", "dest", "channel", "memo", "at"))
+_CONTEXT = _setters(PolicyContext, ("request", "source", "dest", "usage", "timezone", "local_date", "fees"))
 
 
 def account_snapshot(account_id: str, currency: str, status: AccountStatus, product: str,
                      opened_at: datetime, posted: int, held_out: int, held_in: int) -> AccountSnapshot:
-    s = _new(AccountSnapshot)
-    _S[0](s, account_id)
-    _S[1](s, currency)
-    _S[2](s, status)
-    _S[3](s, product)
-    _S[4](s, opened_at)
-    _S[5](s, money(posted, currency))
-    _S[6](s, money(held_out, currency))
-    _S[7](s, money(held_in, currency))
-    return s
-
-
-_R = _setters(Request, ("institution", "kind", "amount", "source", "dest", "channel", "memo", "at"))
-_C = _setters(PolicyContext, ("request", "source", "dest", "usage", "timezone", "local_date", "fees"))
+    return _make(AccountSnapshot, _SNAPSHOT, account_id, currency, status, product, opened_at,
+                 money(posted, currency), money(held_out, currency), money(held_in, currency))
 
 
 def policy_context(institution: str, kind: Any, amount: Money, source: str | None,
                    dest: str | None, channel: str, memo: str, at: datetime,
                    src: AccountSnapshot | None, dst: AccountSnapshot | None,
                    usage: UsageCounters, timezone: str, local_date: date, fees: Money) -> PolicyContext:
-    r = _new(Request)
-    _R[0](r, institution)
-    _R[1](r, kind)
-    _R[2](r, amount)
-    _R[3](r, source)
-    _R[4](r, dest)
-    _R[5](r, channel)
-    _R[6](r, memo)
-    _R[7](r, at)
-    return with_fees(r, src, dst, usage, timezone, local_date, fees)
+    request = _make(Request, _REQUEST, institution, kind, amount, source, dest, channel, memo, at)
+    return with_fees(request, src, dst, usage, timezone, local_date, fees)
 
 
 def with_fees(request: Request, src: AccountSnapshot | None, dst: AccountSnapshot | None,
               usage: UsageCounters, timezone: str, local_date: date, fees: Money) -> PolicyContext:
-    c = _new(PolicyContext)
-    _C[0](c, request)
-    _C[1](c, src)
-    _C[2](c, dst)
-    _C[3](c, usage)
-    _C[4](c, timezone)
-    _C[5](c, local_date)
-    _C[6](c, fees)
-    return c
+    return _make(PolicyContext, _CONTEXT, request, src, dst, usage, timezone, local_date, fees)

@@ -196,10 +196,10 @@ def show(run: Run) -> None:
     disk = f"  {run.bytes_per_row:,.0f} B/row on disk" if run.bytes_per_row is not None else ""
     cpu = f" ({run.rows / run.cpu_s:,.0f} per CPU-second)" if run.cpu_s else ""
     print(f"{run.engine:10} {run.rows:>9,} rows  {run.drivers:22} {run.rate:>8,.0f} rows/s{cpu}  "
-          f"peak RSS {run.peak_rss_mb:6.1f} MB{disk}  {run.counts}  load {_load()}", flush=True)
+          f"peak RSS {run.peak_rss_mb:6.1f} MB{disk}  {run.counts}  load {load_per_core()}", flush=True)
 
 
-def _load() -> str:
+def load_per_core() -> str:
     """The machine's 1-minute load average over its cores: above 1.0 the
     figures beside it were measured on a machine busy with other work."""
     return f"{os.getloadavg()[0] / (os.cpu_count() or 1):.2f}/core"

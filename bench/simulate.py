@@ -80,7 +80,7 @@ def main() -> int:
                           f"({rows / summary['cpu_s']:,.0f} per CPU-s); simulate same profile {rows / same_s:7,.0f} "
                           f"rows/s ({rows / same_report['cpu_s']:,.0f} per CPU-s, 0 changed); no fees "
                           f"{rows / other_s:7,.0f} rows/s ({rows / other_report['cpu_s']:,.0f} per CPU-s, "
-                          f"{other_report['changed']} changed); load {run._load()}", flush=True)
+                          f"{other_report['changed']} changed); load {run.load_per_core()}", flush=True)
     finally:
         run.drop_created()
     return 0
