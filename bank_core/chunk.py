@@ -61,7 +61,7 @@ from bank_core.money import MoneyError, parse_minor
 from bank_core.pipeline import ACCOUNT_CLOSED, InstitutionView, Pipeline, snapshot, zone
 from bank_core.limits import check_at_window, check_choice
 from bank_core.ports import ROLE_CUSTOMER, AccountRecord
-from bank_core.record import FORMAT, Record, dumps, encode_answers, loads
+from bank_core.record import FORMAT, Record, dumps, encode_answers, loads, record_terms
 from bank_core.storage.bulk import insert_rows
 from bank_core.storage.models import ShadowDecision, Txn, UsageCounter
 from bank_core.terms import TermSession
@@ -255,7 +255,7 @@ class Chunk:
             record = loads(payload)
             self.seen[found[subject]] = (subject, record)
             if isinstance(record, list):
-                term_ids.extend(_record_terms(record))
+                term_ids.extend(record_terms(record))
         self.terms.preload(term_ids)
 
     def _load_usage(self, requests: list[TxnRequest], kinds: list[Kind | None]) -> None:
@@ -561,20 +561,6 @@ def _without_traceback(error: BankError) -> BankError:
 
 
 _NO_USAGE = UsageCounters(UNDECLARED_USAGE, UNDECLARED_USAGE, UNDECLARED_RECENT)  # type: ignore[arg-type]
-
-
-def _record_terms(record: list[Any]) -> list[int]:
-    """Every term id a format-2 record mentions (to load their texts at once)."""
-    found: list[int] = []
-    for a in record[15]:
-        found += (a[0], a[1])
-        if type(a[5]) is list:
-            found.append(a[5][0])
-        for i in range(6, len(a), 3):
-            found += (a[i], a[i + 2])
-    if record[16] is not None and record[16][0]:
-        found.append(record[16][0])
-    return found
 
 
 def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,

@@ -47,6 +47,11 @@ class AccountsPort(Protocol):
     def set_status(self, conn: Connection, institution_id: str, account_id: str,
                    status: str, now: datetime) -> AccountRecord: ...
 
+    def restore(self, conn: Connection, institution_id: str, records: Sequence[AccountRecord]) -> None:
+        """Write ``records`` as they are (ids, statuses, times): a copy of
+        another database's accounts, as a simulation's scratch world needs."""
+        ...
+
     def list(self, conn: Connection, institution_id: str, *,
              include_internal: bool = False) -> list[AccountRecord]: ...
 

@@ -49,7 +49,7 @@ FORMAT = 2
 _OUTCOME = {"pass": "p", "fail": "x", "approve": "a", "reject": "r", "review": "v"}
 _OUTCOME_NAME = {"p": "pass", "x": "fail", "a": "approve", "r": "reject", "v": "review",
                  "f": "fee", "n": "none"}
-_NOTABLE = frozenset("xrv")  # outcomes a results file lists (with faults)
+NOTABLE_OUTCOMES = frozenset("xrv")  # outcomes a results file lists (with faults)
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -72,7 +72,8 @@ def dumps(record: list[Any]) -> str:
 
 def loads(payload: str | bytes) -> Any:
     """A stored record as data. The standard parser, not orjson: orjson reads
-    an integer past 64 bits as a float, and no float may touch an amount."""
+    an integer past 64 bits as a float, and no float may touch an amount
+    (and on a record's short lists of small values it is no faster)."""
     return json.loads(payload)
 
 
@@ -217,7 +218,7 @@ class Record:
         found: list[Reason] = []
         for a in r[15]:
             outcome = a[2]
-            if notable_only and outcome not in _NOTABLE:
+            if notable_only and outcome not in NOTABLE_OUTCOMES:
                 continue
             slot, name, dist = _driver(text, a[0])
             message = _text(a[5], cur, text)
@@ -260,3 +261,17 @@ class Record:
             "channel": r[7], "memo": r[8], "at": r[10], "profile_version": r[13],
             "balances": balances,
         }
+
+
+def record_terms(record: list[Any]) -> list[int]:
+    """Every term id a format-2 record mentions (to load their texts at once)."""
+    found: list[int] = []
+    for a in record[15]:
+        found += (a[0], a[1])
+        if type(a[5]) is list:
+            found.append(a[5][0])
+        for i in range(6, len(a), 3):
+            found += (a[i], a[i + 2])
+    if record[16] is not None and record[16][0]:
+        found.append(record[16][0])
+    return found

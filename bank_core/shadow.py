@@ -42,7 +42,8 @@ from bank_core.messages import as_utc, utc_now
 from bank_core.money import format_minor
 from bank_core.pipeline import profile_reads
 from bank_core.profile import Profile, bind_profile, validate_profile
-from bank_core.simulation_report import Totals, decision_of
+from bank_core.record import loads
+from bank_core.simulation_report import Totals, decisions_of
 from bank_core.storage.models import Institution, ShadowDecision, ShadowProfile, Txn
 
 if TYPE_CHECKING:
@@ -233,5 +234,6 @@ def _batch(service: BankService, conn: Connection, number: int, institution_id: 
     subjects = [ledger.txn_public_id(r) for r in rows]
     payloads = service.audit.decisions(conn, institution_id, subjects, DECISION_ACTIONS)
     terms = service.pipeline.terms.session(conn)
-    return [(row, decision_of(json.loads(payloads[subject]), terms.text),
-             decision_of(json.loads(row.record), terms.text)) for row, subject in zip(rows, subjects)]
+    live = decisions_of([loads(payloads[subject]) for subject in subjects], terms)
+    shadowed = decisions_of([loads(row.record) for row in rows], terms)
+    return list(zip(rows, live, shadowed))

@@ -26,11 +26,10 @@ the ``txn`` row holds who sent it and when it was decided.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,18 +37,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, case, event, func, insert, or_, select
 
 from bank_core import ledger
-from bank_core.chunk import DECISION_ACTIONS, process_chunk
+from bank_core.chunk import DECISION_ACTIONS, Carry, process_chunk
 from bank_core.contract import Kind
 from bank_core.errors import BankError, InvalidRequest, Refused
 from bank_core.messages import TxnRequest, as_utc, utc_now
 from bank_core.money import format_minor
 from bank_core.pipeline import zone
+from bank_core.ports import AccountRecord
 from bank_core.profile import Profile, validate_profile
-from bank_core.record import Record
-from bank_core.simulation_report import Decision, Totals, decision_of, invalid
+from bank_core.record import Record, loads
+from bank_core.simulation_report import Decision, Totals, decision_of, decisions_of, invalid, same_decision
 from bank_core.storage.engine import make_engine
 from bank_core.seal import seal
-from bank_core.storage.models import Balance, Institution, Posting, ProfileVersion, Txn
+from bank_core.storage.models import Balance, Institution, Posting, ProfileVersion, Term, Txn
 
 if TYPE_CHECKING:
     from bank_core.service import BankService
@@ -90,6 +90,9 @@ class Simulation:
 
 
 Progress = Callable[[int, int], None]
+# A replayed row: its live txn row, the live decision, the request, its
+# original processing time and the live decision record.
+Item = tuple[Any, Decision, TxnRequest, datetime, Any]
 Changed = Callable[[dict[str, Any]], None]
 
 
@@ -139,14 +142,19 @@ class ScratchAudit:
     same ref, and such a resend was never recorded as a decision of its
     own, so none is replayed)."""
 
+    HEAD = (0, "")  # never moves: only the simulation itself writes the scratch world
+
     def start_chain(self, conn: Connection, institution_id: str) -> None:
         return None
 
     def append(self, conn: Connection, institution_id: str, **_entry: Any) -> int:
         return 0
 
-    def append_many(self, conn: Connection, institution_id: str, entries: list[Any]) -> None:
-        return None
+    def append_many(self, conn: Connection, institution_id: str, entries: list[Any]) -> tuple[int, str]:
+        return self.HEAD
+
+    def head(self, conn: Connection, institution_id: str) -> tuple[int, str]:
+        return self.HEAD
 
     def decisions(self, conn: Connection, institution_id: str, subjects: list[str],
                   actions: tuple[str, ...]) -> dict[str, str]:
@@ -171,6 +179,10 @@ class World:
         self.start = as_utc(sim.start) if sim.start else EPOCH
         self.end = as_utc(sim.end) if sim.end else None
         self.ids: dict[int, str] = {}  # live number -> scratch id, for the targets of actions
+        # Accounts and balances handed from chunk to chunk. The scratch audit
+        # keeps no chain, so its head never moves; a person's act replayed
+        # between chunks (the only other writer) starts a new carry instead.
+        self.carry = Carry()
 
     # ---------------------------------------------------------------- run
 
@@ -182,7 +194,7 @@ class World:
         action = next(pending, None)
         done = 0
         for batch in self._batches(last):
-            rows: list[tuple[Any, Decision, TxnRequest, datetime]] = []
+            rows: list[Item] = []
             for item in batch:
                 while action is not None and action.at < item[3]:
                     self._decide(rows, on_change)
@@ -224,7 +236,7 @@ class World:
         actions.sort(key=lambda a: (a.at, a.target))
         return last or 0, total, actions
 
-    def _batches(self, last: int) -> Iterator[list[tuple[Any, Decision, TxnRequest, datetime]]]:
+    def _batches(self, last: int) -> Iterator[list[Item]]:
         after = 0
         while True:
             batch = self.live.read(lambda conn: self._read_batch(conn, after, last))
@@ -233,8 +245,7 @@ class World:
             after = batch[-1][0].id
             yield batch
 
-    def _read_batch(self, conn: Connection, after: int, last: int
-                    ) -> list[tuple[Any, Decision, TxnRequest, datetime]]:
+    def _read_batch(self, conn: Connection, after: int, last: int) -> list[Item]:
         rows = conn.execute(select(Txn.id, Txn.legacy_id, Txn.decided_at, Txn.initiator)
                             .where(Txn.institution_id == self.inst, Txn.kind != "reversal",
                                    Txn.id > after, Txn.id <= last, self._in_window(Txn.decided_at))
@@ -243,18 +254,16 @@ class World:
             return []
         subjects = [ledger.txn_public_id(r) for r in rows]
         payloads = self.live.audit.decisions(conn, self.inst, subjects, DECISION_ACTIONS)
-        text = self.live.pipeline.terms.session(conn).text
-        found = []
-        for row, subject in zip(rows, subjects):
-            record = json.loads(payloads[subject])
-            request = _request(self.inst, record, text, row.initiator)
-            found.append((row, decision_of(record, text), request, as_utc(row.decided_at)))
+        records = [loads(payloads[subject]) for subject in subjects]
+        before = decisions_of(records, self.live.pipeline.terms.session(conn))
+        text = self.live.pipeline.terms.texts.__getitem__
+        return [(row, decision, _request(self.inst, record, text, row.initiator), as_utc(row.decided_at), record)
+                for row, decision, record in zip(rows, before, records)]
         return found
 
     # ---------------------------------------------------------------- decide
 
-    def _decide(self, rows: list[tuple[Any, Decision, TxnRequest, datetime]],
-                on_change: Changed | None) -> None:
+    def _decide(self, rows: list[Item], on_change: Changed | None) -> None:
         """Decide ``rows`` on the scratch database, one chunk per original
         processing time, all in one scratch transaction."""
         if not rows:
@@ -265,22 +274,29 @@ class World:
             inst = scratch.institution(conn, self.inst)
             outcomes: list[Any] = []
             group: list[TxnRequest] = []
-            for index, (_row, _before, request, now) in enumerate(rows):
-                group.append(request)
-                if index + 1 == len(rows) or rows[index + 1][3] != now:
-                    outcomes += process_chunk(scratch.pipeline, conn, inst, group, now, len(outcomes))
-                    group = []
+            try:
+                for index, (_row, _before, request, now, _record) in enumerate(rows):
+                    group.append(request)
+                    if index + 1 == len(rows) or rows[index + 1][3] != now:
+                        outcomes += process_chunk(scratch.pipeline, conn, inst, group, now, len(outcomes),
+                                                  carry=self.carry)
+                        self.carry.committed()  # one transaction: the next chunk sees what this left
+                        group = []
+            except BaseException:
+                self.carry = Carry()  # rolled back: what was carried is not the database's
+                raise
             return outcomes
 
         outcomes = scratch.write(work)
         text = scratch.pipeline.terms.texts.__getitem__  # every term of a committed record is known
-        for (row, before, request, now), outcome in zip(rows, outcomes):
+        for (row, before, request, now, record), outcome in zip(rows, outcomes):
             if outcome.error is not None:
                 after = invalid(before.currency, str(outcome.error))
             else:
-                after = decision_of(outcome.record, text)
                 if row.id in self.targets:
                     self.ids[row.id] = outcome.txn_id
+                # The scratch world shares the live term ids: an equal record is the same decision.
+                after = before if same_decision(record, outcome.record) else decision_of(outcome.record, text)
             changed = self.sim.totals.add(request.source or request.dest, before, after)
             if changed and on_change is not None:
                 on_change({"txn_id": ledger.txn_public_id(row), "ref": request.ref, "kind": request.kind,
@@ -293,6 +309,7 @@ class World:
     # ---------------------------------------------------------------- act
 
     def _act(self, action: Action) -> None:
+        self.carry = Carry()  # the act changes balances behind the carry's back
         holds = self.scratch.holds
         target = self.ids.get(action.target)
         try:
@@ -342,6 +359,7 @@ class Seed:
         self.at = at
         inst = candidate.id
         self.accounts = live.accounts.list(conn, inst, include_internal=True)
+        self.terms = [{"id": i, "text": t} for i, t in conn.execute(select(Term.id, Term.text))]
         self.balances = self._posted(conn, inst)
         rows = self._transactions(conn, inst, targets)
         self.txns = [self._as_then(row) for row in rows]
@@ -393,6 +411,14 @@ class Seed:
             values["fee_minor"] = sum(l.amount_minor for l in lines if l.amount_minor > 0 and l.rule != row.kind)
         return values
 
+    def _as_then_account(self, record: AccountRecord) -> AccountRecord:
+        """The account as it stood at the window's start: opened, and frozen
+        or closed only if that happened before."""
+        if record.status == "open" or (record.closed_at is not None and as_utc(record.closed_at) >= self.at):
+            return replace(record, status="open", closed_at=None)
+        return replace(record, closed_at=as_utc(record.closed_at or record.opened_at)
+                       if record.status == "closed" else None)
+
     def _usage(self, inst: str) -> dict[tuple[str, str, str, str], list[int]]:
         tz = zone(self.candidate.timezone)
         usage: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -414,14 +440,9 @@ class Seed:
                                                    document=profile.document(), applied_at=now,
                                                    applied_by="simulation"))
         scratch.audit.start_chain(conn, inst)
-        for record in self.accounts:
-            scratch.accounts.open(conn, inst, holder=record.holder, product=record.product,
-                                  currency=record.currency, role=record.role,
-                                  now=as_utc(record.opened_at), account_id=record.id)
-            closed_later = record.closed_at is not None and as_utc(record.closed_at) >= self.at
-            if record.status != "open" and not closed_later:
-                scratch.accounts.set_status(conn, inst, record.id, record.status,
-                                            as_utc(record.closed_at or record.opened_at))
+        if self.terms:  # the same ids: a decision unchanged by the candidate is an equal record
+            conn.execute(insert(Term), self.terms)
+        scratch.accounts.restore(conn, inst, [self._as_then_account(r) for r in self.accounts])
         conn.execute(insert(Balance), [
             {"account_id": r.id, "institution_id": inst, "currency": r.currency,
              "debits_posted": self.balances[r.id][0], "credits_posted": self.balances[r.id][1],

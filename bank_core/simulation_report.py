@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bank_core.money import format_minor, parse_minor
-from bank_core.record import Record
+from bank_core.record import NOTABLE_OUTCOMES, Record, record_terms
 
 STATUSES = ("posted", "held", "rejected")
 AFTER_STATUSES = (*STATUSES, "invalid")  # a row the candidate refuses as a request
@@ -30,7 +30,8 @@ class Decision:
     code: str | None
     currency: str
     fees: tuple[tuple[str, int], ...]  # (rule, amount_minor) of every line answered
-    reasons: tuple[dict[str, Any], ...]  # the notable ones
+    notable: tuple[str, ...]  # the rules of the notable reasons, in order
+    shown: Any = None  # what ``reasons()`` renders: (record, text), or the reasons themselves
 
     @property
     def fee_minor(self) -> int:
@@ -38,37 +39,77 @@ class Decision:
         return 0 if self.status in ("rejected", "invalid") else sum(a for _r, a in self.fees)
 
     def fired(self) -> list[str]:
-        return [rule for rule, _a in self.fees] + [r["rule"] for r in self.reasons]
+        return [rule for rule, _a in self.fees] + list(self.notable)
 
     def same_as(self, other: Decision) -> bool:
         return (self.status, self.code, self.fees) == (other.status, other.code, other.fees)
+
+    def reasons(self) -> list[dict[str, Any]]:
+        """The notable reasons with their messages, rendered now (only a
+        changed row's are ever shown)."""
+        if isinstance(self.shown, tuple):
+            record, text = self.shown
+            return [r.to_dict() for r in Record(record, text).reasons(notable_only=True)]
+        return list(self.shown or ())
 
     def to_dict(self) -> dict[str, Any]:
         cur = self.currency
         return {"status": self.status, "code": self.code,
                 "fee_total": format_minor(self.fee_minor, cur), "currency": cur,
                 "fees": [{"rule": rule, "amount": format_minor(a, cur)} for rule, a in self.fees],
-                "reasons": list(self.reasons)}
+                "reasons": self.reasons()}
 
 
 def decision_of(record: Any, text: Callable[[int], str]) -> Decision:
     """The summary of a stored record: a format-2 list, or the result
-    document a revision-0001 database kept."""
+    document a revision-0001 database kept. Messages are not rendered here
+    (``Decision.reasons`` does, when a row is shown)."""
     if isinstance(record, dict):
         cur = record["currency"]
+        reasons = [r for r in record.get("reasons", []) if r["outcome"] in NOTABLE]
         return Decision(record["status"], record.get("code"), cur,
                         tuple((f["rule"], parse_minor(f["amount"], cur, allow_zero=True))
                               for f in record.get("fees", [])),
-                        tuple(r for r in record.get("reasons", []) if r["outcome"] in NOTABLE))
-    decoded = Record(record, text)
-    return Decision(decoded.status, decoded.code, decoded.currency,
-                    tuple((rule, amount) for _d, rule, amount, _m in decoded.fee_lines()),
-                    tuple(r.to_dict() for r in decoded.reasons(notable_only=True)))
+                        tuple(r["rule"] for r in reasons), reasons)
+    fees: list[tuple[str, int]] = []
+    notable: list[str] = []
+    for a in record[15]:
+        outcome = a[2]
+        if outcome == "f":
+            for i in range(6, len(a), 3):
+                fees.append((text(a[i]), a[i + 1]))
+        elif outcome in NOTABLE_OUTCOMES:
+            notable.append(text(a[1]))
+    fault = record[16]
+    if fault is not None:
+        notable.append(fault[1])
+    return Decision(record[11], record[12], record[6], tuple(fees), tuple(notable), (record, text))
+
+
+def decisions_of(records: list[Any], terms: Any) -> list[Decision]:
+    """The summaries of ``records``, their texts loaded at once through the
+    term session ``terms`` (a summary renders its reasons later, perhaps
+    after that session's connection has closed)."""
+    terms.preload([i for record in records if type(record) is list for i in record_terms(record)])
+    text = terms.terms.texts.__getitem__
+    return [decision_of(record, text) for record in records]
+
+
+def same_decision(before: Any, after: Any) -> bool:
+    """Whether two format-2 records (term ids of one table) hold the same
+    decision: status, code, every answer and the fault, values included."""
+    return (type(before) is list and type(after) is list and before[11] == after[11]
+            and before[12] == after[12] and before[15] == after[15] and before[16] == after[16])
 
 
 def invalid(currency: str, message: str) -> Decision:
-    return Decision("invalid", "invalid", currency, (), ({"rule": "invalid", "outcome": "fault",
-                                                          "message": message},))
+    return Decision("invalid", "invalid", currency, (), ("invalid",),
+                    ({"rule": "invalid", "outcome": "fault", "message": message},))
+
+
+def _both(pair: list[int], amount: int) -> None:
+    pair[0] += amount
+    pair[1] += amount
 
 
 @dataclass
@@ -87,6 +128,18 @@ class Totals:
         """Count one row; True when its outcome or fees changed."""
         self.rows += 1
         self.matrix[(before.status, after.status)] += 1
+        if after is before:  # unchanged (most rows): count it on both sides at once
+            cur = before.currency
+            charged = before.fee_minor
+            _both(self.fees[("total", cur)], charged)
+            if charged:
+                for rule, amount in before.fees:
+                    _both(self.fees_by_rule[(rule, cur)], amount)
+            for rule in before.fired():
+                _both(self.fired[rule], 1)
+            if payer is not None:
+                _both(self.accounts[(payer, cur)], charged)
+            return False
         for side, decision in enumerate((before, after)):
             cur = decision.currency
             charged = decision.fee_minor

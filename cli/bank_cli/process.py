@@ -9,7 +9,6 @@ ledger, audit chain and results as one uninterrupted run.
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 import time
@@ -24,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bank_cli.outfile import CompletedFile
 from bank_cli.audit import write_checkpoint
-from bank_cli.state import EXIT_INVALID, EXIT_OK, command, err, fail, out, state
+from bank_cli.state import EXIT_INVALID, EXIT_OK, batch_gc, command, err, fail, out, state
 from bank_core.batchfile import FileFormatError, RowError, detect_format, open_rows, read_rows, result_line
 from bank_core.messages import TxnRequest
 from bank_core.money import format_minor
@@ -152,10 +151,7 @@ def process(
     if out_path is not None and out_path.is_dir():
         fail(EXIT_INVALID, f"--out: {out_path} is a directory; name the results file, e.g. {out_path / 'results.jsonl'}")
     st.service  # connect (and migrate) before the clock starts
-    gc.freeze()  # what start-up loaded is never garbage: keep it out of full collections
-    # A chunk's rows are freed by reference counting (no cycles): collect the
-    # young generation every 100,000 allocations instead of every 700.
-    gc.set_threshold(100_000, 10, 10)
+    batch_gc()
     try:
         results = Results(out_path)
     except OSError as exc:  # before any row is posted

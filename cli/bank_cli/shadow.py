@@ -11,7 +11,7 @@ import typer
 
 from bank_cli.profiles import YES, app, apply_document
 from bank_cli.simulate import CHANGES_OUT, FROM_TIME, TO_TIME, Changes, print_report
-from bank_cli.state import command, emit, out, state
+from bank_cli.state import batch_gc, command, emit, out, state
 from bank_cli.txns import time_bound
 
 ACTIONS = ("report", "stop")
@@ -89,6 +89,7 @@ def _report(st: Any, inst: str, date_from: str | None, date_to: str | None, out_
     start = time_bound(date_from, "--from", tz_name, end=False)
     end = time_bound(date_to, "--to", tz_name, end=True)
     changes = Changes(out_path)
+    batch_gc()
     complete = False
     try:
         report = shadows.report(st.service, inst, start=start, end=end, on_change=changes.add)

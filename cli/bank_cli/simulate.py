@@ -13,7 +13,7 @@ import typer
 
 from bank_cli.outfile import CompletedFile
 from bank_cli.profiles import app
-from bank_cli.state import EXIT_INVALID, command, emit, fail, out, state, table
+from bank_cli.state import EXIT_INVALID, batch_gc, command, emit, fail, out, state, table
 from bank_cli.txns import time_bound
 
 # The window and changes file of `profile simulate` and `profile shadow report`.
@@ -58,6 +58,7 @@ def simulate(
     start = time_bound(date_from, "--from", tz_name, end=False)
     end = time_bound(date_to, "--to", tz_name, end=True)
     changes = Changes(out_path)
+    batch_gc()
     started = time.perf_counter()
     complete = False
     try:

@@ -62,6 +62,13 @@ class AccountsServer:
                                            Account.id == account_id).values(**values))
         return self.get_many(conn, institution_id, [account_id])[account_id]
 
+    def restore(self, conn: Connection, institution_id: str, records: Sequence[AccountRecord]) -> None:
+        if records:
+            conn.execute(insert(Account), [
+                {"id": r.id, "institution_id": institution_id, "currency": r.currency, "holder": r.holder,
+                 "product": r.product, "status": r.status, "role": r.role, "opened_at": r.opened_at,
+                 "closed_at": r.closed_at} for r in records])
+
     def list(self, conn: Connection, institution_id: str, *,
              include_internal: bool = False) -> list[AccountRecord]:
         query = select(*_COLUMNS).where(Account.institution_id == institution_id)

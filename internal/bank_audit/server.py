@@ -12,6 +12,7 @@ from bank_audit import signing
 from bank_audit.tables import AuditCheckpoint, AuditEntryRow, AuditHead
 from bank_core.actors import typed_if_different
 from bank_core.errors import IntegrityError
+from bank_core.ledger import one_of
 from bank_core.ports import AuditEntry, AuditVerdict
 from bank_core.storage.base import from_micros
 from bank_core.storage.bulk import insert_rows, stream_rows
@@ -179,12 +180,19 @@ class AuditServer:
                   actions: tuple[str, ...]) -> dict[str, str]:
         """The payload of the first entry with one of ``actions`` for each
         subject (a transaction's decision record)."""
-        rows = conn.execute(select(AuditEntryRow.subject, AuditEntryRow.payload)
+        # No ORDER BY: ordering by seq would make the database walk the
+        # institution's whole log in seq order instead of looking each
+        # subject up in its index; the first entry is picked here.
+        rows = conn.execute(select(AuditEntryRow.subject, AuditEntryRow.seq, AuditEntryRow.payload)
                             .where(AuditEntryRow.institution_id == institution_id,
-                                   AuditEntryRow.subject.in_(subjects),
-                                   AuditEntryRow.action.in_(actions))
-                            .order_by(AuditEntryRow.seq.desc()))
-        return {subject: payload for subject, payload in rows}  # the first entry wins
+                                   one_of(conn, AuditEntryRow.subject, list(subjects)),
+                                   AuditEntryRow.action.in_(actions)))
+        first: dict[str, tuple[int, str]] = {}
+        for subject, seq, payload in rows:
+            found = first.get(subject)
+            if found is None or seq < found[0]:
+                first[subject] = (seq, payload)
+        return {subject: payload for subject, (_seq, payload) in first.items()}
 
     def entries(self, conn: Connection, institution_id: str, *, subject: str | None = None,
                 limit: int | None = None) -> list[AuditEntry]:
