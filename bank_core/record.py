@@ -177,6 +177,13 @@ def _driver(text: Callable[[int], str], d: int) -> tuple[str, str, str | None]:
     return slot, name, dist or None
 
 
+def body(r: list[Any]) -> tuple[Any, ...]:
+    """A record's request: (kind, source, dest, amount_minor, currency,
+    channel, memo, at if the request gave it), what makes two requests with
+    one key the same request."""
+    return (r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[10] if r[9] else None)
+
+
 class Record:
     """A decoded record with accessors; ``text(id)`` resolves term ids."""
 
@@ -198,8 +205,7 @@ class Record:
 
     def body(self) -> tuple[Any, ...]:
         """What makes two requests with one key the same request."""
-        r = self.r
-        return (r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[10] if r[9] else None)
+        return body(self.r)
 
     def fee_lines(self) -> list[tuple[str, str, int, str]]:
         """(driver, rule, amount_minor, memo) of every fee line answered."""

@@ -43,7 +43,7 @@ from bank_core.money import format_minor
 from bank_core.pipeline import profile_reads
 from bank_core.profile import Profile, bind_profile, validate_profile
 from bank_core.record import loads
-from bank_core.simulation_report import Totals, decisions_of
+from bank_core.simulation_report import Totals, decision_of
 from bank_core.storage.models import Institution, ShadowDecision, ShadowProfile, Txn
 
 if TYPE_CHECKING:
@@ -233,7 +233,6 @@ def _batch(service: BankService, conn: Connection, number: int, institution_id: 
         return []
     subjects = [ledger.txn_public_id(r) for r in rows]
     payloads = service.audit.decisions(conn, institution_id, subjects, DECISION_ACTIONS)
-    terms = service.pipeline.terms.session(conn)
-    live = decisions_of([loads(payloads[subject]) for subject in subjects], terms)
-    shadowed = decisions_of([loads(row.record) for row in rows], terms)
-    return list(zip(rows, live, shadowed))
+    text = service.pipeline.terms.session(conn).text
+    return [(row, decision_of(loads(payloads[subject]), text), decision_of(loads(row.record), text))
+            for row, subject in zip(rows, subjects)]

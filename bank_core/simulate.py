@@ -45,8 +45,8 @@ from bank_core.money import format_minor
 from bank_core.pipeline import zone
 from bank_core.ports import AccountRecord
 from bank_core.profile import Profile, validate_profile
-from bank_core.record import Record, loads
-from bank_core.simulation_report import Decision, Totals, decision_of, decisions_of, invalid, same_decision
+from bank_core.record import body, loads
+from bank_core.simulation_report import Decision, Totals, decision_of, invalid, same_decision
 from bank_core.storage.engine import make_engine
 from bank_core.seal import seal
 from bank_core.storage.models import Balance, Institution, Posting, ProfileVersion, Term, Txn
@@ -255,10 +255,9 @@ class World:
         subjects = [ledger.txn_public_id(r) for r in rows]
         payloads = self.live.audit.decisions(conn, self.inst, subjects, DECISION_ACTIONS)
         records = [loads(payloads[subject]) for subject in subjects]
-        before = decisions_of(records, self.live.pipeline.terms.session(conn))
-        text = self.live.pipeline.terms.texts.__getitem__
-        return [(row, decision, _request(self.inst, record, text, row.initiator), as_utc(row.decided_at), record)
-                for row, decision, record in zip(rows, before, records)]
+        text = self.live.pipeline.terms.session(conn).text
+        return [(row, decision_of(record, text), _request(self.inst, record, row.initiator),
+                 as_utc(row.decided_at), record) for row, record in zip(rows, records)]
         return found
 
     # ---------------------------------------------------------------- decide
@@ -462,13 +461,12 @@ class _Row:
         self.id, self.legacy_id = values["id"], values["legacy_id"]
 
 
-def _request(institution: str, record: Any, text: Callable[[int], str], actor: str) -> TxnRequest:
+def _request(institution: str, record: Any, actor: str) -> TxnRequest:
     """The request a stored decision record answered."""
     if isinstance(record, dict):  # a revision-0001 result kept the request's fields
         return TxnRequest(institution, record["ref"], record["kind"], record["amount"], record["source"],
                           record["dest"], record["currency"], record["channel"], record["memo"],
                           datetime.fromisoformat(record["at"]), actor)
-    decoded = Record(record, text)
-    kind, source, dest, amount_minor, currency, channel, memo, at = decoded.body()
-    return TxnRequest(institution, decoded.ref, kind, format_minor(amount_minor, currency), source, dest,
+    kind, source, dest, amount_minor, currency, channel, memo, at = body(record)
+    return TxnRequest(institution, record[1], kind, format_minor(amount_minor, currency), source, dest,
                       currency, channel, memo, datetime.fromisoformat(at) if at else None, actor)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bank_core.money import format_minor, parse_minor
-from bank_core.record import NOTABLE_OUTCOMES, Record, record_terms
+from bank_core.record import NOTABLE_OUTCOMES, Record
 
 STATUSES = ("posted", "held", "rejected")
 AFTER_STATUSES = (*STATUSES, "invalid")  # a row the candidate refuses as a request
@@ -63,7 +63,9 @@ class Decision:
 def decision_of(record: Any, text: Callable[[int], str]) -> Decision:
     """The summary of a stored record: a format-2 list, or the result
     document a revision-0001 database kept. Messages are not rendered here
-    (``Decision.reasons`` does, when a row is shown)."""
+    (``Decision.reasons`` does, for a changed row), but every text that
+    rendering needs is looked up now, so ``text`` may be a term session
+    whose connection has closed by then."""
     if isinstance(record, dict):
         cur = record["currency"]
         reasons = [r for r in record.get("reasons", []) if r["outcome"] in NOTABLE]
@@ -80,19 +82,15 @@ def decision_of(record: Any, text: Callable[[int], str]) -> Decision:
                 fees.append((text(a[i]), a[i + 1]))
         elif outcome in NOTABLE_OUTCOMES:
             notable.append(text(a[1]))
+            text(a[0])  # its driver and message template, for the reasons shown later
+            if type(a[5]) is list:
+                text(a[5][0])
     fault = record[16]
     if fault is not None:
         notable.append(fault[1])
+        if fault[0]:
+            text(fault[0])
     return Decision(record[11], record[12], record[6], tuple(fees), tuple(notable), (record, text))
-
-
-def decisions_of(records: list[Any], terms: Any) -> list[Decision]:
-    """The summaries of ``records``, their texts loaded at once through the
-    term session ``terms`` (a summary renders its reasons later, perhaps
-    after that session's connection has closed)."""
-    terms.preload([i for record in records if type(record) is list for i in record_terms(record)])
-    text = terms.terms.texts.__getitem__
-    return [decision_of(record, text) for record in records]
 
 
 def same_decision(before: Any, after: Any) -> bool:
