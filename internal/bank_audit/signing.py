@@ -17,13 +17,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from bank_core.errors import InvalidRequest
+
+if TYPE_CHECKING:  # imported when a key is used: every other command starts without them
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 CHECKPOINT_FORMAT = "bank-audit-checkpoint/1"
 PRIVATE_KEY_FILE = "audit-signing-key.pem"
@@ -38,6 +37,8 @@ def signed_text(doc: dict[str, Any]) -> bytes:
 
 
 def key_id(public: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -49,6 +50,9 @@ def keygen(directory: Path) -> tuple[Path, Path]:
     for path in (private_path, public_path):
         if path.exists():
             raise InvalidRequest(f"--dir: {path} already exists; keys are never overwritten")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
@@ -68,6 +72,9 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def load_private(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(_read(path, "signing key"), password=None)
     except (ValueError, TypeError):
@@ -79,6 +86,9 @@ def load_private(path: Path) -> Ed25519PrivateKey:
 
 
 def load_public(path: Path) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(_read(path, "public key"))
     except (ValueError, TypeError):
@@ -95,6 +105,8 @@ def sign(private: Ed25519PrivateKey, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def signature_ok(public: Ed25519PublicKey, doc: dict[str, Any]) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         public.verify(base64.b64decode(doc["signature"], validate=True), signed_text(doc))
     except (InvalidSignature, ValueError, KeyError, TypeError):
