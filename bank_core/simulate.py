@@ -197,19 +197,26 @@ class World:
         pending = iter(actions)
         action = next(pending, None)
         done = 0
+        rows: list[Item] = []  # decided together once the original processing time moves on
         for batch in self._batches(last):
-            rows: list[Item] = []
             for item in batch:
                 while action is not None and action.at < item[3]:
                     self._decide(rows, on_change)
                     rows = []
                     self._act(action)
                     action = next(pending, None)
+                if len(rows) >= BATCH_ROWS and item[3] != rows[-1][3]:
+                    # whole original chunks at a time: a chunk cut in two would cost
+                    # a second round of loads and writes
+                    self._decide(rows, on_change)
+                    rows = []
                 rows.append(item)
-            self._decide(rows, on_change)
             done += len(batch)
             if progress is not None:
-                progress(done, total)
+                progress(done - len(rows), total)
+        self._decide(rows, on_change)
+        if progress is not None:
+            progress(done, total)
         while action is not None:
             self._act(action)
             action = next(pending, None)
