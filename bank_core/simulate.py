@@ -19,9 +19,13 @@ reversals) are replayed at their recorded times through the same
 never held under the candidate, a reversal would now overdraw, four-eyes)
 is listed with the reason.
 
-The requests come from what is stored: each transaction's decision record
-(the payload of its audit entry) holds the request body, its ref and time;
-the ``txn`` row holds who sent it and when it was decided.
+The requests come from what is stored: each transaction's ``txn`` row holds
+the request (ref, kind, accounts, amount, channel, memo, its time, who sent
+it) and when it was decided; its decision record (the payload of its audit
+entry) is the decision before. The scratch world shares the live term ids
+and takes each row's live profile version number, so an unchanged decision
+is written as exactly the live record's text, and only a changed row's live
+record is parsed.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, case, event, func, insert, or_, select
+from sqlalchemy import Connection, case, event, func, insert, or_, select, update
 
 from bank_core import ledger
 from bank_core.chunk import DECISION_ACTIONS, Carry, process_chunk
@@ -45,7 +49,7 @@ from bank_core.money import format_minor
 from bank_core.pipeline import zone
 from bank_core.ports import AccountRecord
 from bank_core.profile import Profile, validate_profile
-from bank_core.record import body, loads
+from bank_core.record import loads
 from bank_core.simulation_report import Decision, Totals, decision_of, invalid, same_decision
 from bank_core.storage.engine import make_engine
 from bank_core.seal import seal
@@ -91,9 +95,9 @@ class Simulation:
 
 
 Progress = Callable[[int, int], None]
-# A replayed row: its live txn row, the live decision, the request, its
-# original processing time and the live decision record.
-Item = tuple[Any, Decision, TxnRequest, datetime, Any]
+# A replayed row: its live txn row, its live decision record's text, the
+# request and its original processing time.
+Item = tuple[Any, str, TxnRequest, datetime]
 Changed = Callable[[dict[str, Any]], None]
 
 
@@ -140,13 +144,17 @@ def _scratch_service(service: BankService, path: Path) -> BankService:
 
 
 class ScratchAudit:
-    """The scratch world's audit port: it keeps nothing. A simulation is
+    """The scratch world's audit port: it keeps no chain. A simulation is
     not evidence of anything, so it needs no hash chain; and it never needs
     a stored decision back (that is only for a request sent again with the
     same ref, and such a resend was never recorded as a decision of its
-    own, so none is replayed)."""
+    own, so none is replayed). It holds the decision records' texts of the
+    scratch transaction in progress, to compare with the live ones."""
 
     HEAD = (0, "")  # never moves: only the simulation itself writes the scratch world
+
+    def __init__(self) -> None:
+        self.payloads: dict[str, str] = {}  # subject -> decision record text, of one scratch transaction
 
     def start_chain(self, conn: Connection, institution_id: str) -> None:
         return None
@@ -155,6 +163,8 @@ class ScratchAudit:
         return 0
 
     def append_many(self, conn: Connection, institution_id: str, entries: list[Any]) -> tuple[int, str]:
+        for _actor, _action, subject, payload, _at in entries:
+            self.payloads[subject] = payload
         return self.HEAD
 
     def head(self, conn: Connection, institution_id: str) -> tuple[int, str]:
@@ -187,6 +197,8 @@ class World:
         # keeps no chain, so its head never moves; a person's act replayed
         # between chunks (the only other writer) starts a new carry instead.
         self.carry = Carry()
+        self.version: int | None = None  # the scratch institution's profile version number now
+        self.versions: set[int] = set()  # the version numbers the scratch database holds
 
     # ---------------------------------------------------------------- run
 
@@ -257,7 +269,9 @@ class World:
             yield batch
 
     def _read_batch(self, conn: Connection, after: int, last: int) -> list[Item]:
-        rows = conn.execute(select(Txn.id, Txn.legacy_id, Txn.decided_at, Txn.initiator)
+        rows = conn.execute(select(Txn.id, Txn.legacy_id, Txn.decided_at, Txn.initiator, Txn.idempotency_key,
+                                   Txn.kind, Txn.amount_minor, Txn.currency, Txn.source_account_id,
+                                   Txn.dest_account_id, Txn.channel, Txn.memo, Txn.at, Txn.profile_version)
                             .where(Txn.institution_id == self.inst, Txn.kind != "reversal",
                                    Txn.id > after, Txn.id <= last, self._in_window(Txn.decided_at))
                             .order_by(Txn.id).limit(BATCH_ROWS)).all()
@@ -265,48 +279,50 @@ class World:
             return []
         subjects = [ledger.txn_public_id(r) for r in rows]
         payloads = self.live.audit.decisions(conn, self.inst, subjects, DECISION_ACTIONS)
-        records = [loads(payloads[subject]) for subject in subjects]
-        text = self.live.pipeline.terms.session(conn).text
-        return [(row, decision_of(record, text), _request(self.inst, record, row.initiator),
-                 as_utc(row.decided_at), record) for row, record in zip(rows, records)]
+        found = []
+        for row, subject in zip(rows, subjects):
+            decided_at = as_utc(row.decided_at)
+            at = as_utc(row.at)
+            found.append((row, payloads[subject], TxnRequest(
+                self.inst, row.idempotency_key, row.kind, format_minor(row.amount_minor, row.currency),
+                row.source_account_id, row.dest_account_id, row.currency, row.channel, row.memo,
+                # a request without a time was decided at its processing time
+                None if at == decided_at else at, row.initiator), decided_at))
         return found
 
     # ---------------------------------------------------------------- decide
 
     def _decide(self, rows: list[Item], on_change: Changed | None) -> None:
         """Decide ``rows`` on the scratch database, one chunk per original
-        processing time, all in one scratch transaction."""
+        processing time, all in one scratch transaction, and compare each
+        row's two decisions."""
         if not rows:
             return
         scratch = self.scratch
 
-        def work(conn: Connection) -> list[Any]:
-            inst = scratch.institution(conn, self.inst)
+        def work(conn: Connection) -> list[tuple[Any, Decision, Decision]]:
             outcomes: list[Any] = []
             group: list[TxnRequest] = []
+            scratch.audit.payloads.clear()
             try:
-                for index, (_row, _before, request, now, _record) in enumerate(rows):
+                for index, (row, _payload, request, now) in enumerate(rows):
                     group.append(request)
                     if index + 1 == len(rows) or rows[index + 1][3] != now:
+                        inst = self._institution(conn, row.profile_version)
                         outcomes += process_chunk(scratch.pipeline, conn, inst, group, now, len(outcomes),
                                                   carry=self.carry)
                         self.carry.committed()  # one transaction: the next chunk sees what this left
                         group = []
             except BaseException:
                 self.carry = Carry()  # rolled back: what was carried is not the database's
+                self.version = None
                 raise
-            return outcomes
+            return [(outcome, *self._compare(payload, outcome, conn))
+                    for (_row, payload, _request, _now), outcome in zip(rows, outcomes)]
 
-        outcomes = scratch.write(work)
-        text = scratch.pipeline.terms.texts.__getitem__  # every term of a committed record is known
-        for (row, before, request, now, record), outcome in zip(rows, outcomes):
-            if outcome.error is not None:
-                after = invalid(before.currency, str(outcome.error))
-            else:
-                if row.id in self.targets:
-                    self.ids[row.id] = outcome.txn_id
-                # The scratch world shares the live term ids: an equal record is the same decision.
-                after = before if same_decision(record, outcome.record) else decision_of(outcome.record, text)
+        for (row, _payload, request, now), (outcome, before, after) in zip(rows, scratch.write(work)):
+            if outcome.error is None and row.id in self.targets:
+                self.ids[row.id] = outcome.txn_id
             changed = self.sim.totals.add(request.source or request.dest, before, after)
             if changed and on_change is not None:
                 on_change({"txn_id": ledger.txn_public_id(row), "ref": request.ref, "kind": request.kind,
@@ -315,6 +331,34 @@ class World:
                            "at": (request.at or now).isoformat(), "decided_at": now.isoformat(),
                            "simulated_txn_id": outcome.txn_id,
                            "before": before.to_dict(), "after": after.to_dict()})
+
+    def _compare(self, payload: str, outcome: Any, conn: Connection) -> tuple[Decision, Decision]:
+        """(before, after) of one row. The scratch world has the live term
+        ids and the row's live profile version, so a decision the candidate
+        did not change is written as exactly the live record's text: then
+        the live record need not even be parsed."""
+        text = self.scratch.pipeline.terms.session(conn).text  # the live record's terms are here too
+        if outcome.error is None and self.scratch.audit.payloads.get(outcome.txn_id) == payload:
+            before = decision_of(outcome.record, text)
+            return before, before
+        record = loads(payload)
+        before = decision_of(record, text)
+        if outcome.error is not None:
+            return before, invalid(before.currency, str(outcome.error))
+        return before, (before if same_decision(record, outcome.record) else decision_of(outcome.record, text))
+
+    def _institution(self, conn: Connection, version: int) -> Any:
+        """The scratch institution, at the live row's profile version number
+        (its document is always the candidate's)."""
+        if version != self.version:
+            if version not in self.versions:
+                conn.execute(insert(ProfileVersion).values(
+                    institution_id=self.inst, version=version, document=self.candidate.document(),
+                    applied_at=utc_now(), applied_by="simulation"))
+                self.versions.add(version)
+            conn.execute(update(Institution).where(Institution.id == self.inst).values(profile_version=version))
+            self.version = version
+        return self.scratch.institution(conn, self.inst)
 
     # ---------------------------------------------------------------- act
 
@@ -357,6 +401,8 @@ class World:
         version = conn.execute(select(Institution.profile_version)
                                .where(Institution.id == self.inst)).scalar_one() + 1
         self.scratch.write(lambda scratch_conn: seed.write(self.scratch, scratch_conn, version))
+        self.version = version
+        self.versions.add(version)
         self.ids.update({number: public for number, public in seed.copied.items()})
 
 
@@ -470,14 +516,3 @@ class Seed:
 class _Row:
     def __init__(self, values: dict[str, Any]) -> None:
         self.id, self.legacy_id = values["id"], values["legacy_id"]
-
-
-def _request(institution: str, record: Any, actor: str) -> TxnRequest:
-    """The request a stored decision record answered."""
-    if isinstance(record, dict):  # a revision-0001 result kept the request's fields
-        return TxnRequest(institution, record["ref"], record["kind"], record["amount"], record["source"],
-                          record["dest"], record["currency"], record["channel"], record["memo"],
-                          datetime.fromisoformat(record["at"]), actor)
-    kind, source, dest, amount_minor, currency, channel, memo, at = body(record)
-    return TxnRequest(institution, record[1], kind, format_minor(amount_minor, currency), source, dest,
-                      currency, channel, memo, datetime.fromisoformat(at) if at else None, actor)

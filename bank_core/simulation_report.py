@@ -31,7 +31,7 @@ class Decision:
     currency: str
     fees: tuple[tuple[str, int], ...]  # (rule, amount_minor) of every line answered
     notable: tuple[str, ...]  # the rules of the notable reasons, in order
-    shown: Any = None  # what ``reasons()`` renders: (record, text), or the reasons themselves
+    shown: Any = None  # what ``reasons()`` renders: a tuple (record, text), or a list of the reasons
 
     @property
     def fee_minor(self) -> int:
@@ -102,7 +102,7 @@ def same_decision(before: Any, after: Any) -> bool:
 
 def invalid(currency: str, message: str) -> Decision:
     return Decision("invalid", "invalid", currency, (), ("invalid",),
-                    ({"rule": "invalid", "outcome": "fault", "message": message},))
+                    [{"rule": "invalid", "outcome": "fault", "message": message}])
 
 
 def _both(pair: list[int], amount: int) -> None:

@@ -182,6 +182,34 @@ def test_a_limit_change_cascades_like_the_real_thing(cli: Cli, tmp_path: Path) -
     assert cli.balance(a, profile="northwind")["available"] == "396.00"  # live: 800.00 and its 4.00 fee left
 
 
+def test_a_row_the_candidate_refuses_as_a_request_is_reported_invalid(cli: Cli, tmp_path: Path) -> None:
+    """A candidate without the ATM channel: the ATM withdrawals become
+    invalid requests (their money stays), the rows around them keep their
+    decisions (the later one parsed and compared, its balance differs)."""
+    bank = setup_banks(cli, tmp_path, accounts=2)["northwind"]
+    (a, _) = bank.accounts[1]  # opened before the month
+    at = bank.start.replace(hour=12)
+    rows = [{"ref": "fund", "type": "deposit", "to": a, "amount": "600.00", "at": at.isoformat()},
+            {"ref": "atm-1", "type": "withdrawal", "from": a, "amount": "50.00", "channel": "atm",
+             "at": at.replace(hour=13).isoformat()},
+            {"ref": "atm-2", "type": "withdrawal", "from": a, "amount": "20.00", "channel": "atm",
+             "at": at.replace(hour=14).isoformat()},
+            {"ref": "cash", "type": "withdrawal", "from": a, "amount": "30.00", "channel": "branch",
+             "at": at.replace(hour=15).isoformat()}]
+    bank.process(rows, tmp_path / "rows.jsonl")
+    doc = profile_doc("northwind", channels=["branch", "online"])
+    doc["fee"] = [f for f in doc["fee"] if f["driver"] != "northwind.atm_withdrawal_fee"]
+    changes = tmp_path / "changes.jsonl"
+    report = simulate(cli, "northwind", write_profile(tmp_path / "no-atm.toml", doc), "--out", str(changes))
+    assert report["rows"] == 4 and report["changed"] == 2
+    assert report["outcomes"]["posted"] == {"posted": 2, "held": 0, "rejected": 0, "invalid": 2}
+    found = {c["ref"]: c for c in map(json.loads, changes.read_text().splitlines())}
+    assert set(found) == {"atm-1", "atm-2"}
+    for ref in found:
+        assert found[ref]["before"]["status"] == "posted" and found[ref]["after"]["status"] == "invalid"
+        assert "atm" in found[ref]["after"]["reasons"][0]["message"]
+
+
 @pytest.mark.postgres
 def test_simulating_over_a_postgresql_database_reads_it_and_changes_nothing(fresh_pg_url: str, tmp_path: Path) -> None:
     pg = Cli(fresh_pg_url, tmp_path / "config")
