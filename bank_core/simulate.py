@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, case, event, func, insert, or_, select, update
 
@@ -53,6 +53,8 @@ from bank_core.record import loads
 from bank_core.simulation_report import Decision, Totals, decision_of, invalid, same_decision
 from bank_core.storage.engine import make_engine
 from bank_core.seal import seal
+from bank_core.storage.base import from_micros, micros
+from bank_core.storage.bulk import stream_rows
 from bank_core.storage.models import Balance, Institution, Posting, ProfileVersion, Term, Txn
 
 if TYPE_CHECKING:
@@ -97,7 +99,7 @@ class Simulation:
 Progress = Callable[[int, int], None]
 # A replayed row: its live txn row, its live decision record's text, the
 # request and its original processing time.
-Item = tuple[Any, str, TxnRequest, datetime]
+Item = tuple["LiveRow", str, TxnRequest, datetime]
 Changed = Callable[[dict[str, Any]], None]
 
 
@@ -269,25 +271,44 @@ class World:
             yield batch
 
     def _read_batch(self, conn: Connection, after: int, last: int) -> list[Item]:
-        rows = conn.execute(select(Txn.id, Txn.legacy_id, Txn.decided_at, Txn.initiator, Txn.idempotency_key,
-                                   Txn.kind, Txn.amount_minor, Txn.currency, Txn.source_account_id,
-                                   Txn.dest_account_id, Txn.channel, Txn.memo, Txn.at, Txn.profile_version)
-                            .where(Txn.institution_id == self.inst, Txn.kind != "reversal",
-                                   Txn.id > after, Txn.id <= last, self._in_window(Txn.decided_at))
-                            .order_by(Txn.id).limit(BATCH_ROWS)).all()
+        """The next rows of the window: each its request, rebuilt from the
+        ``txn`` row (read as the driver gives it: a thousand rows' worth of
+        result processing is a tenth of a simulation), and its decision
+        record's text."""
+        sqlite = conn.dialect.name == "sqlite"
+        mark, stored = ("?", micros) if sqlite else ("%s", lambda moment: moment)
+        where = (f"institution_id = {mark} AND kind <> 'reversal' AND id > {mark} AND id <= {mark} "
+                 f"AND decided_at >= {mark}")
+        params: list[Any] = [self.inst, after, last, stored(self.start)]
+        if self.end is not None:
+            where += f" AND decided_at < {mark}"
+            params.append(stored(self.end))
+        rows = list(stream_rows(conn, (
+            "SELECT id, legacy_id, profile_version, decided_at, at, idempotency_key, kind, amount_minor, "
+            "currency, source_account_id, dest_account_id, channel, memo, initiator FROM txn "
+            f"WHERE {where} ORDER BY id LIMIT {BATCH_ROWS}"), tuple(params)))
         if not rows:
             return []
-        subjects = [ledger.txn_public_id(r) for r in rows]
+        times: dict[Any, datetime] = {}  # a chunk's rows share their decision time
+
+        def moment(value: Any) -> datetime:
+            found = times.get(value)
+            if found is None:
+                found = times[value] = from_micros(value) if sqlite else as_utc(value)
+            return found
+
+        live = [LiveRow(r[0], r[1], r[2]) for r in rows]
+        subjects = [ledger.txn_public_id(r) for r in live]
         payloads = self.live.audit.decisions(conn, self.inst, subjects, DECISION_ACTIONS)
         found = []
-        for row, subject in zip(rows, subjects):
-            decided_at = as_utc(row.decided_at)
-            at = as_utc(row.at)
+        for row, subject, (_n, _l, _v, decided, at, ref, kind, amount, currency, source, dest, channel,
+                           memo, initiator) in zip(live, subjects, rows):
+            decided_at = moment(decided)
+            at_time = moment(at)
             found.append((row, payloads[subject], TxnRequest(
-                self.inst, row.idempotency_key, row.kind, format_minor(row.amount_minor, row.currency),
-                row.source_account_id, row.dest_account_id, row.currency, row.channel, row.memo,
+                self.inst, ref, kind, format_minor(amount, currency), source, dest, currency, channel, memo,
                 # a request without a time was decided at its processing time
-                None if at == decided_at else at, row.initiator), decided_at))
+                None if at_time == decided_at else at_time, initiator), decided_at))
         return found
 
     # ---------------------------------------------------------------- decide
@@ -317,7 +338,9 @@ class World:
                 self.carry = Carry()  # rolled back: what was carried is not the database's
                 self.version = None
                 raise
-            return [(outcome, *self._compare(payload, outcome, conn))
+            text = scratch.pipeline.terms.session(conn).text  # the live records' terms are here too
+            written = scratch.audit.payloads
+            return [(outcome, *self._compare(payload, outcome, written, text))
                     for (_row, payload, _request, _now), outcome in zip(rows, outcomes)]
 
         for (row, _payload, request, now), (outcome, before, after) in zip(rows, scratch.write(work)):
@@ -332,13 +355,14 @@ class World:
                            "simulated_txn_id": outcome.txn_id,
                            "before": before.to_dict(), "after": after.to_dict()})
 
-    def _compare(self, payload: str, outcome: Any, conn: Connection) -> tuple[Decision, Decision]:
+    @staticmethod
+    def _compare(payload: str, outcome: Any, written: dict[str, str],
+                 text: Callable[[int], str]) -> tuple[Decision, Decision]:
         """(before, after) of one row. The scratch world has the live term
         ids and the row's live profile version, so a decision the candidate
         did not change is written as exactly the live record's text: then
         the live record need not even be parsed."""
-        text = self.scratch.pipeline.terms.session(conn).text  # the live record's terms are here too
-        if outcome.error is None and self.scratch.audit.payloads.get(outcome.txn_id) == payload:
+        if outcome.error is None and written.get(outcome.txn_id) == payload:
             before = decision_of(outcome.record, text)
             return before, before
         record = loads(payload)
@@ -511,6 +535,14 @@ class Seed:
             conn.execute(insert(Posting), [{c.name: getattr(p, c.name) for c in Posting.__table__.columns
                                             if c.name != "id"} for p in self.postings])
         ledger.bump_usage_many(conn, inst, self.usage)
+
+
+class LiveRow(NamedTuple):
+    """What a replayed row keeps of its live ``txn`` row."""
+
+    id: int
+    legacy_id: str | None
+    profile_version: int
 
 
 class _Row:

@@ -12,7 +12,7 @@ from bank_audit import signing
 from bank_audit.tables import AuditCheckpoint, AuditEntryRow, AuditHead
 from bank_core.actors import typed_if_different
 from bank_core.errors import IntegrityError
-from bank_core.ledger import one_of
+from bank_core.ledger import any_of
 from bank_core.ports import AuditEntry, AuditVerdict
 from bank_core.storage.base import from_micros
 from bank_core.storage.bulk import insert_rows, stream_rows
@@ -183,10 +183,12 @@ class AuditServer:
         # No ORDER BY: ordering by seq would make the database walk the
         # institution's whole log in seq order instead of looking each
         # subject up in its index; the first entry is picked here.
-        rows = conn.execute(select(AuditEntryRow.subject, AuditEntryRow.seq, AuditEntryRow.payload)
-                            .where(AuditEntryRow.institution_id == institution_id,
-                                   one_of(conn, AuditEntryRow.subject, list(subjects)),
-                                   AuditEntryRow.action.in_(actions)))
+        # Read as the driver gives them (a simulation reads every decision).
+        sql, values = any_of(conn, list(subjects))
+        mark = "?" if conn.dialect.name == "sqlite" else "%s"
+        rows = stream_rows(conn, f"SELECT subject, seq, payload FROM audit_entry WHERE institution_id = {mark} "
+                                 f"AND subject{sql} AND action IN ({', '.join(mark for _ in actions)})",
+                           (institution_id, values, *actions))
         first: dict[str, tuple[int, str]] = {}
         for subject, seq, payload in rows:
             found = first.get(subject)
