@@ -150,3 +150,185 @@ def test_a_row_inserted_or_deleted_with_sql_is_named(bank: Bank) -> None:
     bank.verify(expect=0)
     bank.sql("DELETE FROM txn WHERE id = :t", t=number(bank.rejected))  # a rejected row has no postings
     assert_one_error_line(bank.verify(), 1, "coverage", bank.rejected, "row is missing")
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=[e.__name__ for e in EDITS])
+def test_ledger_edit_is_detected_and_named(bank: Bank, edit: Any) -> None:
+    where = edit(bank)
+    result = bank.verify()
+    assert_one_error_line(result, 1, "ledger does not verify", where)
+    assert "Traceback" not in result.stdout
+
+
+def test_forged_balance_is_never_spent(bank: Bank) -> None:
+    edit_balance(bank)
+    result = bank.cli("txn", "withdraw", bank.a, "2000.00", "--ref", "spend")
+    assert_one_error_line(result, 1, bank.a, "changed outside")
+    with bank.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM txn WHERE idempotency_key = 'spend'")).scalar() == 0
+
+
+# ------------------------------------------------------------ the chain, signed
+
+def rows(bank: Bank) -> list[Any]:
+    with bank.engine.connect() as conn:
+        table = AuditEntryRow.__table__
+        return conn.execute(select(table).where(table.c.institution_id == INST).order_by(table.c.seq)).all()
+
+
+def rechain(bank: Bank, entries: list[dict[str, Any]]) -> None:
+    """Replace the chain with ``entries``, every hash recomputed, head moved:
+    what a forger with database write access (and no key) can do."""
+    prev = "0" * 64
+    table = AuditEntryRow.__table__
+    with bank.engine.begin() as conn:
+        conn.execute(table.delete().where(table.c.institution_id == INST))
+        for seq, entry in enumerate(entries, start=1):
+            digest = entry_hash(INST, seq, entry["at"], entry["actor"], entry["action"], entry["subject"],
+                                entry["payload"], prev, entry["actor_typed"])
+            conn.execute(table.insert().values({**entry, "seq": seq, "prev_hash": prev, "hash": digest}))
+            prev = digest
+        conn.execute(text("UPDATE audit_head SET seq = :s, hash = :h WHERE institution_id = :i"),
+                     {"s": len(entries), "h": prev, "i": INST})
+
+
+def rewrite(bank: Bank) -> None:
+    entries = [dict(r._mapping) for r in rows(bank)]
+    entries[2]["payload"] = '{"forged":true}'
+    rechain(bank, entries)
+
+
+def renumber(bank: Bank) -> None:
+    rechain(bank, [dict(r._mapping) for r in rows(bank) if r.seq != 3])
+
+
+def truncate(bank: Bank) -> None:
+    rechain(bank, [dict(r._mapping) for r in rows(bank)][:3])
+
+
+def empty(bank: Bank) -> None:
+    rechain(bank, [])
+
+
+def delete_head(bank: Bank) -> None:
+    bank.sql("DELETE FROM audit_head WHERE institution_id = :i", i=INST)
+
+
+CHAIN_ATTACKS = [rewrite, renumber, truncate, empty, delete_head]
+
+
+@pytest.fixture
+def keys(bank: Bank) -> dict[str, str]:
+    bank.cli("audit", "keygen", "--dir", str(bank.tmp / "keys"), expect=0)
+    return {"BANK_AUDIT_SIGNING_KEY": str(bank.tmp / "keys" / "audit-signing-key.pem"),
+            "BANK_AUDIT_PUBLIC_KEY": str(bank.tmp / "keys" / "audit-public-key.pem")}
+
+
+@pytest.mark.parametrize("attack", CHAIN_ATTACKS, ids=[a.__name__ for a in CHAIN_ATTACKS])
+def test_chain_attack_fails_against_stored_and_exported_checkpoints(bank: Bank, keys: dict[str, str],
+                                                                   attack: Any) -> None:
+    exported = bank.tmp / "head.json"
+    bank.cli("audit", "checkpoint", "--out", str(exported), env=keys, expect=0)
+    assert json.loads(exported.read_text())["institution"] == INST
+    ok = bank.verify("--checkpoint", str(exported), env=keys, expect=0)
+    assert "signed checkpoints OK: 1 stored" in ok.stdout
+    attack(bank)
+    # a stored checkpoint, checked with the public key
+    assert_one_error_line(bank.verify(env=keys), 1, "audit chain broken")
+    # the exported one alone, even with every stored checkpoint deleted too
+    bank.sql("DELETE FROM audit_checkpoint")
+    assert_one_error_line(bank.verify("--checkpoint", str(exported),
+                                      env={"BANK_AUDIT_PUBLIC_KEY": keys["BANK_AUDIT_PUBLIC_KEY"]}),
+                          1, "audit chain broken")
+
+
+def test_missing_head_refuses_writes_with_one_line(bank: Bank) -> None:
+    delete_head(bank)
+    assert_one_error_line(bank.verify(), 1, "head record is missing")
+    result = bank.cli("txn", "deposit", bank.a, "1.00", "--ref", "after")
+    assert_one_error_line(result, 1, "audit chain head", "missing")
+
+
+def test_process_signs_a_checkpoint_at_the_end_of_each_file(bank: Bank, keys: dict[str, str]) -> None:
+    rows_file = bank.tmp / "day.csv"
+    rows_file.write_text(f"ref,type,to,amount\np1,deposit,{bank.b},1.00\n")
+    bank.cli("txn", "process", str(rows_file), env=keys, expect=0)
+    with bank.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_checkpoint")).scalar() == 1
+    bank.verify(env=keys, expect=0)
+
+
+# ------------------------------------------------------------ reversals
+
+def test_reversal_into_closed_and_frozen_accounts_is_refused(bank: Bank) -> None:
+    c = bank.cli.open("Cy")
+    bank.cli.deposit(c, "10.00", ref="c-in")
+    out = bank.cli.json("txn", "withdraw", c, "10.00", "--ref", "c-out")["txn_id"]
+    bank.cli("account", "close", c, actor="supervisor", expect=0)
+    assert_one_error_line(bank.cli("txn", "reverse", out, actor="supervisor"), 4, "closed")
+    d = bank.cli.open("Di")
+    bank.cli.deposit(d, "50.00", ref="d-in")
+    out = bank.cli.json("txn", "withdraw", d, "10.00", "--ref", "d-out")["txn_id"]
+    bank.cli("account", "freeze", d, actor="supervisor", expect=0)
+    assert_one_error_line(bank.cli("txn", "reverse", out, actor="supervisor"), 4, "frozen")
+    assert bank.cli.balance(d)["posted"] == "40.00"
+    bank.verify(expect=0)
+
+
+# ------------------------------------------------------------ four-eyes
+
+@pytest.mark.parametrize("spelling", ["Alice", "ALICE", "alice ", "alice\t", "\uff41lice"])
+def test_four_eyes_refuses_every_spelling_of_the_initiator(sqlite_url: str, tmp_path: Path,
+                                                           spelling: str) -> None:
+    cli = Cli(sqlite_url, tmp_path / "config", actor="alice")
+    cli("init", expect=0)
+    cli.apply("northwind_policies")
+    a, b = cli.open("Ann"), cli.open("Bob")
+    cli.deposit(a, "9000.00", ref="seed")
+    held = cli.json("txn", "transfer", a, b, "6000.00", "--ref", "big", expect=3)["txn_id"]
+    assert_one_error_line(cli("txn", "approve", held, actor=spelling), 4, "four-eyes")
+    cli("txn", "approve", held, actor="Bob", expect=0)
+    log = cli.json("audit", "log", "--txn", held)["entries"]
+    assert {e["actor"] for e in log} == {"alice", "bob"}
+
+
+# ------------------------------------------------------------ tenancy of profiles
+
+def test_another_institutions_profile_is_not_found(sqlite_url: str, tmp_path: Path) -> None:
+    cli = Cli(sqlite_url, tmp_path / "config")
+    cli("init", expect=0)
+    cli.apply("northwind_policies")
+    cli.apply("harbor_policies")
+    before = cli.json("profile", "show", "harbor", profile="harbor")
+    changed = tmp_path / "harbor.toml"
+    changed.write_text(profile_file("harbor_policies").read_text().replace("name = ", "name = \"X\"\n#", 1))
+    assert_one_error_line(cli("profile", "apply", str(changed), profile="northwind"), 5, "not found")
+    assert_one_error_line(cli("profile", "show", "harbor", profile="northwind"), 5, "not found")
+    assert_one_error_line(cli("plugins", "check", "--profile", "harbor", profile="northwind"), 5, "not found")
+    assert cli.json("profile", "show", "harbor", profile="harbor") == before
+
+
+# ------------------------------------------------------------ dry run
+
+def test_a_deposit_during_a_dry_run_finishes_within_a_second(sqlite_url: str, tmp_path: Path) -> None:
+    cli = Cli(sqlite_url, tmp_path / "config")
+    cli("init", "--default-institution", expect=0)
+    a = cli.open("Ann")
+    rows_file = tmp_path / "day.csv"
+    rows_file.write_text("ref,type,to,amount\n" + "".join(f"r{i},deposit,{a},1.00\n" for i in range(30_000)))
+    dry = subprocess.Popen([bank_executable(), "--db", sqlite_url, "txn", "process", str(rows_file), "--dry-run"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "BANK_CONFIG_DIR": str(tmp_path / "config"),
+                                "BANK_ACTOR": "teller"})
+    try:
+        time.sleep(2.5)
+        assert dry.poll() is None, "the dry run ended before the deposit could meet it"
+        svc = build(sqlite_url)
+        started = time.perf_counter()
+        svc.submit(TxnRequest(INST, "during", "deposit", "5.00", dest=a))
+        assert time.perf_counter() - started < 1.0
+        assert dry.poll() is None
+        svc.engine.dispose()
+    finally:
+        dry.wait(timeout=300)
+    assert dry.returncode == 0, dry.stderr
