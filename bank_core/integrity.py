@@ -112,6 +112,7 @@ class Verifier:
         self.holds: dict[str, tuple[_Expected, int]] = {}  # held decisions, compared at the end
         self.txns = 0
         self.times: dict[str, int] = {}  # a chunk's rows share one time
+        self.house: dict[str, tuple[str, str]] = {}  # currency -> (cash, fee income) accounts
 
     def problem(self, check: str, where: str, message: str) -> None:
         self.problems.setdefault(check, Problem(check, where, message))
@@ -139,18 +140,23 @@ class Verifier:
     def _stored(self) -> str:
         """SQL for a row's fields in ``FIELDS`` order joined by ``US``, a
         null text as '' and any other as '=' and the text, the time in
-        microseconds, the postings as ``_postings`` writes them."""
-        sep, at, postings = ((" || char(31) || ", "t.at", "(SELECT group_concat(account_id || ':' || "
-                              "amount_minor || ':' || rule, char(30)) FROM posting p WHERE p.txn_id = t.id)")
-                             if self.sqlite else
-                             (" || chr(31) || ", "(extract(epoch FROM t.at) * 1000000)::bigint",
-                              "(SELECT string_agg(account_id || ':' || amount_minor || ':' || rule, chr(30) "
-                              "ORDER BY id) FROM posting p WHERE p.txn_id = t.id)"))
+        microseconds, the postings as ``_postings`` writes them (one
+        ``printf``/``format`` call: far cheaper than a chain of ``||``)."""
+        if self.sqlite:
+            call, pct, at = "printf", "%", "t.at"
+            postings = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_minor, rule), char(30)) "
+                        "FROM posting p WHERE p.txn_id = t.id)")
+        else:  # psycopg's parameters are %s: a literal % is written %%
+            call, pct, at = "format", "%%", "(extract(epoch FROM t.at) * 1000000)::bigint"
+            postings = ("(SELECT string_agg(format('%%s:%%s:%%s', account_id, amount_minor, rule), chr(30) "
+                        "ORDER BY id) FROM posting p WHERE p.txn_id = t.id)")
         nullable = "CASE WHEN {0} IS NULL THEN '' ELSE '=' || {0} END".format
-        return sep.join(("t.idempotency_key", "t.kind", "t.status", "t.amount_minor", "t.fee_minor",
-                         "t.currency", nullable("t.source_account_id"), nullable("t.dest_account_id"),
-                         "t.channel", nullable("t.memo"), at, "t.initiator", "t.profile_version",
-                         nullable("t.code"), f"coalesce({postings}, '')"))
+        fields = ("t.idempotency_key", "t.kind", "t.status", "t.amount_minor", "t.fee_minor", "t.currency",
+                  nullable("t.source_account_id"), nullable("t.dest_account_id"), "t.channel",
+                  nullable("t.memo"), at, "t.initiator", "t.profile_version", nullable("t.code"),
+                  f"coalesce({postings}, '')")
+        template = US.join(f"{pct}s" for _ in fields)
+        return f"{call}('{template}', {', '.join(fields)})"
 
     def _full_row(self, txn_number: int) -> tuple[Any, ...] | None:
         """One row as ``_compare`` reads it (the slow path that names a field)."""
@@ -237,18 +243,18 @@ class Verifier:
             fee = 0
             postings = ""
             if status == "posted":
-                cash = self.internal.get(("cash", currency)) or self._cash("cash", currency)
+                cash, income = self.house.get(currency) or self._house(currency)
                 postings = f"{source or cash}:{-amount}:{kind}\x1e{dest or cash}:{amount}:{kind}"
-                terms = self.terms
+                payer = source or dest
                 for answer in r[15]:
-                    for i in range(6, len(answer), 3):
-                        line = answer[i + 1]
-                        if type(line) is not int:
-                            return None
-                        income = self.internal.get(("fee_income", currency)) or self._cash("fee_income", currency)
-                        rule = terms.get(answer[i], "<term>")
-                        postings += f"\x1e{source or dest}:{-line}:{rule}\x1e{income}:{line}:{rule}"
-                        fee += line
+                    if len(answer) > 6:
+                        for i in range(6, len(answer), 3):
+                            line = answer[i + 1]
+                            if type(line) is not int:
+                                return None
+                            rule = self.terms.get(answer[i], "<term>")
+                            postings += f"\x1e{payer}:{-line}:{rule}\x1e{income}:{line}:{rule}"
+                            fee += line
             at = self.times.get(r[10])
             if at is None:
                 if len(self.times) > 4096:
@@ -257,6 +263,7 @@ class Verifier:
             code, memo, version = r[12], r[8], r[13]
             if type(version) is not int:
                 return None
+            # join, not a format: it accepts text only, as the row stores it
             text = US.join((r[1], kind, status, str(amount), str(fee), currency,
                             "" if source is None else "=" + source, "" if dest is None else "=" + dest,
                             r[7], "" if memo is None else "=" + memo, str(at), actor, str(version),
@@ -265,6 +272,10 @@ class Verifier:
             return None
         # A separator inside a field would make two different rows one text.
         return text if text.count(US) == len(FIELDS) - 1 else None
+
+    def _house(self, currency: str) -> tuple[str, str]:
+        found = self.house[currency] = (self._cash("cash", currency), self._cash("fee_income", currency))
+        return found
 
     # ------------------------------------------------------------ expected
 
