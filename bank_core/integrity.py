@@ -2,13 +2,19 @@
 
 One pass over the institution's audit chain (``AuditPort.walk``: every hash
 and link recomputed, signed checkpoints as anchors) is merged, in order,
-with one pass over its transaction rows, each with its postings as one
-string. Every transaction's audit entry carries its decision record (body,
-status, fee answers; ``bank_core.record``), so the row and postings the
-kernel must have written are recomputed from the chain and compared with
-what is stored: a row or posting edited, deleted or inserted behind the
-kernel's back is named by its transaction. No extra hashing on the write
-path: the chain already covers the records.
+with one pass over its transaction rows. Every transaction's audit entry
+carries its decision record (body, status, fee answers; ``bank_core.record``),
+so the row and postings the kernel must have written are recomputed from
+the chain and compared with what is stored: a row or posting edited,
+deleted or inserted behind the kernel's back is named by its transaction.
+No extra hashing on the write path: the chain already covers the records.
+
+Fast where it can be: the database assembles each row and its postings into
+one text (``_stored``); a posted or rejected decision's record gives the same
+text in Python (``_implied``) and one string comparison settles the row.
+Only a difference, a hold (whose state depends on later entries), a reversal
+or a revision-0001 record takes the slow path, which compares field by
+field and names the first that differs.
 
 Then set-based checks (SQL aggregates, one row per account at most):
 every posted transaction's postings sum to zero per currency and match its
