@@ -331,14 +331,14 @@ class BankService:
             with engine.connect() as raw:
                 conn = dryrun.isolation(raw)
                 transaction = conn.begin()
+                pipeline = self.pipeline.for_dry_run()
                 try:
                     dryrun.stand_ins(conn, institution_id)
                     inst = self.institution(conn, institution_id)
                     done = 0
                     carry = Carry()  # one transaction: each chunk sees what the last left
                     for chunk in chunks:
-                        outcomes = process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done,
-                                                 carry=carry)
+                        outcomes = process_chunk(pipeline, conn, inst, chunk, utc_now(), done, carry=carry)
                         carry.committed()
                         yield from outcomes
                         done += len(chunk)

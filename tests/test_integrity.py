@@ -20,6 +20,7 @@ from bank_core.storage.engine import make_engine
 from bank_wiring import build
 from bank_core.messages import TxnRequest
 from cli_support import Cli, assert_one_error_line, bank_executable, profile_file
+from conftest import profile_doc
 
 INST = "default"
 
@@ -385,3 +386,20 @@ def test_dry_run_predicts_the_real_run_and_writes_nothing(fresh_db_url: str, tmp
     statuses = {json.loads(line)["status"] for line in real.splitlines()}
     assert {"posted", "held", "rejected"} <= statuses, statuses  # every outcome is predicted
     assert dry == real
+
+
+def test_a_dry_run_leaves_no_id_in_the_process_caches(fresh_db_url: str) -> None:
+    """Terms and accounts a dry run creates are rolled back: a long-lived
+    process (``bank serve``) must not remember their ids (they would be
+    written into later, real decision records)."""
+    svc = build(fresh_db_url)
+    svc.apply_profile(profile_doc(INST), "setup")
+    a = svc.open_account(INST, holder="Ann", actor="setup").id
+    requests = [TxnRequest(INST, f"d{n}", "deposit", "5.00", dest=a) for n in range(3)]
+    assert len(list(svc.submit_batch(INST, requests, chunk_size=1, dry_run=True))) == 3
+    with svc.engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT id, text FROM decision_term")).all())
+    assert all(stored.get(number) == term for number, term in svc.pipeline.terms.texts.items())
+    svc.submit(requests[0])  # and a real decision after it explains
+    assert svc.txn(INST, svc.txns(INST)[0]["txn_id"])["status"] == "posted"
+    svc.engine.dispose()
