@@ -182,14 +182,13 @@ class Chunk:
     """The state of one chunk: loaded once, updated per row, written once."""
 
     def __init__(self, pipeline: Pipeline, conn: Connection, inst: InstitutionView,
-                 now: datetime, dry_run: bool = False, carry: Carry | None = None) -> None:
+                 now: datetime, carry: Carry | None = None) -> None:
         self.carry = carry
         self.p = pipeline
         self.conn = conn
         self.inst = inst
         self.now = now
         self.now_iso = now.isoformat()
-        self.dry_run = dry_run
         self.tz = zone(inst.timezone)
         self.terms: TermSession = pipeline.terms.session(conn)
         self.records: dict[str, AccountRecord] = {}
@@ -468,7 +467,7 @@ class Chunk:
         if total != 0:
             require(False, f"unbalanced lines: {lines}")
         if not self.ids:  # once per chunk: one id for every row left to decide
-            self.ids = next_txn_ids(self.conn, self.remaining, dry_run=self.dry_run)[::-1]
+            self.ids = next_txn_ids(self.conn, self.remaining)[::-1]
             self.remaining = 0
         txn_number = self.ids.pop()
         txn_id = public_txn_id(txn_number)
@@ -565,7 +564,7 @@ _NO_USAGE = UsageCounters(UNDECLARED_USAGE, UNDECLARED_USAGE, UNDECLARED_RECENT)
 
 def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
                   requests: list[TxnRequest], now: datetime, first_index: int = 0,
-                  dry_run: bool = False, carry: Carry | None = None) -> list[Outcome]:
+                  carry: Carry | None = None) -> list[Outcome]:
     """Decide and write one chunk inside the caller's database transaction.
     ``carry``: the file's :class:`Carry`; call its ``committed()`` once the
     transaction commits."""
@@ -583,7 +582,7 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
         except BankError as exc:
             kinds.append(None)
             outcomes.append(Outcome(first_index + offset, request, error=exc))
-    chunk = Chunk(pipeline, conn, inst, now, dry_run, carry)
+    chunk = Chunk(pipeline, conn, inst, now, carry)
     chunk.load(requests, kinds)
     chunk.remaining = sum(1 for k in kinds if k is not None)
     for offset, (request, kind) in enumerate(zip(requests, kinds)):

@@ -72,23 +72,18 @@ def check_balanced(lines: Sequence[Line], currencies: dict[str, str]) -> None:
     require(all(total == 0 for total in sums.values()), f"unbalanced lines: {dict(sums)}")
 
 
-def next_txn_ids(conn: Connection, count: int, *, dry_run: bool = False) -> list[int]:
+def next_txn_ids(conn: Connection, count: int) -> list[int]:
     """``count`` new time-ordered transaction ids, ascending.
 
     SQLite: after the largest id (writers hold the database's write lock, so
-    nobody else takes them). PostgreSQL: from the ``txn_id_seq`` sequence,
-    which concurrent writers share without waiting; a dry run (rolled back
-    at the end) reads the next values without taking them, so its ids are
-    those the real run that follows will get."""
+    nobody else takes them; a dry run works on a copy). PostgreSQL: from the
+    ``txn_id_seq`` sequence, which concurrent writers share without
+    waiting; a dry run's transaction has a private stand-in of it that
+    starts where the live one would go on (``storage/dryrun.py``), so its
+    ids are those the real run that follows will get."""
     if count <= 0:
         return []
     if conn.dialect.name == "postgresql":
-        if dry_run:
-            start = conn.exec_driver_sql(
-                "SELECT GREATEST((SELECT COALESCE(max(id), 0) FROM txn),"
-                " (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
-                "  FROM txn_id_seq))").scalar_one()
-            return list(range(start + 1, start + 1 + count))
         rows = conn.exec_driver_sql(
             f"SELECT nextval('txn_id_seq') FROM generate_series(1, {int(count)})").scalars().all()
         return sorted(rows)

@@ -4,6 +4,7 @@ The steps themselves are in ``bank_core.chunk``."""
 
 from __future__ import annotations
 
+import copy
 import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
@@ -82,6 +83,15 @@ class Pipeline:
         self.evaluator = evaluator
         self.terms = Terms()
         self._internal: dict[tuple[str, str, str], str] = {}
+
+    def for_dry_run(self) -> Pipeline:
+        """This pipeline with caches of its own, which start empty and are
+        dropped with it: a dry run's new terms and accounts are rolled
+        back, so the process must never remember their ids."""
+        found = copy.copy(self)
+        found.terms = Terms()
+        found._internal = {}
+        return found
 
     def internal_account(self, conn: Connection, institution_id: str, role: str,
                          currency: str) -> str | None:

@@ -29,6 +29,7 @@ from bank_core.ports import INTERNAL_ROLES, ROLE_CUSTOMER, AccountRecord, Accoun
 from bank_core.profile import Profile, bind_profile, validate_profile
 from bank_core.registry import Registry
 from bank_core.shadow import bind_shadow, stop_running
+from bank_core.storage import dryrun
 from bank_core.storage.engine import discard_after_commit, dry_run_engine, run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
 
@@ -319,22 +320,25 @@ class BankService:
             yield from outcomes
 
     def _dry_run(self, institution_id: str, chunks: Iterator[list[TxnRequest]]) -> Iterator[Outcome]:
-        """A dry run decides on a snapshot and never blocks writers. SQLite:
-        the database is first copied, consistently, through the backup API
-        (a WAL reader, so writers go on) and the run writes to the copy,
-        which is deleted after. PostgreSQL: one transaction rolled back at
-        the end (its row locks can still make a writer of the same accounts
-        wait; see the README)."""
+        """A dry run decides on a snapshot and never blocks writers, through
+        the kernel's own ``process_chunk`` in one transaction rolled back at
+        the end. SQLite: the database is first copied, consistently, through
+        the backup API (a WAL reader, so writers go on) and the run writes
+        to the copy, which is deleted after. PostgreSQL: a REPEATABLE READ
+        transaction whose writes go to private stand-ins of the tables and
+        which is READ ONLY for every live one (``storage/dryrun.py``)."""
         with dry_run_engine(self.engine) as engine:
-            with engine.connect() as conn:
+            with engine.connect() as raw:
+                conn = dryrun.isolation(raw)
                 transaction = conn.begin()
+                pipeline = self.pipeline.for_dry_run()
                 try:
+                    dryrun.stand_ins(conn, institution_id)
                     inst = self.institution(conn, institution_id)
                     done = 0
                     carry = Carry()  # one transaction: each chunk sees what the last left
                     for chunk in chunks:
-                        outcomes = process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done,
-                                                 dry_run=True, carry=carry)
+                        outcomes = process_chunk(pipeline, conn, inst, chunk, utc_now(), done, carry=carry)
                         carry.committed()
                         yield from outcomes
                         done += len(chunk)

@@ -20,6 +20,7 @@ from bank_core.storage.engine import make_engine
 from bank_wiring import build
 from bank_core.messages import TxnRequest
 from cli_support import Cli, assert_one_error_line, bank_executable, profile_file
+from conftest import profile_doc
 
 INST = "default"
 
@@ -105,6 +106,51 @@ def forge_balanced_pair(bank: Bank) -> str:
 
 
 EDITS = [edit_posting, delete_posting, edit_balance, flip_rejected_to_posted, edit_amount, forge_balanced_pair]
+
+# Every other field of a row and its postings: verify compares a posted or
+# rejected row with the row its record implies as one text (the fast path),
+# so each field must reach that text; the slow path then names it.
+FIELD_EDITS = {
+    "ref": ("txn", "idempotency_key = 'forged'", "ref"),
+    "kind": ("txn", "kind = 'deposit'", "kind"),
+    "fee": ("txn", "fee_minor = 1", "fee"),
+    "currency": ("txn", "currency = 'EUR'", "currency"),
+    "source": ("txn", "source_account_id = NULL", "from"),
+    "dest": ("txn", "dest_account_id = :a", "to"),
+    "channel": ("txn", "channel = 'atm'", "channel"),
+    "memo": ("txn", "memo = 'forged'", "memo"),
+    "at": ("txn", None, "at"),
+    "initiator": ("txn", "initiator = 'mallory'", "initiator"),
+    "profile_version": ("txn", "profile_version = 7", "profile version"),
+    "code": ("txn", "code = 'forged'", "code"),
+    "posting_rule": ("posting", "rule = 'forged'", "postings"),
+    "posting_account": ("posting", "account_id = :a", "postings"),
+}
+
+
+@pytest.mark.parametrize("field", list(FIELD_EDITS))
+def test_every_field_of_a_row_and_its_postings_is_covered(bank: Bank, field: str) -> None:
+    table, change, named = FIELD_EDITS[field]
+    if change is None:  # the request's time, one second later, as each engine stores it
+        change = "at = at + 1000000" if bank.url.startswith("sqlite") else "at = at + interval '1 second'"
+    column = "id" if table == "txn" else "txn_id"
+    bank.sql(f"UPDATE {table} SET {change} WHERE {column} = :t", t=number(bank.transfer), a=bank.a)
+    result = bank.verify()
+    line = assert_one_error_line(result, 1, "ledger does not verify", "coverage", bank.transfer)
+    assert f"its {named} is" in line or (named == "postings" and "postings" in line)
+
+
+def test_a_row_inserted_or_deleted_with_sql_is_named(bank: Bank) -> None:
+    forged = number(bank.rejected) + 1000
+    bank.sql("INSERT INTO txn SELECT :f, institution_id, 'inserted', kind, status, amount_minor, fee_minor, "
+             "currency, source_account_id, dest_account_id, channel, memo, at, decided_at, initiator, "
+             "profile_version, code, reverses_txn_id, lines, resolved_at, resolved_by, resolution, legacy_id "
+             "FROM txn WHERE id = :t", f=forged, t=number(bank.rejected))
+    assert_one_error_line(bank.verify(), 1, "coverage", f"txn_{forged}", "not in the audit chain")
+    bank.sql("DELETE FROM txn WHERE id = :f", f=forged)
+    bank.verify(expect=0)
+    bank.sql("DELETE FROM txn WHERE id = :t", t=number(bank.rejected))  # a rejected row has no postings
+    assert_one_error_line(bank.verify(), 1, "coverage", bank.rejected, "row is missing")
 
 
 @pytest.mark.parametrize("edit", EDITS, ids=[e.__name__ for e in EDITS])
@@ -233,9 +279,9 @@ def test_reversal_into_closed_and_frozen_accounts_is_refused(bank: Bank) -> None
 # ------------------------------------------------------------ four-eyes
 
 @pytest.mark.parametrize("spelling", ["Alice", "ALICE", "alice ", "alice\t", "\uff41lice"])
-def test_four_eyes_refuses_every_spelling_of_the_initiator(sqlite_url: str, tmp_path: Path,
+def test_four_eyes_refuses_every_spelling_of_the_initiator(fresh_db_url: str, tmp_path: Path,
                                                            spelling: str) -> None:
-    cli = Cli(sqlite_url, tmp_path / "config", actor="alice")
+    cli = Cli(fresh_db_url, tmp_path / "config", actor="alice")
     cli("init", expect=0)
     cli.apply("northwind_policies")
     a, b = cli.open("Ann"), cli.open("Bob")
@@ -249,8 +295,8 @@ def test_four_eyes_refuses_every_spelling_of_the_initiator(sqlite_url: str, tmp_
 
 # ------------------------------------------------------------ tenancy of profiles
 
-def test_another_institutions_profile_is_not_found(sqlite_url: str, tmp_path: Path) -> None:
-    cli = Cli(sqlite_url, tmp_path / "config")
+def test_another_institutions_profile_is_not_found(fresh_db_url: str, tmp_path: Path) -> None:
+    cli = Cli(fresh_db_url, tmp_path / "config")
     cli("init", expect=0)
     cli.apply("northwind_policies")
     cli.apply("harbor_policies")
@@ -265,20 +311,33 @@ def test_another_institutions_profile_is_not_found(sqlite_url: str, tmp_path: Pa
 
 # ------------------------------------------------------------ dry run
 
-def test_a_deposit_during_a_dry_run_finishes_within_a_second(sqlite_url: str, tmp_path: Path) -> None:
-    cli = Cli(sqlite_url, tmp_path / "config")
+def advisory_locks(url: str) -> int:
+    """Advisory locks held on a PostgreSQL server (0 on SQLite, which has none)."""
+    if not url.startswith("postgresql"):
+        return 0
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_a_deposit_during_a_dry_run_finishes_within_a_second(fresh_db_url: str, tmp_path: Path) -> None:
+    cli = Cli(fresh_db_url, tmp_path / "config")
     cli("init", "--default-institution", expect=0)
     a = cli.open("Ann")
     rows_file = tmp_path / "day.csv"
     rows_file.write_text("ref,type,to,amount\n" + "".join(f"r{i},deposit,{a},1.00\n" for i in range(30_000)))
-    dry = subprocess.Popen([bank_executable(), "--db", sqlite_url, "txn", "process", str(rows_file), "--dry-run"],
+    dry = subprocess.Popen([bank_executable(), "--db", fresh_db_url, "txn", "process", str(rows_file), "--dry-run"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                            env={**os.environ, "BANK_CONFIG_DIR": str(tmp_path / "config"),
                                 "BANK_ACTOR": "teller"})
     try:
         time.sleep(2.5)
         assert dry.poll() is None, "the dry run ended before the deposit could meet it"
-        svc = build(sqlite_url)
+        assert advisory_locks(fresh_db_url) == 0  # the dry run holds no institution lock
+        svc = build(fresh_db_url)
         started = time.perf_counter()
         svc.submit(TxnRequest(INST, "during", "deposit", "5.00", dest=a))
         assert time.perf_counter() - started < 1.0
@@ -287,3 +346,60 @@ def test_a_deposit_during_a_dry_run_finishes_within_a_second(sqlite_url: str, tm
     finally:
         dry.wait(timeout=300)
     assert dry.returncode == 0, dry.stderr
+    assert cli.balance(a)["posted"] == "5.00"  # the dry run wrote nothing; the deposit is there
+
+
+def ledger_state(url: str) -> dict[str, Any]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {table: conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2")).all()
+                    for table in ("txn", "posting", "balance", "audit_entry", "audit_head", "usage_counter",
+                                  "decision_term", "account")}
+    finally:
+        engine.dispose()
+
+
+def test_dry_run_predicts_the_real_run_and_writes_nothing(fresh_db_url: str, tmp_path: Path) -> None:
+    """Northwind's drivers (fees, limits, review holds, usage counters), a
+    ref already posted (a replay) and one reused with another body (a
+    conflict), over several chunks: the dry run's results are the real
+    run's, byte for byte, and the database is as it was."""
+    cli = Cli(fresh_db_url, tmp_path / "config")
+    cli("init", expect=0)
+    cli.apply("northwind_policies")
+    a, b = cli.open("Ann"), cli.open("Bob")
+    cli.deposit(a, "9000.00", ref="seed")
+    rows = ["ref,type,from,to,amount,channel", "seed,deposit,,%s,9000.00,branch" % a,
+            "seed,deposit,,%s,1.00,branch" % a]
+    for n in range(60):
+        kind = ("deposit,,%s,%d.00,branch" % (b, 10 + n), "withdrawal,%s,,%d.00,atm" % (a, 20 + n),
+                "transfer,%s,%s,%d.50,online" % (a, b, 1 + n * 37), "transfer,%s,%s,6000.00,online" % (b, a))[n % 4]
+        rows.append(f"r{n},{kind}")
+    rows_file = tmp_path / "day.csv"
+    rows_file.write_text("\n".join(rows) + "\n")
+    before = ledger_state(fresh_db_url)
+    cli("txn", "process", str(rows_file), "--dry-run", "--chunk-size", "7", "--out", str(tmp_path / "dry.jsonl"))
+    assert ledger_state(fresh_db_url) == before
+    cli("txn", "process", str(rows_file), "--chunk-size", "7", "--out", str(tmp_path / "real.jsonl"))
+    dry, real = (tmp_path / "dry.jsonl").read_text(), (tmp_path / "real.jsonl").read_text()
+    statuses = {json.loads(line)["status"] for line in real.splitlines()}
+    assert {"posted", "held", "rejected"} <= statuses, statuses  # every outcome is predicted
+    assert dry == real
+
+
+def test_a_dry_run_leaves_no_id_in_the_process_caches(fresh_db_url: str) -> None:
+    """Terms and accounts a dry run creates are rolled back: a long-lived
+    process (``bank serve``) must not remember their ids (they would be
+    written into later, real decision records)."""
+    svc = build(fresh_db_url)
+    svc.apply_profile(profile_doc(INST), "setup")
+    a = svc.open_account(INST, holder="Ann", actor="setup").id
+    requests = [TxnRequest(INST, f"d{n}", "deposit", "5.00", dest=a) for n in range(3)]
+    assert len(list(svc.submit_batch(INST, requests, chunk_size=1, dry_run=True))) == 3
+    with svc.engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT id, text FROM decision_term")).all())
+    assert all(stored.get(number) == term for number, term in svc.pipeline.terms.texts.items())
+    svc.submit(requests[0])  # and a real decision after it explains
+    assert svc.txn(INST, svc.txns(INST)[0]["txn_id"])["status"] == "posted"
+    svc.engine.dispose()
