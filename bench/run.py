@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +99,21 @@ def profile_document(package: str, builtin: bool) -> dict:
     return document
 
 
+def timed_json(args: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float, Any]:
+    """Run a `bank ... --json` command in a child: (wall seconds of the whole
+    command, the processor seconds it used, its JSON document). On a shared
+    machine the wall time also counts the time the command waited for a core."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    child = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if child.returncode not in ok:
+        raise SystemExit(f"{' '.join(args[1:])} failed (exit {child.returncode}): {child.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu, json.loads(child.stdout)
+
+
 def run_process(url: str, institution: str, file: Path, out: Path) -> tuple[float, float, dict]:
     """Run `bank txn process` in a child: (wall seconds of the whole command,
     its peak RSS MB as it reports it (VmHWM), its summary with ``cpu_s``, the
@@ -105,15 +121,8 @@ def run_process(url: str, institution: str, file: Path, out: Path) -> tuple[floa
     also counts the time the command waited for a core)."""
     args = [bank_bin(), "--db", url, "--profile", institution, "--actor", "bench", "--json",
             "txn", "process", str(file), "--out", str(out)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    child = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if child.returncode not in (0, 5):  # 5: some rows were invalid, as the workload intends
-        raise SystemExit(f"bank txn process failed with exit {child.returncode}")
-    summary = json.loads(child.stdout)
-    summary["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    seconds, cpu, summary = timed_json(args, ok=(0, 5))  # 5: invalid rows, as the workload intends
+    summary["cpu_s"] = cpu
     return seconds, summary["peak_rss_mb"], summary
 
 

@@ -17,15 +17,11 @@ about either command.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,16 +33,9 @@ from bank_core.profile_history import to_toml  # noqa: E402
 
 def simulate(url: str, institution: str, profile: Path) -> tuple[float, dict]:
     """(wall seconds, report); the report gains ``cpu_s``, the command's processor seconds."""
-    args = [run.bank_bin(), "--db", url, "--profile", institution, "--json", "profile", "simulate", str(profile)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    child = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if child.returncode != 0:
-        raise SystemExit(f"bank profile simulate failed: {child.stderr}")
-    report = json.loads(child.stdout)
-    report["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    seconds, cpu, report = run.timed_json([run.bank_bin(), "--db", url, "--profile", institution, "--json",
+                                           "profile", "simulate", str(profile)])
+    report["cpu_s"] = cpu
     return seconds, report
 
 

@@ -21,11 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import os
-import resource
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,16 +34,7 @@ import run  # noqa: E402  (bench/run.py: the workload and the `bank txn process`
 
 def verify(url: str, institution: str) -> tuple[float, float, dict]:
     """(wall seconds of the whole command, its processor seconds, its JSON report)."""
-    args = [run.bank_bin(), "--db", url, "--profile", institution, "--json", "audit", "verify"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    child = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if child.returncode != 0:
-        raise SystemExit(f"bank audit verify failed (exit {child.returncode}): {child.stderr}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return seconds, cpu, json.loads(child.stdout)
+    return run.timed_json([run.bank_bin(), "--db", url, "--profile", institution, "--json", "audit", "verify"])
 
 
 def floor(path: str, institution: str) -> tuple[float, int]:
