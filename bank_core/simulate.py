@@ -140,6 +140,7 @@ def _scratch_service(service: BankService, path: Path) -> BankService:
         cursor.execute("PRAGMA synchronous=OFF")
         cursor.execute("PRAGMA journal_mode=MEMORY")
         cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.execute("PRAGMA cache_size=-65536")  # 64 MB: the scratch world stays in memory
         cursor.close()
 
     Base.metadata.create_all(engine)
