@@ -198,3 +198,24 @@ def test_install_stop_promote_and_bad_input(cli: Cli, tmp_path: Path) -> None:
     actions = [e["action"] for e in cli.json("audit", "log", "--limit", "100", **nw)["entries"]]
     assert actions.count("profile.shadow_installed") == 3 and actions.count("profile.shadow_stopped") == 3
     assert cli("audit", "verify", **nw).exit_code == 0
+
+
+def test_transactions_through_the_http_api_are_shadowed(fresh_db_url: str, tmp_path: Path) -> None:
+    """The HTTP API goes through the same pipeline: a shadow installed with
+    the real `bank` command sees a transfer posted through the real app."""
+    from http_support import NW, bank_on
+
+    with bank_on(fresh_db_url) as bank:
+        cli = Cli(fresh_db_url, tmp_path / "config")
+        candidate = write_profile(tmp_path / "candidate.toml", profile_doc("northwind", fee=NW_FEE))
+        cli("profile", "shadow", str(candidate), profile="northwind", expect=0)
+        source, dest = bank.open(NW, "Ada"), bank.open(NW, "Bo")
+        bank.deposit(NW, source, "9000.00", "http-fund")
+        live = bank.submit(NW, "http-t", type="transfer", **{"from": source}, to=dest, amount="100.00",
+                           expect=201).json()
+        assert live["fee_total"] == "0.50"  # the live 0.5%; the shadow's 1.0% moved no money
+        assert bank.call(NW, "teller", "GET", f"/v1/accounts/{source}/balance").json()["posted"] == "8899.50"
+    report = shadow_report(cli, "northwind")
+    assert report["rows"] == 2 and report["changed"] == 1
+    (total,) = report["fees"]
+    assert (total["before"], total["after"]) == ("0.50", "1.00")
