@@ -155,6 +155,7 @@ class PolicyServer:
         self.first_started_at = time.time()
         self.down_until = 0.0
         self.down_reason = ""
+        self.down_until_wall = 0.0
         self.last_status = 0.0
         self.last_fault = ""
         self.stopped_at: float | None = None
@@ -169,6 +170,10 @@ class PolicyServer:
         """Start the server and load the profile's drivers (raises
         ``DriverLoadError`` as inline loading would)."""
         self.where.mkdir(parents=True, exist_ok=True)
+        refused = down_elsewhere(self.where, self.institution)
+        if refused is not None:  # another kernel process found it keeps crashing
+            self.down_reason, self.down_until = refused
+            raise self._down()
         self.progress_path.write_bytes(b"\0" * 24)
         with open(self.progress_path, "r+b") as handle:
             self.mark = memoryview(mmap.mmap(handle.fileno(), 24)).cast("q")
@@ -265,6 +270,7 @@ class PolicyServer:
         self.last_fault = what
         if len(self.crashes) > MAX_CRASHES:
             self.down_until = now + DOWN_S
+            self.down_until_wall = time.time() + DOWN_S
             self.down_reason = (f"its policy server failed {len(self.crashes)} times in "
                                 f"{int(CRASH_WINDOW_S)} s (last: {what})")
             self._status(force=True)
@@ -275,7 +281,8 @@ class PolicyServer:
 
     def _down(self) -> PolicyServerDown:
         return PolicyServerDown(f"transactions of {self.institution} are refused: {self.down_reason}; "
-                                f"nothing of this request was written; retry after {int(DOWN_S)} s")
+                                f"nothing of this request was written; retry in "
+                                f"{max(1, int(self.down_until - time.monotonic()) + 1)} s")
 
     # ------------------------------------------------------------ the wire
 
@@ -404,6 +411,7 @@ class PolicyServer:
             "p50_us": lat[len(lat) // 2] if lat else None,
             "p99_us": lat[min(len(lat) - 1, len(lat) * 99 // 100)] if lat else None,
             "down": bool(self.down_until), "down_reason": self.down_reason or None,
+            "down_until": self.down_until_wall or None,
             "last_fault": self.last_fault or None, "memory_limit_mb": self.memory_mb,
             "stopped_at": self.stopped_at,
             "written_at": time.time(),
@@ -487,6 +495,22 @@ class Supervisor:
             self.servers.clear()
 
 
+def down_elsewhere(where: Path, institution: str) -> tuple[str, float] | None:
+    """(reason, monotonic deadline) if a server of ``institution`` was
+    marked down by any kernel process less than :data:`DOWN_S` ago: its
+    requests are refused here too until then (then one new start is tried)."""
+    now = time.time()
+    for path in where.glob(f"{institution}-*.json"):
+        try:
+            state = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        until = state.get("down_until") or 0
+        if state.get("institution") == institution and state.get("down") and until > now:
+            return state.get("down_reason") or "its policy server keeps crashing", time.monotonic() + until - now
+    return None
+
+
 def read_status(database_url: str, include_stopped: bool = False) -> list[dict[str, Any]]:
     """The policy servers of ``database_url`` running now on this machine:
     each status file whose server process is alive (and is a policy server),
@@ -517,7 +541,7 @@ def read_status(database_url: str, include_stopped: bool = False) -> list[dict[s
             if not include_stopped and not state.get("down"):
                 continue
         found.append(state)
-    return found
+    return sorted(found, key=lambda state: state.get("first_started_at") or 0)
 
 
 def _alive(pid: Any) -> bool:
