@@ -121,6 +121,9 @@ def check_policy_server(profile: Profile, start: Any) -> list[DriverHealth]:
 
     try:
         server = start()
+        if not server.started:
+            with server.lock:
+                server.start()
     except PolicyServerDown as exc:
         return [DriverHealth(profile.id, "server", SERVER, None, SERVER_DOWN, str(exc))]
     remote = RemoteEvaluator(server)

@@ -32,7 +32,7 @@ from bank_core.registry import Registry
 from bank_core.shadow import bind_shadow, stop_running
 from bank_core.storage.engine import discard_after_commit, dry_run_engine, run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
-from bank_core.supervisor import PolicyServer, RemoteEvaluator, Supervisor, read_status
+from bank_core.supervisor import PolicyServer, RemoteEvaluator, Supervisor, read_status, remote_bounds
 
 DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 10_000
@@ -107,7 +107,8 @@ class BankService:
         if self._supervisor is None:
             self._supervisor = Supervisor(self._database_key())
         refs = [(str(slot), ref.driver, ref.params) for slot in Slot for ref in profile.slot_refs(slot)]
-        return self._supervisor.server(profile.id, profile.timezone, version, refs)
+        return self._supervisor.server(profile.id, profile.timezone, version, refs,
+                                       remote_bounds(self.registry, refs))
 
     def _database_key(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)

@@ -90,7 +90,8 @@ class PolicyServerDown(BankError):
 
 
 class _Remote:
-    """Stands in, in the kernel, for a driver that lives in a policy server."""
+    """Stands in, in the kernel, for a driver that lives in a policy server:
+    what its class declares, never an instance."""
 
     __slots__ = ("contract_version", "reads")
 
@@ -133,7 +134,8 @@ class PolicyServer:
     """One institution's supervised policy server (see the module doc)."""
 
     def __init__(self, institution: str, timezone: str, version: int,
-                 refs: list[tuple[str, str, dict[str, Any]]], where: Path) -> None:
+                 refs: list[tuple[str, str, dict[str, Any]]], where: Path,
+                 bounds: list[BoundDriver]) -> None:
         self.institution, self.timezone, self.version, self.refs = institution, timezone, version, refs
         self.where = where
         self.memory_mb = int(os.environ.get(ENV_MEMORY_MB) or DEFAULT_MEMORY_MB)
@@ -142,10 +144,11 @@ class PolicyServer:
         self.sock: socket.socket | None = None
         self.buffer = bytearray()
         self.mark: Any = None
-        self.bounds: list[BoundDriver] = []
-        self.index: dict[int, int] = {}
-        self.reads: frozenset[str] = frozenset()
-        self.row_limit_s = 0.0
+        self.bounds = bounds  # the kernel's view of the drivers (from their classes: never called here)
+        self.index = {id(b): i for i, b in enumerate(bounds)}
+        self.reads = frozenset(r for b in bounds for r in b.driver.reads)  # type: ignore[attr-defined]
+        self.row_limit_s = (sum(b.budget_ms for b in bounds) + 2 * HANG_GRACE_MS) / 1000
+        self.started = False
         self.crashes: deque[float] = deque()
         self.restarts = 0
         self.messages = 0
@@ -168,7 +171,8 @@ class PolicyServer:
 
     def start(self) -> None:
         """Start the server and load the profile's drivers (raises
-        ``DriverLoadError`` as inline loading would)."""
+        ``DriverLoadError`` as inline loading would). Called by the first
+        evaluation: a command that decides nothing starts no server."""
         self.where.mkdir(parents=True, exist_ok=True)
         refused = down_elsewhere(self.where, self.institution)
         if refused is not None:  # another kernel process found it keeps crashing
@@ -177,7 +181,12 @@ class PolicyServer:
         self.progress_path.write_bytes(b"\0" * 24)
         with open(self.progress_path, "r+b") as handle:
             self.mark = memoryview(mmap.mmap(handle.fileno(), 24)).cast("q")
-        self._spawn()
+        self.started = True
+        try:
+            self._spawn()
+        except BaseException:
+            self.started = False  # the next request tries again (and meets the same error)
+            raise
 
     def _spawn(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -210,16 +219,15 @@ class PolicyServer:
         self._status(force=True)
 
     def _adopt(self, described: list[list[Any]]) -> None:
-        if self.bounds:  # a restart: the same drivers, the kernel's objects kept
-            return
-        reads: set[str] = set()
-        for slot, name, dist, budget_ms, version, driver_reads in described:
-            self.bounds.append(BoundDriver(Slot(slot), name, dist, _Remote(version, frozenset(driver_reads)),  # type: ignore[arg-type]
-                                           budget_ms))
-            reads |= set(driver_reads)
-        self.index = {id(b): i for i, b in enumerate(self.bounds)}
-        self.reads = frozenset(reads)
-        self.row_limit_s = (sum(b.budget_ms for b in self.bounds) + 2 * HANG_GRACE_MS) / 1000
+        """The server must have loaded the drivers the kernel expects (the
+        same distributions, budgets and contract versions)."""
+        expected = [[str(b.slot), b.name, b.distribution, b.budget_ms, b.driver.contract_version,  # type: ignore[attr-defined]
+                     sorted(b.driver.reads)] for b in self.bounds]  # type: ignore[attr-defined]
+        if described != expected:
+            self._kill()
+            raise PolicyServerDown(f"the policy server of {self.institution} loaded other drivers than "
+                                   f"the kernel expects ({described} != {expected}): is the same "
+                                   "environment installed for both?")
 
     def drivers(self) -> dict[Slot, list[BoundDriver]]:
         return {slot: [b for b in self.bounds if b.slot is slot] for slot in Slot}
@@ -239,6 +247,8 @@ class PolicyServer:
 
     def stop(self) -> None:
         with self.lock:
+            if not self.started:
+                return
             if self.sock is not None:
                 self.sock.close()  # the server reads EOF and exits
                 self.sock = None
@@ -347,6 +357,8 @@ class PolicyServer:
                     raise self._down()
                 self.down_until, self.crashes = 0.0, deque()
                 self._spawn()  # one new start: the half-open try
+            elif not self.started:
+                self.start()
             results: list[Any] = [None] * len(contexts)
             todo = list(range(len(contexts)))
             while todo:
@@ -474,17 +486,16 @@ class Supervisor:
         atexit.register(self.stop_all)
 
     def server(self, institution: str, timezone: str, version: int,
-               refs: list[tuple[str, str, dict[str, Any]]]) -> PolicyServer:
-        """The running server of ``institution`` for this profile version
-        (a new version stops the old server and starts one with its drivers)."""
+               refs: list[tuple[str, str, dict[str, Any]]], bounds: list[BoundDriver]) -> PolicyServer:
+        """The server of ``institution`` for this profile version (a new
+        version stops the old server; the new one starts when first asked)."""
         with self.lock:
             found = self.servers.get(institution)
             if found is not None and (found.version, found.refs, found.timezone) == (version, refs, timezone):
                 return found
             if found is not None:
                 found.stop()
-            server = PolicyServer(institution, timezone, version, refs, self.where)
-            server.start()
+            server = PolicyServer(institution, timezone, version, refs, self.where, bounds)
             self.servers[institution] = server
             return server
 
@@ -571,3 +582,21 @@ def _alive_server_memory_kb(pid: int) -> int | None:
         return None
     rss = fields.get("VmRSS", "").split()
     return int(rss[0]) if rss else None
+
+
+def remote_bounds(registry: Any, refs: list[tuple[str, str, dict[str, Any]]]) -> list[BoundDriver]:
+    """The kernel's view of a process-isolated profile's drivers: found,
+    loaded and validated through the registry (the classes are imported, as
+    ``profile apply`` does, to read their declared budget, contract version
+    and reads), never instantiated or called in the kernel."""
+    from bank_core.contract import READS
+
+    bounds = []
+    for slot_name, name, _params in refs:
+        slot = Slot(slot_name)
+        (loaded,) = registry.load(slot, [name])
+        cls = loaded.cls
+        reads = READS if cls.contract_version < 2 else frozenset(cls.reads) & READS
+        bounds.append(BoundDriver(slot, name, loaded.distribution, _Remote(cls.contract_version, reads),  # type: ignore[arg-type]
+                                  cls.budget_ms))
+    return bounds
