@@ -309,3 +309,55 @@ def test_plugins_check_reports_a_crashing_driver_in_process_mode(tmp_path: Path,
         report = json.loads(done.stdout)
         bad = {d["driver"]: d["status"] for d in report["drivers"] if not d["ok"]}
         assert bad.get("servfault.always_exits") == "crashed" or bad.get("policy server") == "server_down"
+
+
+def test_holds_and_reversals_are_decided_by_the_server(tmp_path: Path, seeded: tuple[Path, list[str]]) -> None:
+    """Approving a hold re-runs the limit and approval slots, and a reversal
+    runs them too: in process mode both go to the policy server (a crashing
+    approval driver there rejects the approval; here the drivers pass)."""
+    db = _copy(seeded[0], tmp_path / "a.db")
+    apply(db, northwind("process"), tmp_path)
+    a, b = seeded[1][:2]
+    run_dir = tmp_path / "run"
+    assert bank(db, "txn", "deposit", a, "9000.00", run_dir=run_dir).returncode == 0
+    held = bank(db, "--json", "txn", "transfer", a, b, "6000.00", run_dir=run_dir)
+    assert held.returncode == 3, held.stdout + held.stderr  # over Northwind's review threshold
+    txn = json.loads(held.stdout)["txn_id"]
+    env_bank = bank  # a second person approves
+    done = subprocess.run([bank_executable(), "--db", f"sqlite:///{db}", "--profile", "northwind",
+                           "--actor", "supervisor", "--json", "txn", "approve", txn],
+                          capture_output=True, text=True, timeout=60,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("BANK_")},
+                               "BANK_RUN_DIR": str(run_dir), "BANK_CONFIG_DIR": str(run_dir / "config")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["status"] == "posted"
+    reversed_ = env_bank(db, "--json", "txn", "reverse", txn, "--memo", "undo", run_dir=run_dir)
+    assert reversed_.returncode == 0, reversed_.stdout + reversed_.stderr
+    assert [s["rows"] for s in status(db, run_dir, "--all")] == [1, 1, 1, 1]
+
+
+@pytest.mark.postgres
+def test_process_mode_on_postgresql(tmp_path: Path, fresh_pg_url: str) -> None:
+    """The same containment on PostgreSQL: a driver that kills its server
+    fails its transaction closed, the next one posts, the ledger balances."""
+    svc = build(fresh_pg_url)
+    svc.apply_profile(faulty("servfault.os_exit"), "ops")
+    opened = datetime.now(timezone.utc) - timedelta(days=1)
+    a, b = (svc.open_account("northwind", holder=h, actor="ops", opened_at=opened).id for h in ("Ann", "Bob"))
+    svc.close()
+    svc.engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BANK_")}
+    env.update(BANK_RUN_DIR=str(tmp_path / "run"), BANK_CONFIG_DIR=str(tmp_path / "config"), BANK_ACTOR="ops")
+
+    def pg(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([bank_executable(), "--db", fresh_pg_url, "--profile", "northwind", *args],
+                              capture_output=True, text=True, env=env, timeout=120, check=False)
+
+    assert pg("txn", "deposit", a, "100.00").returncode == 0
+    done = pg("txn", "process", str(two_rows(tmp_path, a, b)), "--out", str(tmp_path / "r.jsonl"))
+    assert done.returncode == 0, done.stderr
+    first, second = results(tmp_path / "r.jsonl")
+    assert (first["status"], first["code"]) == ("rejected", "driver_crashed")
+    assert second["status"] == "posted"
+    assert json.loads(pg("--json", "balance", a).stdout)["posted"] == "89.00"
+    assert pg("audit", "verify").returncode == 0
