@@ -32,7 +32,7 @@ from bank_core.registry import Registry
 from bank_core.shadow import bind_shadow, stop_running
 from bank_core.storage.engine import discard_after_commit, dry_run_engine, run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
-from bank_core.supervisor import PolicyServer, RemoteEvaluator, Supervisor, read_status, remote_bounds
+from bank_core.supervisor import PolicyServer, RemoteEvaluator, Supervisor, database_key, remote_bounds
 
 DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 10_000
@@ -111,11 +111,7 @@ class BankService:
                                        remote_bounds(self.registry, refs))
 
     def _database_key(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
-
-    def policy_servers(self, include_stopped: bool = False) -> list[dict[str, Any]]:
-        """The policy servers running now for this database (``bank plugins status``)."""
-        return read_status(self._database_key(), include_stopped)
+        return database_key(self.engine.url.render_as_string(hide_password=False))
 
     def close(self) -> None:
         """Stop this process's policy servers (they also stop when it exits)."""

@@ -242,6 +242,7 @@ def test_kill_9_of_the_server_mid_file_loses_nothing(tmp_path: Path, seeded: tup
                        "--chunk-size", "100", run_dir=run_dir)
     deadline = time.monotonic() + 60
     killed_pid = None
+    misses: list[Any] = []
     while killed_pid is None and time.monotonic() < deadline and child.poll() is None:
         running = [s for s in status(killed, run_dir) if s["rows"] > 300]
         if not running:
@@ -257,8 +258,11 @@ def test_kill_9_of_the_server_mid_file_loses_nothing(tmp_path: Path, seeded: tup
             os.kill(server["pid"], signal.SIGKILL)
             killed_pid = server["pid"]
         except ProcessLookupError:  # it stopped between the status and the kill: look again
+            misses.append(server)
             continue
-    assert killed_pid is not None, "the server was never seen serving"
+    if killed_pid is None:
+        child.kill()
+        raise AssertionError(f"the server was never seen serving: {misses} {child.communicate()[0]}")
     out, err = child.communicate(timeout=120)
     assert child.returncode == 5, err
     assert _state(killed) == _state(whole)

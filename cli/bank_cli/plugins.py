@@ -145,7 +145,8 @@ def status(ctx: typer.Context,
     (messages) and rows served, latency p50/p99 of its last 1,000 messages
     as the kernel measured them, and memory (resident, read from the OS now).
     A server belongs to the kernel process that uses it (`bank txn process`,
-    `bank serve`) and stops with it; the figures are those its supervisor
+    `bank serve`) and stops with it; this reads its supervisor's status
+    file (docs/policy-servers.md), never the database; the figures are those its supervisor
     wrote last (at most a second old while it works). With --all, also the
     last state of servers stopped in the last 24 hours (a `bank txn process`
     that has finished: how many restarts it needed). Exit 0.
@@ -154,9 +155,12 @@ def status(ctx: typer.Context,
     """
     import time
 
+    from bank_core.supervisor import database_key, read_status
+
     st = state(ctx)
     st.json = st.json or json_out
-    rows = st.service.policy_servers(include_stopped=every)
+    # the status files only: no connection to a database that may be busy
+    rows = read_status(database_key(st.url), include_stopped=every)
     now = time.time()
     for row in rows:
         row["uptime_s"] = int(now - row["started_at"]) if row["running"] else None
