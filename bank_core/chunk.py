@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections import defaultdict, deque
+from collections import defaultdict
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -635,119 +635,52 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
     return outcomes  # type: ignore[return-value]
 
 
-WINDOW_ROWS = 512  # rows prepared ahead of the oldest row not yet recorded
-BATCH_ROWS = 64  # rows in one message to a policy server (fewer when it would wait)
-IN_FLIGHT = 2  # messages out at once: the server evaluates one while the kernel works
-
-
 def _decide_in_waves(chunk: Chunk, remote: Any, requests: list[TxnRequest], kinds: list[Kind | None],
                      outcomes: list[Outcome | None], first_index: int) -> None:
-    """Decide a chunk whose drivers run in a policy server, with exactly the
-    outcomes of the row-by-row loop, while the server and the kernel work
-    at the same time.
+    """Decide a chunk whose drivers run in a policy server, in as few
+    messages as the rows allow, with exactly the outcomes of the row-by-row
+    loop.
 
     A row's context depends on the rows before it only through the accounts
     it names (their balances, usage and recent times) and its idempotency
-    key (an earlier row with the same key makes it a replay). So a row may
-    be *prepared* (validated, its context built) as soon as every earlier row
-    naming one of its accounts or its key has been *recorded*, whatever
-    other rows are still out; rows are always *recorded* in row order (txn
-    ids, postings and the audit chain come out exactly as inline). Prepared
-    rows go to the server in messages of up to ``BATCH_ROWS``, at most
-    ``IN_FLIGHT`` at once, so the kernel prepares and records rows while the
-    server evaluates others. (One hot account serialises its rows: each
-    waits for the one before it.)"""
-    order = [o for o, k in enumerate(kinds) if k is not None]
-    keys_of: dict[int, tuple[Any, ...]] = {}
-    holders: dict[Any, deque[int]] = {}  # key -> rows naming it, not yet recorded, in order
-    prepared: dict[int, Any] = {}
-    verdicts: dict[int, Verdict] = {}
-    settled: set[int] = set()  # rows decided without a record (an error, a replay)
-    blocked: list[int] = []
-    pending: list[int] = []  # prepared rows waiting to be sent
-    out: deque[list[int]] = deque()
-    drivers = chunk.inst.drivers
+    key (an earlier row with the same key makes it a replay). So rows are
+    prepared in order into a *wave* until one names an account or a key an
+    earlier row of the wave names; then the wave's contexts go to the server
+    in one message, its rows are recorded in order with their verdicts, and
+    the next wave starts with that row. Rows of one wave touch disjoint
+    state, so preparing each before its wave-mates are recorded sees exactly
+    what the row-by-row loop sees. (On random traffic over 1,000 accounts a
+    wave is ~20-40 rows; one hot account makes every wave one row.)"""
+    wave: list[tuple[int, Any]] = []
+    touched: set[Any] = set()
 
-    def prepare(o: int) -> None:
+    def send() -> None:
+        verdicts = iter(remote.evaluate_many(chunk.inst.drivers, [p[0] for _, p in wave if p[1] is None]))
+        for offset, prepared in wave:
+            verdict = prepared[1] if prepared[1] is not None else next(verdicts)
+            try:
+                outcomes[offset] = chunk.finish(prepared, verdict)
+            except BankError as exc:
+                outcomes[offset] = Outcome(first_index + offset, prepared[3], error=exc)
+        wave.clear()
+        touched.clear()
+
+    for offset, (request, kind) in enumerate(zip(requests, kinds)):
+        if kind is None:
+            continue
+        keys = (request.source, request.dest, (request.ref,))
+        if wave and any(key in touched for key in keys):
+            send()
         try:
-            found = chunk.prepare(first_index + o, requests[o], kinds[o])  # type: ignore[arg-type]
+            prepared = chunk.prepare(first_index + offset, request, kind)
         except BankError as exc:
-            outcomes[o] = Outcome(first_index + o, requests[o], error=exc)
-            settled.add(o)
-            return
-        if type(found) is Outcome:
-            outcomes[o] = found
-            settled.add(o)
-        elif found[1] is not None:  # the kernel decided (a closed account)
-            prepared[o], verdicts[o] = found, found[1]
-        else:
-            prepared[o] = found
-            pending.append(o)
-
-    def admit(o: int) -> None:
-        request = requests[o]
-        keys = tuple(k for k in (request.source, request.dest, (request.ref,)) if k is not None)
-        keys_of[o] = keys
-        free = True
-        for key in keys:
-            queue = holders.get(key)
-            if queue is None:
-                queue = holders[key] = deque()
-            elif queue:
-                free = False
-            queue.append(o)
-        if free:
-            prepare(o)
-        else:
-            blocked.append(o)
-
-    def record() -> int:
-        """Record from the oldest row on while decided; wake rows now free."""
-        nonlocal head
-        moved = 0
-        while head < len(order):
-            o = order[head]
-            if o in verdicts:
-                try:
-                    outcomes[o] = chunk.finish(prepared.pop(o), verdicts.pop(o))
-                except BankError as exc:
-                    outcomes[o] = Outcome(first_index + o, requests[o], error=exc)
-            elif o in settled:
-                settled.discard(o)
-            else:
-                break
-            for key in keys_of.pop(o):
-                queue = holders[key]
-                queue.popleft()
-                if not queue:
-                    del holders[key]
-            head += 1
-            moved += 1
-        if moved and blocked:
-            waiting = blocked[:]
-            blocked.clear()
-            for o in waiting:
-                if all(holders[key][0] == o for key in keys_of[o]):
-                    prepare(o)
-                else:
-                    blocked.append(o)
-        return moved
-
-    head = scan = 0
-    with remote.pipelined():
-        while head < len(order):
-            while scan < len(order) and scan - head < WINDOW_ROWS and len(pending) < BATCH_ROWS * IN_FLIGHT:
-                admit(order[scan])
-                scan += 1
-            if pending and len(out) < IN_FLIGHT:
-                batch = pending[:BATCH_ROWS]
-                del pending[:BATCH_ROWS]
-                remote.submit(drivers, [prepared[o][0] for o in batch])
-                out.append(batch)
-                continue
-            if out:
-                batch = out.popleft()
-                for o, verdict in zip(batch, remote.collect()):
-                    verdicts[o] = verdict
-            if not record() and not out and not pending:
-                require(False, "a chunk's pipeline made no progress")
+            outcomes[offset] = Outcome(first_index + offset, request, error=exc)
+            continue
+        if type(prepared) is Outcome:
+            outcomes[offset] = prepared
+            continue
+        wave.append((offset, prepared))
+        touched.update(keys)
+        touched.discard(None)  # a deposit names no source: that is no shared state
+    if wave:
+        send()

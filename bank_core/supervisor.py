@@ -48,8 +48,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,7 @@ from bank_core.decide import (
     DriverFault,
     Verdict,
 )
-from bank_core.errors import BankError, require
+from bank_core.errors import BankError
 from bank_core.registry import BoundDriver, DriverLoadError
 from bank_core.wire import ALL_SLOTS, PROTOCOL, decode_verdict, encode_context, run_of
 
@@ -159,9 +158,6 @@ class PolicyServer:
         self.reads = frozenset(r for b in bounds for r in b.driver.reads)  # type: ignore[attr-defined]
         self.row_limit_s = (sum(b.budget_ms for b in bounds) + 2 * HANG_GRACE_MS) / 1000
         self.started = False
-        self.sent = 0
-        self.in_flight: deque[tuple[list[Any], list[int], int, int]] = deque()
-        self.recovered: deque[list[Any]] = deque()
         self.crashes: deque[float] = deque()
         self.restarts = 0
         self.messages = 0
@@ -213,7 +209,6 @@ class PolicyServer:
                 start_new_session=True)  # a Ctrl-C for the kernel is the kernel's to handle
         theirs.close()
         self.sock, self.buffer = ours, bytearray()
-        self.sent = 0  # messages sent to this server (its progress file counts those it began)
         self.started_at = time.time()
         ours.sendall(orjson.dumps({"op": "load", "protocol": PROTOCOL, "institution": self.institution,
                                    "timezone": self.timezone,
@@ -347,7 +342,6 @@ class PolicyServer:
             raise _Died(0, -1)
         started = time.perf_counter_ns()
         self.mark[1], self.mark[2] = 0, -1  # until the server reads it, a death is on row 0
-        self.sent += 1
         try:
             sock.sendall(orjson.dumps(["e", contexts]) + b"\n")
         except OSError:
@@ -361,98 +355,42 @@ class PolicyServer:
 
     # ------------------------------------------------------------ evaluation
 
-    def _ready(self) -> None:
-        """Refuse while down; start (or, once the down time is over, try again)."""
-        if self.down_until:
-            if time.monotonic() < self.down_until:
-                raise self._down()
-            self.down_until, self.crashes = 0.0, deque()
-            self._spawn()  # one new start: the half-open try
-        elif not self.started:
-            self.start()
-
     def evaluate(self, contexts: list[Any], first_drivers: list[int]) -> list[Any]:
         """Wire verdicts for ``contexts`` (wire contexts), or a kernel-made
         :class:`Verdict` for a row that hung or crashed the server.
         ``first_drivers[i]``: the driver a row's fault is put on when the
         server could not say which one ran."""
         with self.lock:
-            require(not self.in_flight, "a synchronous evaluation while messages are in flight")
-            self._ready()
-            return self._settle(contexts, first_drivers)
-
-    def _settle(self, contexts: list[Any], first_drivers: list[int],
-                failure: _Died | None = None) -> list[Any]:
-        """Answers for every context, one message at a time, surviving hangs
-        and deaths; ``failure``: the first attempt already failed so."""
-        results: list[Any] = [None] * len(contexts)
-        todo = list(range(len(contexts)))
-        while todo:
-            try:
-                if failure is not None:
-                    raise failure
-                for row, answer in zip(todo, self._call([contexts[i] for i in todo])):
-                    results[row] = answer
-                break
-            except _Hung as hung:
-                failure = None
-                row = todo[hung.row] if hung.row < len(todo) else todo[0]
-                self._kill()
-                driver = hung.driver if hung.driver >= 0 else first_drivers[row]
-                results[row] = self._fault(DRIVER_TIMEOUT, driver,
-                                           f"did not return within {int(self.row_limit_s * 1000)} ms "
-                                           "(stuck outside Python: the policy server was killed and restarted)")
-                self._restart(f"{self.bounds[driver].name} stuck; killed")
-                todo.remove(row)
-            except _Died as died:
-                failure = None
-                row = todo[died.row] if died.row < len(todo) else todo[0]
-                how = _how(self._reap(), self.memory_mb)
-                self._restart(f"{how}")
-                results[row] = self._alone(contexts[row], first_drivers[row])
-                todo.remove(row)
-        return results
-
-    # ------------------------------------------------------------ pipelined
-
-    def submit(self, contexts: list[Any], first_drivers: list[int]) -> None:
-        """Send one message without waiting (the caller holds ``lock`` and
-        calls :meth:`collect` once per submit, in order)."""
-        if not self.in_flight:
-            self._ready()
-        self.sent += 1
-        self.in_flight.append((contexts, first_drivers, self.sent, time.perf_counter_ns()))
-        if self.sock is not None:
-            try:
-                self.sock.sendall(orjson.dumps(["e", contexts]) + b"\n")
-            except OSError:
-                pass  # collect() finds the server gone
-
-    def collect(self) -> list[Any]:
-        """The answers of the oldest message submitted. If the server hung or
-        died, that message and every later one in flight are answered again
-        as :meth:`evaluate` would (the row it was on first, alone)."""
-        contexts, first_drivers, number, started = self.in_flight.popleft()
-        if self.recovered:
-            return self.recovered.popleft()
-        try:
-            if self.sock is None:
-                raise _Died(0, -1)
-            reply = orjson.loads(self._line(0.0))
-        except _Died as failure:
-            began = self.mark[0] == number  # the server had begun this message
-            failure.row = failure.row if began else 0
-            failure.driver = failure.driver if began else -1
-            later = list(self.in_flight)
-            answers = self._settle(contexts, first_drivers, failure)
-            for c, f, _n, _t in later:  # lost with the server: their answers, again
-                self.recovered.append(self._settle(c, f))
-            return answers
-        self.messages += 1
-        self.rows += len(contexts)
-        self.latencies_us.append((time.perf_counter_ns() - started) // 1000)
-        self._status()
-        return reply[1]
+            if self.down_until:
+                if time.monotonic() < self.down_until:
+                    raise self._down()
+                self.down_until, self.crashes = 0.0, deque()
+                self._spawn()  # one new start: the half-open try
+            elif not self.started:
+                self.start()
+            results: list[Any] = [None] * len(contexts)
+            todo = list(range(len(contexts)))
+            while todo:
+                try:
+                    for row, answer in zip(todo, self._call([contexts[i] for i in todo])):
+                        results[row] = answer
+                    break
+                except _Hung as hung:
+                    row = todo[hung.row] if hung.row < len(todo) else todo[0]
+                    self._kill()
+                    driver = hung.driver if hung.driver >= 0 else first_drivers[row]
+                    results[row] = self._fault(DRIVER_TIMEOUT, driver,
+                                               f"did not return within {int(self.row_limit_s * 1000)} ms "
+                                               "(stuck outside Python: the policy server was killed and restarted)")
+                    self._restart(f"{self.bounds[driver].name} stuck; killed")
+                    todo.remove(row)
+                except _Died as died:
+                    row = todo[died.row] if died.row < len(todo) else todo[0]
+                    how = _how(self._reap(), self.memory_mb)
+                    self._restart(f"{how}")
+                    results[row] = self._alone(contexts[row], first_drivers[row])
+                    todo.remove(row)
+            return results
 
     def _alone(self, context: Any, first_driver: int) -> Any:
         """Run once more, alone, the row a server died on: a second death is
@@ -518,7 +456,6 @@ class RemoteEvaluator:
 
     def __init__(self, server: PolicyServer) -> None:
         self.server = server
-        self._sent: deque[list[Any]] = deque()
         self._first = {slot: next((i for i, b in enumerate(server.bounds) if b.slot is slot), 0)
                        for slot in Slot}
 
@@ -536,39 +473,6 @@ class RemoteEvaluator:
         (answer,) = self.server.evaluate([encode_context(ctx, run)], [first])
         return answer if type(answer) is Verdict else \
             decode_verdict(answer, self.server.bounds, ctx.request.amount.currency)
-
-    def submit(self, drivers: Mapping[Slot, Sequence[BoundDriver]], contexts: list[Any]) -> None:
-        """Send every slot of each of ``contexts`` (independent rows) in one
-        message, without waiting; inside :meth:`pipelined`, then :meth:`collect`."""
-        run, first = self._run(drivers, False, ALL_SLOTS)
-        self.server.submit([encode_context(ctx, run) for ctx in contexts], [first] * len(contexts))
-        self._sent.append(contexts)
-
-    def collect(self) -> list[Verdict]:
-        """The verdicts of the oldest message submitted, in order."""
-        contexts = self._sent.popleft()
-        bounds = self.server.bounds
-        return [a if type(a) is Verdict else decode_verdict(a, bounds, ctx.request.amount.currency)
-                for a, ctx in zip(self.server.collect(), contexts)]
-
-    @contextmanager
-    def pipelined(self) -> Iterator[None]:
-        """Hold the server for a chunk's pipelined messages; whatever ends
-        the chunk early, no answer is left unread for the next request."""
-        server = self.server
-        with server.lock:
-            try:
-                yield
-            finally:
-                while server.in_flight:
-                    try:
-                        server.collect()
-                    except Exception:  # noqa: BLE001 - the chunk's own error is on its way
-                        server._kill()
-                        break
-                server.in_flight.clear()
-                server.recovered.clear()
-                self._sent.clear()
 
     def evaluate_many(self, drivers: Mapping[Slot, Sequence[BoundDriver]], contexts: list[Any]) -> list[Verdict]:
         """Every slot for each of ``contexts`` (independent rows), in one message."""
