@@ -32,7 +32,8 @@ from bank_core.registry import Registry
 from bank_core.shadow import bind_shadow, stop_running
 from bank_core.storage.engine import discard_after_commit, dry_run_engine, run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
-from bank_core.supervisor import PolicyServer, RemoteEvaluator, Supervisor, database_key, remote_bounds
+from bank_core.server_status import database_key
+from bank_core.supervisor import PolicyServer, RemoteEvaluator, Supervisor, remote_bounds
 
 DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 10_000

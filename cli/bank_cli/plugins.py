@@ -155,7 +155,7 @@ def status(ctx: typer.Context,
     """
     import time
 
-    from bank_core.supervisor import database_key, read_status
+    from bank_core.server_status import database_key, read_status
 
     st = state(ctx)
     st.json = st.json or json_out
