@@ -301,6 +301,18 @@ class Chunk:
     # ---------------------------------------------------------------- decide
 
     def decide(self, index: int, request: TxnRequest, kind: Kind) -> Outcome:
+        prepared = self.prepare(index, request, kind)
+        if type(prepared) is Outcome:
+            return prepared
+        verdict = prepared[1]
+        if verdict is None:
+            verdict = self.p.evaluator.evaluate(self.inst.drivers, prepared[0])
+        return self.finish(prepared, verdict)
+
+    def prepare(self, index: int, request: TxnRequest, kind: Kind) -> Any:
+        """Everything of a row before its drivers: the replay of an earlier
+        request (an ``Outcome``), or ``(ctx, kernel verdict or None, ...)``
+        for :meth:`finish`. Raises the row's ``BankError``."""
         inst, records = self.inst, self.records
         source, dest = request.source, request.dest
         for label, acc in (("from", source), ("to", dest)):
@@ -339,6 +351,7 @@ class Chunk:
         else:
             usage = self.usage_view(source, local_date, at)  # type: ignore[arg-type]
         closed = [a.id for a in (src, dst) if a is not None and a.status is AccountStatus.CLOSED]
+        ctx = verdict = None
         if closed:
             verdict = Verdict("rejected", ACCOUNT_CLOSED,
                               kernel=(ACCOUNT_CLOSED, f"account {closed[0]} is closed"))
@@ -346,8 +359,15 @@ class Chunk:
             ctx = policy_context(inst.id, kind, money(amount_minor, currency), source, dest,
                                  request.channel, request.memo, at, src, dst, usage, inst.timezone,
                                  local_date, money(0, currency))
-            verdict = self.p.evaluator.evaluate(inst.drivers, ctx)
-        if inst.shadow is None:
+        return (ctx, verdict, index, request, kind, body, amount_minor, currency, at, at_iso, local_date,
+                cash, fee_income, closed)
+
+    def finish(self, prepared: Any, verdict: Verdict) -> Outcome:
+        """Record a prepared row with its verdict (and a shadow's, if one runs)."""
+        (ctx, _kernel, index, request, kind, body, amount_minor, currency, at, at_iso, local_date,
+         cash, fee_income, closed) = prepared
+        source = request.source
+        if self.inst.shadow is None:
             return self.record(index, request, kind, verdict, body, amount_minor, currency, at,
                                at_iso, local_date, cash, fee_income)
         shadowed = verdict if closed else self._shadow_verdict(ctx, kind, source, local_date, at)
@@ -585,6 +605,10 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
     chunk = Chunk(pipeline, conn, inst, now, carry)
     chunk.load(requests, kinds)
     chunk.remaining = sum(1 for k in kinds if k is not None)
+    if inst.remote is not None:
+        _decide_in_waves(chunk, inst.remote, requests, kinds, outcomes, first_index)
+        chunk.flush()
+        return outcomes  # type: ignore[return-value]
     for offset, (request, kind) in enumerate(zip(requests, kinds)):
         if kind is None:
             continue
@@ -594,3 +618,54 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
             outcomes[offset] = Outcome(first_index + offset, request, error=exc)
     chunk.flush()
     return outcomes  # type: ignore[return-value]
+
+
+def _decide_in_waves(chunk: Chunk, remote: Any, requests: list[TxnRequest], kinds: list[Kind | None],
+                     outcomes: list[Outcome | None], first_index: int) -> None:
+    """Decide a chunk whose drivers run in a policy server, in as few
+    messages as the rows allow, with exactly the outcomes of the row-by-row
+    loop.
+
+    A row's context depends on the rows before it only through the accounts
+    it names (their balances, usage and recent times) and its idempotency
+    key (an earlier row with the same key makes it a replay). So rows are
+    prepared in order into a *wave* until one names an account or a key an
+    earlier row of the wave names; then the wave's contexts go to the server
+    in one message, its rows are recorded in order with their verdicts, and
+    the next wave starts with that row. Rows of one wave touch disjoint
+    state, so preparing each before its wave-mates are recorded sees exactly
+    what the row-by-row loop sees. (On random traffic over 1,000 accounts a
+    wave is ~20-40 rows; one hot account makes every wave one row.)"""
+    wave: list[tuple[int, Any]] = []
+    touched: set[Any] = set()
+
+    def send() -> None:
+        verdicts = iter(remote.evaluate_many(chunk.inst.drivers, [p[0] for _, p in wave if p[1] is None]))
+        for offset, prepared in wave:
+            verdict = prepared[1] if prepared[1] is not None else next(verdicts)
+            try:
+                outcomes[offset] = chunk.finish(prepared, verdict)
+            except BankError as exc:
+                outcomes[offset] = Outcome(first_index + offset, prepared[3], error=exc)
+        wave.clear()
+        touched.clear()
+
+    for offset, (request, kind) in enumerate(zip(requests, kinds)):
+        if kind is None:
+            continue
+        keys = (request.source, request.dest, (request.ref,))
+        if wave and any(key in touched for key in keys):
+            send()
+        try:
+            prepared = chunk.prepare(first_index + offset, request, kind)
+        except BankError as exc:
+            outcomes[offset] = Outcome(first_index + offset, request, error=exc)
+            continue
+        if type(prepared) is Outcome:
+            outcomes[offset] = prepared
+            continue
+        wave.append((offset, prepared))
+        touched.update(keys)
+        touched.discard(None)  # a deposit names no source: that is no shared state
+    if wave:
+        send()

@@ -61,6 +61,8 @@ DRIVER_RAISED = "driver_raised"
 DRIVER_BAD_ANSWER = "driver_bad_answer"
 DRIVER_TIMEOUT = "driver_timeout"
 DRIVER_FORBIDDEN = guard.DRIVER_FORBIDDEN  # issue 13: tried a file, socket or process
+DRIVER_CRASHED = "driver_crashed"  # issue 9: exited (sys.exit inline; any exit, a signal or
+# the memory limit in a policy server)
 
 Drivers = Mapping[Slot, Sequence[BoundDriver]]
 _ALL_SLOTS = (Slot.FEE, Slot.LIMIT, Slot.APPROVAL)
@@ -239,6 +241,9 @@ def _run(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: Policy
     whatever ``attempts`` holds was tried by the driver just called."""
     try:
         answer = method(ctx)
+    except SystemExit as exc:  # sys.exit() in a driver must not end the kernel (issue 9)
+        raise DriverFault(DRIVER_CRASHED, bound, f"{bound.name} tried to exit (SystemExit {exc.code!r}); "
+                          "a policy driver may not end the process") from None
     except Exception as exc:
         if attempts:
             raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts)) from exc

@@ -163,7 +163,7 @@ class Holds:
         ctx = PolicyContext(request, snaps.get(row.source_account_id or ""),
                             snaps.get(row.dest_account_id or ""), usage, inst.timezone, local_date,
                             Money(row.fee_minor, row.currency))
-        return svc.evaluator.evaluate(inst.drivers, ctx, skip_fees=True,
+        return inst.evaluator(svc.evaluator).evaluate(inst.drivers, ctx, skip_fees=True,
                                       slots=(Slot.LIMIT, Slot.APPROVAL))
 
     def reject(self, institution_id: str, txn_id: str, actor: str, reason: str) -> HoldOutcome:
@@ -289,4 +289,4 @@ class Holds:
                           row.channel, memo, now)
         ctx = PolicyContext(request, snaps.get(source or ""), snaps.get(dest or ""), UsageCounters(),
                             inst.timezone, now.astimezone(zone(inst.timezone)).date(), Money(0, row.currency))
-        return svc.evaluator.evaluate(inst.drivers, ctx, skip_fees=True, slots=(Slot.LIMIT, Slot.APPROVAL))
+        return inst.evaluator(svc.evaluator).evaluate(inst.drivers, ctx, skip_fees=True, slots=(Slot.LIMIT, Slot.APPROVAL))

@@ -47,6 +47,13 @@ class InstitutionView:
     products: tuple[str, ...] = ()  # the profile's products (empty: not checked)
     reads: frozenset[str] = READS  # the context data some driver of the profile reads
     shadow: Any = None  # the running shadow profile (bank_core.shadow.ShadowView), if any
+    # isolation = "process": the RemoteEvaluator of the institution's policy
+    # server (bank_core.supervisor); None: the drivers run in this process.
+    remote: Any = None
+
+    def evaluator(self, inline: Evaluator) -> Any:
+        """What runs this institution's drivers: its policy server, or ``inline``."""
+        return inline if self.remote is None else self.remote
 
 
 def profile_reads(drivers: Drivers) -> frozenset[str]:

@@ -34,6 +34,7 @@ DEFAULT_CHANNELS = ("branch", "atm", "online", "mobile")
 DEFAULT_PRODUCTS = ("standard", "checking-plus", "savings")
 _CODE_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
 _ID_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
+ISOLATION_MODES = ("inline", "process")  # where the drivers run (docs/policy-servers.md)
 
 
 class DriverRef(BaseModel):
@@ -64,6 +65,18 @@ class Profile(BaseModel):
     fee: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
     limit: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
     approval: list[DriverRef] = Field(default_factory=list, max_length=MAX_DRIVERS_PER_SLOT)
+    # "inline": the drivers run in the kernel's process (the default);
+    # "process": in a policy server of the institution's own (issue 9).
+    isolation: str = "inline"
+
+    @field_validator("isolation")
+    @classmethod
+    def _check_isolation(cls, value: str) -> str:
+        if value not in ISOLATION_MODES:
+            raise ValueError(f"{value!r} is not an isolation mode; use \"inline\" (the drivers run in the "
+                             "kernel's process, the default) or \"process\" (in a policy server of the "
+                             "institution's own)")
+        return value
 
     @field_validator("id")
     @classmethod
@@ -126,7 +139,9 @@ class Profile(BaseModel):
         return {Slot.FEE: self.fee, Slot.LIMIT: self.limit, Slot.APPROVAL: self.approval}[slot]
 
     def document(self) -> str:
-        return self.model_dump_json()
+        # An inline profile's document is what it was before the key existed
+        # (so re-applying an older profile adds no version).
+        return self.model_dump_json(exclude={"isolation"} if self.isolation == "inline" else None)
 
 
 DEFAULT_PROFILE: dict[str, Any] = {

@@ -24,6 +24,7 @@ from bank_core.ledger import find_txn, txn_public_id
 from bank_core.messages import TxnRequest, TxnResult, as_utc, parse_txn_id, public_txn_id, utc_now
 from bank_core.money import MoneyError, check_currency, format_minor
 from bank_core.pipeline import InstitutionView, Pipeline, profile_reads, zone
+from bank_core.contract import Slot
 from bank_core.record import Record
 from bank_core.ports import INTERNAL_ROLES, ROLE_CUSTOMER, AccountRecord, AccountsPort, AuditPort
 from bank_core.profile import Profile, bind_profile, validate_profile
@@ -32,6 +33,8 @@ from bank_core.shadow import bind_shadow, stop_running
 from bank_core.storage import dryrun
 from bank_core.storage.engine import discard_after_commit, dry_run_engine, run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
+from bank_core.server_status import database_key
+from bank_core.supervisor import PolicyServer, RemoteEvaluator, Supervisor, remote_bounds
 
 DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 10_000
@@ -59,6 +62,7 @@ class BankService:
         self.pipeline = Pipeline(accounts, audit, self.evaluator)
         self.holds = Holds(self)
         self._views: dict[tuple[str, int], InstitutionView] = {}
+        self._supervisor: Supervisor | None = None
 
     # ------------------------------------------------------------ units of work
 
@@ -83,15 +87,38 @@ class BankService:
         view = self._views.get(key)
         if view is None:
             profile = self.profile(conn, row.id, row.profile_version)
-            drivers = bind_profile(profile, self.registry)
+            remote = None
+            if profile.isolation == "process":  # the drivers live in a policy server
+                server = self.policy_server(profile, row.profile_version)
+                drivers, reads, remote = server.drivers(), server.reads, RemoteEvaluator(server)
+            else:
+                drivers = bind_profile(profile, self.registry)
+                reads = profile_reads(drivers)
             shadow = None if row.shadow is None else bind_shadow(conn, row.id, row.shadow, self.registry)
             view = InstitutionView(row.id, profile.currency, profile.timezone,
                                    profile.hold_expiry_hours, row.profile_version, drivers,
                                    tuple(profile.account_currencies), profile.at_window,
                                    tuple(profile.channels), tuple(profile.products),
-                                   reads=profile_reads(drivers), shadow=shadow)
+                                   reads=reads, shadow=shadow, remote=remote)
             self._views[key] = view
         return view
+
+    def policy_server(self, profile: Profile, version: int) -> PolicyServer:
+        """The running policy server of a process-isolated profile (started,
+        or restarted with another version's drivers, as needed)."""
+        if self._supervisor is None:
+            self._supervisor = Supervisor(self._database_key())
+        refs = [(str(slot), ref.driver, ref.params) for slot in Slot for ref in profile.slot_refs(slot)]
+        return self._supervisor.server(profile.id, profile.timezone, version, refs,
+                                       remote_bounds(self.registry, refs))
+
+    def _database_key(self) -> str:
+        return database_key(self.engine.url.render_as_string(hide_password=False))
+
+    def close(self) -> None:
+        """Stop this process's policy servers (they also stop when it exits)."""
+        if self._supervisor is not None:
+            self._supervisor.stop_all()
 
     def profile(self, conn: Connection, institution_id: str, version: int | None = None) -> Profile:
         if not limits.is_institution_id(institution_id):

@@ -20,6 +20,10 @@ Before that, start-up: `bank --help` and one `bank txn deposit` on an
 existing SQLite database beside the import floor
 (`python -c "import sqlalchemy, pydantic, typer, stevedore, rich"`).
 
+`--isolation process` runs the same workloads with each profile's drivers in
+a policy server (`isolation = "process"`, docs/policy-servers.md);
+`--isolation both` runs inline then process and prints the ratio.
+
 Run it with `python3 dev.py bench` (add `--sizes 100000` for a quick run).
 Figures are printed, never asserted: this is a measurement, not a test.
 """
@@ -214,10 +218,23 @@ def load_per_core() -> str:
     return f"{os.getloadavg()[0] / (os.cpu_count() or 1):.2f}/core"
 
 
-def three_driver(engine: str, admin: str | None, rows: int, work: Path, seed: int) -> Run:
+def isolated(document: dict, isolation: str) -> dict:
+    """The profile with its drivers inline (as written) or in a policy server."""
+    return document if isolation == "inline" else {**document, "isolation": isolation}
+
+
+def label_of(label: str, isolation: str) -> str:
+    return label if isolation == "inline" else f"{label}, process"
+
+
+def three_driver(engine: str, admin: str | None, rows: int, work: Path, seed: int,
+                 isolation: str = "inline") -> Run:
     url = new_url(engine, admin, work)
-    run, files = measure(engine, url, [THREE], 1000, rows, "three drivers", work, seed)
+    run, files = measure(engine, url, [isolated(THREE, isolation)], 1000, rows,
+                         label_of("three drivers", isolation), work, seed)
     show(run)
+    if isolation != "inline":  # the anchors do not depend on where the drivers run
+        return run
     accepted = floor.read_accepted(url, "three", rows)
     lean = (floor.sqlite_seconds(work, accepted) if engine == "sqlite"
             else floor.postgres_seconds(postgres_url(admin), accepted))  # type: ignore[arg-type]
@@ -233,9 +250,10 @@ def three_driver(engine: str, admin: str | None, rows: int, work: Path, seed: in
     return run
 
 
-def institutions(engine: str, admin: str | None, rows: int, builtin: bool, work: Path, seed: int) -> Run:
-    documents = [profile_document(p, builtin) for p in ("northwind_policies", "harbor_policies")]
-    label = "built-in drivers (4)" if builtin else "institutions' profiles"
+def institutions(engine: str, admin: str | None, rows: int, builtin: bool, work: Path, seed: int,
+                 isolation: str = "inline") -> Run:
+    documents = [isolated(profile_document(p, builtin), isolation) for p in ("northwind_policies", "harbor_policies")]
+    label = label_of("built-in drivers (4)" if builtin else "institutions' profiles", isolation)
     run, _ = measure(engine, new_url(engine, admin, work), documents, 500, rows, label, work, seed)
     show(run)
     return run
@@ -278,7 +296,12 @@ def main() -> int:
                         help="which of sqlite,postgresql to run (postgresql needs --postgres)")
     parser.add_argument("--only", default="three,institutions",
                         help="which workloads: three (the three-driver profile), institutions")
+    parser.add_argument("--isolation", default="inline", choices=("inline", "process", "both"),
+                        help="where the drivers run: inline (in `bank txn process`), process (a policy "
+                             "server per institution, docs/policy-servers.md), or both, one after the "
+                             "other, with the ratio")
     args = parser.parse_args()
+    modes = ["inline", "process"] if args.isolation == "both" else [args.isolation]
     sizes = [int(s) for s in args.sizes.split(",")]
     wanted, only = set(args.engines.split(",")), set(args.only.split(","))
     engines = ([("sqlite", None)] if "sqlite" in wanted else []) + (
@@ -292,12 +315,13 @@ def main() -> int:
         try:
             for rows in sizes:
                 for engine, admin in engines:
-                    if "three" in only:
-                        results.append(three_driver(engine, admin, rows, work, args.seed))
-                    if "institutions" in only:
-                        results.append(institutions(engine, admin, rows, False, work, args.seed))
-                        if rows == min(sizes) and not args.no_builtin:
-                            results.append(institutions(engine, admin, rows, True, work, args.seed))
+                    for mode in modes:
+                        if "three" in only:
+                            results.append(three_driver(engine, admin, rows, work, args.seed, mode))
+                        if "institutions" in only:
+                            results.append(institutions(engine, admin, rows, False, work, args.seed, mode))
+                            if rows == min(sizes) and not args.no_builtin:
+                                results.append(institutions(engine, admin, rows, True, work, args.seed, mode))
         finally:
             drop_created()
     _summary(results, engines, sizes)
@@ -306,6 +330,14 @@ def main() -> int:
 
 def _summary(results: list[Run], engines: list[tuple[str, str | None]], sizes: list[int]) -> None:
     by = {(r.engine, r.rows, r.drivers): r for r in results}
+    for run in results:  # process isolation against inline, same engine, rows and workload
+        inline = by.get((run.engine, run.rows, run.drivers.removesuffix(", process")))
+        if run.drivers.endswith(", process") and inline is not None:
+            cpu = (f", per CPU-second {(run.rows / run.cpu_s) / (inline.rows / inline.cpu_s):.2f}x"
+                   if run.cpu_s and inline.cpu_s else "")
+            print(f"{run.engine}: {run.rows:,} rows, {inline.drivers}: process isolation runs at "
+                  f"{run.rate / inline.rate:.2f}x the inline rate ({run.rate:,.0f} vs {inline.rate:,.0f} "
+                  f"rows/s{cpu})")
     for engine, _ in engines:
         p = by.get((engine, min(sizes), "institutions' profiles"))
         b = by.get((engine, min(sizes), "built-in drivers (4)"))

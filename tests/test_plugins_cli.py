@@ -308,7 +308,7 @@ def test_profile_apply_messages_say_what_to_do_and_hide_nothing(cli: Cli, tmp_pa
     lines = result.stderr.splitlines()
     expected = [
         "timezon: unknown key `timezon`; did you mean `timezone`? (allowed: approval, channels, currencies, "
-        "currency, fee, hold_expiry_hours, id, limit, max_backdate, max_future, name, products, timezone)",
+        "currency, fee, hold_expiry_hours, id, isolation, limit, max_backdate, max_future, name, products, timezone)",
         "timezone: Field required",
         "fee[0].driver: fee driver 'northwind.transfer_fe': no such entry point in namespace 'bank.policy.fee' "
         "(is its policy package installed?); did you mean `northwind.transfer_fee`?",

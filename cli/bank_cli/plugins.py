@@ -73,12 +73,16 @@ def check(
     Reports per driver: ok, failed to load, wrong contract version, not a
     valid driver, bad params, raised, bad answer, too slow or forbidden
     operation (it tried a file, socket or process, which a real transaction
-    refuses with driver_forbidden), with the time the slowest probe call took. Exit 0 if every driver is ok, 4 if any is
+    refuses with driver_forbidden), with the time the slowest probe call took.
+    A profile with isolation = "process" is probed in its policy server, and
+    the server itself gets a row: ok when it answers the probes of the whole
+    profile within its budget, else too slow or policy server down. Exit 0 if every driver is ok, 4 if any is
     not, 5 if an institution is not found.
 
     Example: bank plugins check --profile northwind
     """
-    from bank_core.health import check_profile
+    from bank_core.health import check_policy_server, check_profile
+    from bank_core.registry import DriverLoadError
 
     st = state(ctx)
     st.json = st.json or json_out
@@ -90,6 +94,14 @@ def check(
     results = []
     for institution in ids:
         active = service.read(lambda conn, inst=institution: service.profile(conn, inst))
+        if active.isolation == "process":  # probe the drivers in their policy server
+            version = next((row["profile_version"] for row in service.institutions()
+                            if row["id"] == institution), 0)
+            try:
+                results += check_policy_server(active, lambda p=active, v=version: service.policy_server(p, v))
+                continue
+            except DriverLoadError:
+                pass  # reported driver by driver by the inline check below
         results += check_profile(active, service.registry, service.evaluator)
     healthy = all(r.ok for r in results)
     document = {"ok": healthy, "institutions": ids, "drivers": [r.to_dict() for r in results]}
@@ -109,3 +121,58 @@ def check(
     emit(st, document, human)
     if not healthy:
         raise typer.Exit(EXIT_UNHEALTHY)
+
+
+def _age(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+@app.command("status")
+@command
+def status(ctx: typer.Context,
+           every: bool = typer.Option(False, "--all", help="Also servers stopped in the last 24 hours "
+                                                            "(their last state)."),
+           json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """The policy servers running now for this database (profiles with
+    isolation = "process"), on this machine.
+
+    One line per server: institution, pid, uptime, restarts, requests
+    (messages) and rows served, latency p50/p99 of its last 1,000 messages
+    as the kernel measured them, and memory (resident, read from the OS now).
+    A server belongs to the kernel process that uses it (`bank txn process`,
+    `bank serve`) and stops with it; this reads its supervisor's status
+    file (docs/policy-servers.md), never the database; the figures are those its supervisor
+    wrote last (at most a second old while it works). With --all, also the
+    last state of servers stopped in the last 24 hours (a `bank txn process`
+    that has finished: how many restarts it needed). Exit 0.
+
+    Example: bank plugins status --json
+    """
+    import time
+
+    from bank_core.server_status import database_key, read_status
+
+    st = state(ctx)
+    st.json = st.json or json_out
+    # the status files only: no connection to a database that may be busy
+    rows = read_status(database_key(st.url), include_stopped=every)
+    now = time.time()
+    for row in rows:
+        row["uptime_s"] = int(now - row["started_at"]) if row["running"] else None
+        row["updated_s_ago"] = int(now - row["written_at"])
+    emit(st, {"servers": rows}, lambda: out.print(table(
+        "Policy servers",
+        ["Institution", "PID", "State", "Uptime", "Restarts", "Requests", "Rows", "p50 (ms)", "p99 (ms)",
+         "Memory (MB)", "Updated", "Last fault"],
+        [[r["institution"], r["pid"], "down" if r["down"] else "running" if r["running"] else "stopped",
+          _age(r["uptime_s"]) if r["uptime_s"] is not None else "", r["restarts"], r["messages"], r["rows"],
+          _ms(r["p50_us"]), _ms(r["p99_us"]),
+          f"{r['rss_kb'] // 1024}.{r['rss_kb'] % 1024 * 10 // 1024}" if r["rss_kb"] is not None else "",
+          f"{r['updated_s_ago']}s ago", r["last_fault"]] for r in rows])) if rows else
+        out.print("no policy servers " + ("running or recently stopped" if every else "running")
+                  + " for this database", highlight=False))

@@ -140,6 +140,7 @@ class State:
     def close(self) -> None:
         """Give the database connections back (a command is one unit of use)."""
         if self._service is not None:
+            self._service.close()  # its policy servers, if any
             self._service.engine.dispose()
 
     @property

@@ -1,0 +1,1 @@
+"""Faulty approval drivers for the policy-server tests (see README.md)."""
