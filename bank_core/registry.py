@@ -15,6 +15,7 @@ process; instances are cached per (slot, name, params).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import threading
@@ -65,10 +66,23 @@ def _distribution(entry_point: Any) -> Any:
     group, name, value = (getattr(entry_point, a, None) for a in ("group", "name", "value"))
     if group is None:
         return None
-    for candidate in importlib.metadata.entry_points(group=group, name=name):
+    found = _driver_distributions().get((group, name, value))
+    if found is not None:
+        return found
+    for candidate in importlib.metadata.entry_points(group=group, name=name):  # installed since
         if candidate.value == value and candidate.dist is not None:
             return candidate.dist
     return None
+
+
+@functools.cache
+def _driver_distributions() -> dict[tuple[str, str, str], Any]:
+    """Every driver entry point's distribution, from one reading of the
+    installed distributions' metadata (one per driver was most of the time
+    a single command spent binding its profile)."""
+    groups = set(NAMESPACES.values())
+    return {(ep.group, ep.name, ep.value): dist for dist in importlib.metadata.distributions()
+            for ep in dist.entry_points if ep.group in groups}
 
 
 def _dist_label(entry_point: Any) -> str | None:
