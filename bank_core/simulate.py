@@ -205,7 +205,6 @@ class World:
         # between chunks (the only other writer) starts a new carry instead.
         self.carry = Carry()
         self.version: int | None = None  # the scratch institution's profile version number now
-        self.versions: set[int] = set()  # the version numbers the scratch database holds
 
     # ---------------------------------------------------------------- run
 
@@ -380,11 +379,12 @@ class World:
         """The scratch institution, at the live row's profile version number
         (its document is always the candidate's)."""
         if version != self.version:
-            if version not in self.versions:
+            held = conn.execute(select(ProfileVersion.version).where(
+                ProfileVersion.institution_id == self.inst, ProfileVersion.version == version)).first()
+            if held is None:
                 conn.execute(insert(ProfileVersion).values(
                     institution_id=self.inst, version=version, document=self.candidate.document(),
                     applied_at=utc_now(), applied_by="simulation"))
-                self.versions.add(version)
             conn.execute(update(Institution).where(Institution.id == self.inst).values(profile_version=version))
             self.version = version
         return self.scratch.institution(conn, self.inst)
@@ -431,7 +431,6 @@ class World:
                                .where(Institution.id == self.inst)).scalar_one() + 1
         self.scratch.write(lambda scratch_conn: seed.write(self.scratch, scratch_conn, version))
         self.version = version
-        self.versions.add(version)
         self.ids.update({number: public for number, public in seed.copied.items()})
 
 
@@ -459,7 +458,8 @@ class Seed:
         number_ids = [r["id"] for r in self.txns if r["id"] in targets]
         self.postings = conn.execute(select(Posting).where(
             Posting.txn_id.in_(number_ids), Posting.posted_at < at)).all() if number_ids else []
-        self.copied = {r["id"]: ledger.txn_public_id(_Row(r)) for r in self.txns}
+        self.copied = {r["id"]: ledger.txn_public_id(LiveRow(r["id"], r["legacy_id"], r["profile_version"]))
+                       for r in self.txns}
 
     def _posted(self, conn: Connection, inst: str) -> dict[str, list[int]]:
         found: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -551,7 +551,3 @@ class LiveRow(NamedTuple):
     legacy_id: str | None
     profile_version: int
 
-
-class _Row:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.id, self.legacy_id = values["id"], values["legacy_id"]
