@@ -32,8 +32,15 @@ def _utc_text(at: datetime) -> str:
 
 def entry_hash(institution_id: str, seq: int, at: datetime, actor: str, action: str,
                subject: str, payload_json: str, prev_hash: str, actor_typed: str | None = None) -> str:
-    material = "\x1f".join((institution_id, str(seq), _utc_text(at), actor, action, subject,
-                            payload_json, prev_hash))
+    return _digest(institution_id, seq, _utc_text(at), actor, action, subject, payload_json, prev_hash,
+                   actor_typed)
+
+
+def _digest(institution_id: str, seq: int, stamp: str, actor: str, action: str, subject: str,
+            payload_json: str, prev_hash: str, actor_typed: str | None) -> str:
+    """An entry's hash, its time already as text (``_utc_text``): what is
+    hashed, in one place for writing and checking the chain."""
+    material = "\x1f".join((institution_id, str(seq), stamp, actor, action, subject, payload_json, prev_hash))
     if actor_typed is not None:  # what the person typed, when not the normal form (0011)
         material += "\x1f" + actor_typed
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
@@ -91,18 +98,13 @@ class AuditServer:
         seq, prev = head.seq, head.hash
         rows = []
         stamps: dict[datetime, str] = {}  # a chunk shares one decision time
-        sha256 = hashlib.sha256
         for actor, action, subject, payload_json, at in entries:
             seq += 1
             stamp = stamps.get(at)
             if stamp is None:
                 stamp = stamps[at] = _utc_text(at)
-            material = "\x1f".join((institution_id, str(seq), stamp, actor, action, subject,
-                                    payload_json, prev))
             typed = typed_if_different(actor)
-            if typed is not None:
-                material += "\x1f" + typed
-            digest = sha256(material.encode("utf-8")).hexdigest()
+            digest = _digest(institution_id, seq, stamp, actor, action, subject, payload_json, prev, typed)
             rows.append((institution_id, seq, at, actor, action, subject, payload_json, prev, digest,
                          typed))
             prev = digest
@@ -236,7 +238,6 @@ class ChainWalk:
         rows = stream_rows(conn, "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, "
                            f"actor_typed FROM audit_entry WHERE institution_id = {mark} ORDER BY seq", (inst,))
         stamps: dict[Any, str] = {}
-        sha256 = hashlib.sha256
         expected, prev, count = 1, GENESIS_HASH, 0
         for seq, at, actor, action, subject, payload, prev_hash, digest, typed in rows:
             count += 1
@@ -249,10 +250,7 @@ class ChainWalk:
                 if len(stamps) > 4096:
                     stamps.clear()
                 stamp = stamps[at] = _utc_text(from_micros(at) if sqlite else at)
-            material = "\x1f".join((inst, str(seq), stamp, actor, action, subject, payload, prev))
-            if typed is not None:
-                material += "\x1f" + typed
-            if sha256(material.encode("utf-8")).hexdigest() != digest:
+            if _digest(inst, seq, stamp, actor, action, subject, payload, prev, typed) != digest:
                 return self._fail(count, seq, f"entry {seq} was altered (hash does not match)")
             anchor = anchors.get(seq)
             if anchor is not None and anchor[0] != digest:
