@@ -10,7 +10,7 @@ import json
 from dataclasses import replace
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
@@ -19,7 +19,6 @@ from bank_core.chunk import Carry, Outcome, process_chunk
 from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.holds import Holds
-from bank_core.integrity import Problem, Report, verify_ledger
 from bank_core.ledger import find_txn, txn_public_id
 from bank_core.messages import TxnRequest, TxnResult, as_utc, parse_txn_id, public_txn_id, utc_now
 from bank_core.money import MoneyError, check_currency, format_minor
@@ -34,7 +33,10 @@ from bank_core.storage import dryrun
 from bank_core.storage.engine import discard_after_commit, dry_run_engine, run_in_transaction
 from bank_core.storage.models import Institution, Posting, ProfileVersion, Txn
 from bank_core.server_status import database_key
-from bank_core.supervisor import PolicyServer, RemoteEvaluator, Supervisor, remote_bounds
+
+if TYPE_CHECKING:  # imported where used: process isolation and verify are not every command's
+    from bank_core.integrity import Report
+    from bank_core.supervisor import PolicyServer, Supervisor
 
 DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 10_000
@@ -90,6 +92,8 @@ class BankService:
             remote = None
             if profile.isolation == "process":  # the drivers live in a policy server
                 server = self.policy_server(profile, row.profile_version)
+                from bank_core.supervisor import RemoteEvaluator
+
                 drivers, reads, remote = server.drivers(), server.reads, RemoteEvaluator(server)
             else:
                 drivers = bind_profile(profile, self.registry)
@@ -106,6 +110,8 @@ class BankService:
     def policy_server(self, profile: Profile, version: int) -> PolicyServer:
         """The running policy server of a process-isolated profile (started,
         or restarted with another version's drivers, as needed)."""
+        from bank_core.supervisor import Supervisor, remote_bounds
+
         if self._supervisor is None:
             self._supervisor = Supervisor(self._database_key())
         refs = [(str(slot), ref.driver, ref.params) for slot in Slot for ref in profile.slot_refs(slot)]
@@ -498,6 +504,8 @@ class BankService:
         """The chain, the signed checkpoints (with ``public_key``, a PEM
         file) or an exported one (``checkpoint``, a file), and the money
         (``bank_core.integrity``), in one consistent read."""
+        from bank_core.integrity import Problem, verify_ledger
+
         def work(conn: Connection) -> Report:
             self.institution(conn, institution_id)
             anchors, problems, stored = self.audit.anchors(conn, institution_id, public_key, checkpoint)
