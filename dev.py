@@ -84,6 +84,7 @@ def ensure(test: bool) -> Path:
     if not test:
         _purge_test_distributions(python)
     if stamp_file.exists() and stamp in stamp_file.read_text().split():
+        _compile_sources(python)
         return python
     print(f"installing the engine and policy packages into {env.name}", flush=True)
     args = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
@@ -92,7 +93,21 @@ def ensure(test: bool) -> Path:
     subprocess.run(args, check=True)
     previous = stamp_file.read_text() if stamp_file.exists() else ""
     stamp_file.write_text(previous + stamp + "\n")
+    _compile_sources(python)
     return python
+
+
+SOURCES = ["bank_core", "internal", "cli", "policies", "migrations"]
+
+
+def _compile_sources(python: Path) -> None:
+    """Byte-compile the project's own sources, as installing a wheel does.
+    Editable installs leave that to the first import, which never happens
+    where PYTHONDONTWRITEBYTECODE is set: every `bank` command then compiled
+    ~50 modules from source (~0.2 s of each command's start-up). Up-to-date
+    files are skipped, so this costs ~0.1 s when nothing changed."""
+    subprocess.run([str(python), "-m", "compileall", "-q", *(str(ROOT / s) for s in SOURCES)],
+                   stdout=subprocess.DEVNULL, check=True)
 
 
 def run(args: list[str]) -> int:

@@ -93,6 +93,9 @@ def make_engine(url: str | None = None) -> Engine:
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
+        from bank_core.storage.models import with_postgresql_options
+
+        with_postgresql_options()  # the models' partial indexes, as PostgreSQL holds them
         # No server-side prepared statements: a generic plan cached while the
         # txn table was small (a sequential scan) stays cached as it grows when
         # nothing runs ANALYZE (autovacuum off), and the idempotency lookup of

@@ -18,7 +18,10 @@ __all__ = ["build", "metadata"]
 
 def metadata():  # type: ignore[no-untyped-def]
     """Every table of the engine (kernel and internal servers)."""
+    from bank_core.storage.models import with_postgresql_options
     from bank_http.keys import ApiKey  # the HTTP adapter's own table (SQLAlchemy only)
+
+    with_postgresql_options()
 
     assert bank_accounts.Account.__table__ is not None and bank_audit.AuditHead.__table__ is not None
     assert ApiKey.__table__ is not None
