@@ -413,7 +413,7 @@ def amount_minor(text: str, currency: str) -> int:
 class DriverParams(BaseModel):
     """Base of every driver's ``Params``: frozen, unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def parse_txn_id(text: str) -> int | None:
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class FeeOut(_Out):

@@ -44,3 +44,40 @@ def test_a_command_at_head_does_not_load_alembic(tmp_path) -> None:  # type: ign
     assert found["code"] == 0
     assert _loaded(found["modules"], "sqlalchemy")  # it did reach the database
     assert not _loaded(found["modules"], "alembic")
+
+
+def test_a_transaction_on_sqlite_loads_no_postgresql_code(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The models name PostgreSQL's partial-index option only where
+    PostgreSQL is used (``with_postgresql_options``): naming it in the class
+    body imported that dialect into every command (~6% of a deposit's
+    start-up)."""
+    from bank_wiring import build
+
+    from institution_support import shipped_profile
+
+    url = f"sqlite:///{tmp_path / 'bank.db'}"
+    svc = build(url)
+    profile, _ = svc.apply_profile(shipped_profile("northwind"), "setup")
+    account = svc.open_account(profile.id, holder="start-up").id
+    svc.engine.dispose()
+    found = _run("--db", url, "--profile", profile.id, "txn", "deposit", account, "1.00")
+    assert found["code"] == 0  # posted
+    assert _loaded(found["modules"], "sqlalchemy.dialects.sqlite")
+    assert not _loaded(found["modules"], "sqlalchemy.dialects.postgresql")
+    assert not _loaded(found["modules"], "psycopg")
+
+
+def test_postgresql_ddl_keeps_the_partial_indexes() -> None:
+    """What ``with_postgresql_options`` adds: the same WHERE as SQLite's."""
+    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.schema import CreateIndex
+
+    from bank_core.storage.models import Txn, with_postgresql_options
+
+    with_postgresql_options()
+    partial = {i.name: i for i in Txn.__table__.indexes if i.dialect_options["sqlite"]["where"] is not None}
+    assert set(partial) == {"ix_txn_held", "uq_txn_reverses_txn_id", "ix_txn_legacy_id"}
+    for index in partial.values():
+        on_pg = str(CreateIndex(index).compile(dialect=postgresql.dialect()))
+        on_sqlite = str(CreateIndex(index).compile(dialect=sqlite.dialect()))
+        assert " WHERE " in on_pg and on_pg.split(" WHERE ")[1] == on_sqlite.split(" WHERE ")[1]
