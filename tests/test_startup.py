@@ -46,7 +46,7 @@ def test_a_command_at_head_does_not_load_alembic(tmp_path) -> None:  # type: ign
     assert not _loaded(found["modules"], "alembic")
 
 
-def test_a_transaction_on_sqlite_loads_no_postgresql_code(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_transaction_on_sqlite_loads_no_postgresql_code_nor_the_orm(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The models name PostgreSQL's partial-index option only where
     PostgreSQL is used (``with_postgresql_options``): naming it in the class
     body imported that dialect into every command (~6% of a deposit's
@@ -65,6 +65,8 @@ def test_a_transaction_on_sqlite_loads_no_postgresql_code(tmp_path) -> None:  # 
     assert _loaded(found["modules"], "sqlalchemy.dialects.sqlite")
     assert not _loaded(found["modules"], "sqlalchemy.dialects.postgresql")
     assert not _loaded(found["modules"], "psycopg")
+    # Tables are read into Core tables by bank_core.storage.base: no ORM.
+    assert not _loaded(found["modules"], "sqlalchemy.orm")
 
 
 def test_postgresql_ddl_keeps_the_partial_indexes() -> None:
@@ -81,3 +83,24 @@ def test_postgresql_ddl_keeps_the_partial_indexes() -> None:
         on_pg = str(CreateIndex(index).compile(dialect=postgresql.dialect()))
         on_sqlite = str(CreateIndex(index).compile(dialect=sqlite.dialect()))
         assert " WHERE " in on_pg and on_pg.split(" WHERE ")[1] == on_sqlite.split(" WHERE ")[1]
+
+
+def test_table_classes_are_core_tables_with_the_declared_columns() -> None:
+    """What ``Base`` makes of a declaration: the column types, NULL-ability
+    and keys as declared (a foreign key's column takes its target's type),
+    ``Cls.name`` the column, ``select(Cls)`` the table's rows."""
+    from sqlalchemy import BigInteger, DateTime, Integer, String, select
+
+    from bank_core.storage.models import Balance, Institution, Txn
+
+    t = Txn.__table__.c
+    assert Txn.status is t.status and Txn.__table__.name == "txn"
+    assert isinstance(t.amount_minor.type, BigInteger) and t.amount_minor.nullable is False
+    assert isinstance(t.code.type, String) and t.code.type.length == 200 and t.code.nullable is True
+    assert t.id.primary_key and t.id.nullable is False
+    assert isinstance(t.institution_id.type, String) and t.institution_id.type.length == 64  # from institution.id
+    assert isinstance(Institution.__table__.c.created_at.type, DateTime)
+    assert Institution.__table__.c.created_at.type.timezone is True
+    assert isinstance(Institution.__table__.c.shadow.type, Integer) and Institution.shadow.nullable
+    assert Balance.__table__.c.institution_id.index is True
+    assert [c.name for c in select(Balance).selected_columns] == [c.name for c in Balance.__table__.c]

@@ -11,9 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
 
-from bank_core.storage.base import Base, UtcTime
+from bank_core.storage.base import Base, Mapped, UtcTime, mapped_column
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
 SERIAL = BigInteger().with_variant(Integer(), "sqlite")

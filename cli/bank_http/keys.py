@@ -25,12 +25,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, insert, select, update
-from sqlalchemy.orm import Mapped, mapped_column
 
 from bank_core.actors import actor_name
 from bank_core.errors import Conflict, InvalidRequest, NotFound
 from bank_core.messages import as_utc, utc_now
-from bank_core.storage.base import Base
+from bank_core.storage.base import Base, Mapped, mapped_column
 
 ROLES = ("teller", "supervisor", "auditor", "admin")
 KEY_ID_PREFIX = "key_"

@@ -3,9 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
 
-from bank_core.storage.base import Base
+from bank_core.storage.base import Base, Mapped, mapped_column
 
 
 class Account(Base):

@@ -3,9 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
 
-from bank_core.storage.base import Base, UtcTime
+from bank_core.storage.base import Base, Mapped, UtcTime, mapped_column
 
 
 class AuditEntryRow(Base):
