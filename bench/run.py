@@ -346,8 +346,10 @@ def _summary(results: list[Run], engines: list[tuple[str, str | None]], sizes: l
         for label in ("three drivers", "institutions' profiles"):
             small, big = by.get((engine, min(sizes), label)), by.get((engine, max(sizes), label))
             if small and big and big is not small:
+                cpu = (f", per CPU-second {(big.rows / big.cpu_s) / (small.rows / small.cpu_s):.2f}x"
+                       if big.cpu_s and small.cpu_s else "")
                 print(f"{engine}: {label}: {max(sizes):,} rows run at {big.rate / small.rate:.2f}x "
-                      f"the {min(sizes):,}-row rate")
+                      f"the {min(sizes):,}-row rate{cpu} (compare at like loads: see each line's load)")
 
 
 if __name__ == "__main__":

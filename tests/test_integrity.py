@@ -312,13 +312,16 @@ def test_another_institutions_profile_is_not_found(fresh_db_url: str, tmp_path: 
 # ------------------------------------------------------------ dry run
 
 def advisory_locks(url: str) -> int:
-    """Advisory locks held on a PostgreSQL server (0 on SQLite, which has none)."""
+    """Advisory locks held in this test's PostgreSQL database (0 on SQLite,
+    which has none); not the server's others, where other runs may hold theirs."""
     if not url.startswith("postgresql"):
         return 0
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar_one()
+            return conn.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())")).scalar_one()
     finally:
         engine.dispose()
 
