@@ -112,6 +112,8 @@ def encode_answers(verdict: Verdict, currency: str, term: Any,
     """(answers, fault) of a verdict, as the record stores them. ``term``
     gives the id of a text (``term.ids`` is its cache of committed ones),
     ``driver`` the id of a bound driver."""
+    if type(verdict) is not Verdict and verdict.wire is not None:  # type: ignore[attr-defined]
+        return verdict.encode_answers(currency, term, driver)  # type: ignore[attr-defined]  # bank_core.wire.WireVerdict
     answers: list[Any] = []
     ids = term.ids
     for bound, answer in verdict.answers:

@@ -62,7 +62,7 @@ from bank_core.decide import (
 from bank_core.errors import BankError
 from bank_core.registry import BoundDriver, DriverLoadError
 from bank_core.server_status import SERVER_MODULE, down_elsewhere, status_dir
-from bank_core.wire import ALL_SLOTS, PROTOCOL, decode_verdict, encode_context, run_of
+from bank_core.wire import ALL_SLOTS, PROTOCOL, decode_verdict, decode_verdict_for_record, encode_context, run_of
 
 MAX_CRASHES = 5  # restarts allowed in CRASH_WINDOW_S; one more marks the server down
 CRASH_WINDOW_S = 60.0
@@ -452,13 +452,15 @@ class RemoteEvaluator:
             decode_verdict(answer, self.server.bounds, ctx.request.amount.currency)
 
     def evaluate_many(self, drivers: Mapping[Slot, Sequence[BoundDriver]], contexts: list[Any]) -> list[Verdict]:
-        """Every slot for each of ``contexts`` (independent rows), in one message."""
+        """Every slot for each of ``contexts`` (independent rows), in one
+        message. For ``txn process``, which records them: their answers stay
+        wire data until read (``bank_core.wire.WireVerdict``)."""
         if not contexts:
             return []
         run, first = self._run(drivers, False, ALL_SLOTS)
         answers = self.server.evaluate([encode_context(ctx, run) for ctx in contexts], [first] * len(contexts))
         bounds = self.server.bounds
-        return [a if type(a) is Verdict else decode_verdict(a, bounds, ctx.request.amount.currency)
+        return [a if type(a) is Verdict else decode_verdict_for_record(a, bounds, ctx.request.amount.currency)
                 for a, ctx in zip(answers, contexts)]
 
 

@@ -254,3 +254,104 @@ def run_of(skip_fees: bool, slots: Any, only: list[int] | None = None) -> Any:
     if not skip_fees and tuple(slots) == ALL_SLOTS and only is None:
         return None
     return [skip_fees, "".join(SLOT_LETTERS[s] for s in slots), only]
+
+
+# ----------------------------------------------------- verdicts, recorded
+
+_VERDICT_ANSWERS = Verdict.__dict__["answers"]  # the slot under WireVerdict.answers
+_OUTCOME_LETTER = {"approve": "a", "reject": "r", "review": "v"}  # as bank_core.record stores a decision
+
+
+class WireVerdict(Verdict):
+    """A server's verdict without a fault, as ``txn process`` records it: its
+    status, code and fee lines are decoded, its answers stay wire data until
+    someone reads ``answers`` (then they are exactly what
+    :func:`decode_verdict` gives). The decision record is written from the
+    wire data directly (:meth:`encode_answers`, called by
+    ``bank_core.record.encode_answers``), so a row's answers are never built
+    as objects only to be taken apart again: the same record, ids and text."""
+
+    __slots__ = ("wire", "bounds", "currency")
+
+    @property  # type: ignore[override]
+    def answers(self) -> list[tuple[Any, Any]]:
+        if self.wire is not None:
+            _VERDICT_ANSWERS.__set__(self, decode_verdict([self.status, self.code, self.wire, None],
+                                                          self.bounds, self.currency).answers)
+            self.wire = None
+        return _VERDICT_ANSWERS.__get__(self)
+
+    @answers.setter
+    def answers(self, value: list[tuple[Any, Any]]) -> None:
+        self.wire = None
+        _VERDICT_ANSWERS.__set__(self, value)
+
+    def encode_answers(self, currency: str, term: Any, driver: Any) -> tuple[list[Any], Any]:
+        """What ``bank_core.record.encode_answers`` makes of the decoded
+        verdict, made from the wire data (texts given ids in the same order)."""
+        ids, bounds = term.ids, self.bounds
+        fee, limit = Slot.FEE, Slot.LIMIT
+        answers: list[Any] = []
+        for w in self.wire:  # type: ignore[union-attr]
+            bound = bounds[w[0]]
+            rule = w[1]
+            entry = [driver(bound), ids.get(rule) or term(rule), None, None, None, None]
+            message = w[2]
+            if type(message) is not str:
+                template = message[0]
+                encoded: list[Any] = [ids.get(template) or term(template)]
+                for arg in message[1:]:  # null, text, [n] or [minor, currency]
+                    encoded.append(arg if arg is None or type(arg) is str or len(arg) == 1 or arg[1] != currency
+                                   else arg[0])
+                message = encoded
+            entry[5] = message
+            slot = bound.slot
+            if slot is fee:
+                lines = w[3]
+                if lines:
+                    entry[2] = "f"
+                    for line_rule, minor, memo in lines:
+                        entry += (ids.get(line_rule) or term(line_rule), minor, ids.get(memo) or term(memo))
+                else:
+                    entry[2] = "n"
+            else:
+                entry[2] = ("p" if w[3] else "x") if slot is limit else _OUTCOME_LETTER[w[3]]
+                threshold, observed = w[4], w[5]
+                if threshold is not None:
+                    entry[3] = threshold if type(threshold) is str or len(threshold) == 1 or \
+                        threshold[1] != currency else threshold[0]
+                if observed is not None:
+                    entry[4] = observed if type(observed) is str or len(observed) == 1 or \
+                        observed[1] != currency else observed[0]
+            answers.append(entry)
+        return answers, None
+
+
+_WV_WIRE, _WV_BOUNDS, _WV_CURRENCY = (WireVerdict.__dict__[n].__set__ for n in ("wire", "bounds", "currency"))
+_V_STATUS, _V_CODE, _V_FEE_LINES, _V_FAULT, _V_KERNEL = (Verdict.__dict__[n].__set__ for n in (
+    "status", "code", "fee_lines", "fault", "kernel"))
+
+
+def decode_verdict_for_record(w: list[Any], bounds: list[Any], currency: str) -> Verdict:
+    """:func:`decode_verdict`, its answers left as wire data for the record
+    (a :class:`WireVerdict`); a verdict with a fault is decoded whole."""
+    if w[3] is not None:
+        return decode_verdict(w, bounds, currency)
+    verdict = _new(WireVerdict)
+    _V_STATUS(verdict, w[0])
+    _V_CODE(verdict, w[1])
+    _V_FAULT(verdict, None)
+    _V_KERNEL(verdict, None)
+    fee_lines: list[Any] = []
+    fee = Slot.FEE
+    for entry in w[2]:
+        bound = bounds[entry[0]]
+        if bound.slot is fee:
+            for rule, minor, memo in entry[3]:
+                fee_lines.append((bound, _make(FeeLine, _LINE, rule, money(minor, currency), memo)))
+    _V_FEE_LINES(verdict, fee_lines)
+    _VERDICT_ANSWERS.__set__(verdict, None)
+    _WV_WIRE(verdict, w[2])
+    _WV_BOUNDS(verdict, bounds)
+    _WV_CURRENCY(verdict, currency)
+    return verdict

@@ -1,0 +1,99 @@
+"""The policy-server wire protocol, in process (``bank_core.wire``).
+
+``txn process`` records a server's verdicts from the wire data directly
+(``WireVerdict``): the decision record must be exactly what the decoded
+verdict gives (the same entries, the same text ids in the same order), and
+its answers, when someone reads them, exactly the decoded ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bank_core.contract import ApprovalAnswer, Decision, FeeAnswer, FeeLine, LimitAnswer, Slot, Text
+from bank_core.decide import DriverFault, Verdict
+from bank_core.money import Money
+from bank_core.record import encode_answers
+from bank_core.registry import BoundDriver
+from bank_core.wire import WireVerdict, decode_verdict, decode_verdict_for_record, encode_verdict
+
+BOUNDS = [BoundDriver(Slot.FEE, "t.fee", "dist-a", None, 50),  # type: ignore[arg-type]
+          BoundDriver(Slot.LIMIT, "t.limit", "dist-a", None, 50),  # type: ignore[arg-type]
+          BoundDriver(Slot.APPROVAL, "t.approval", None, None, 50)]  # type: ignore[arg-type]
+INDEX = {id(b): i for i, b in enumerate(BOUNDS)}
+USD = "USD"
+
+
+class Terms:
+    """Gives texts ids in the order first asked, as the kernel's term table does."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.drivers: dict[int, int] = {}
+
+    def __call__(self, text: str) -> int:
+        self.ids[text] = len(self.ids) + 1
+        return self.ids[text]
+
+    def driver(self, bound: Any) -> int:
+        return self.drivers.setdefault(id(bound), len(self.drivers) + 100)
+
+
+def _verdict(status: str, code: str | None, *answers: Any) -> Verdict:
+    verdict = Verdict(status, code)
+    for bound, answer in answers:
+        verdict.answers.append((bound, answer))
+        if isinstance(answer, FeeAnswer):
+            verdict.fee_lines.extend((bound, line) for line in answer.lines)
+    return verdict
+
+
+FEE, LIMIT, APPROVAL = BOUNDS
+VERDICTS = [
+    _verdict("posted", None,
+             (FEE, FeeAnswer("fee.transfer", (FeeLine("fee.transfer", Money(125, USD), "transfer fee"),
+                                              FeeLine("fee.fx", Money(7, USD))),
+                             Text("{} of {} ({}; {})", Money(125, USD), Money(25_000, USD), 3, "x"))),
+             (LIMIT, LimitAnswer(True, "limit.single", Text("{} within {}", Money(25_000, USD),
+                                                             Money(1_000_000, USD)),
+                                 Money(1_000_000, USD), Money(25_000, USD))),
+             (APPROVAL, ApprovalAnswer(Decision.APPROVE, "auto", "approved"))),
+    _verdict("rejected", "limit.daily",
+             (FEE, FeeAnswer("fee.none", (), "no fee")),
+             (LIMIT, LimitAnswer(False, "limit.daily", Text("{} over {} in {}", Money(9, "EUR"), 12, None),
+                                 12, Money(9, "EUR")))),
+    _verdict("held", "review.large",
+             (FEE, FeeAnswer("fee.none")),
+             (APPROVAL, ApprovalAnswer(Decision.REVIEW, "review.large", Text("{}", "big"),
+                                       Money(500, USD), None))),
+    _verdict("posted", None),
+]
+
+
+@pytest.mark.parametrize("verdict", VERDICTS)
+def test_a_verdict_recorded_from_the_wire_is_the_decoded_verdict_recorded(verdict: Verdict) -> None:
+    wire = encode_verdict(verdict, INDEX)
+    decoded = decode_verdict(wire, BOUNDS, USD)
+    direct = decode_verdict_for_record(wire, BOUNDS, USD)
+    assert type(direct) is WireVerdict
+    assert (direct.status, direct.code, direct.fee_lines, direct.fee_minor, direct.fault, direct.kernel) == \
+        (decoded.status, decoded.code, decoded.fee_lines, decoded.fee_minor, decoded.fault, decoded.kernel)
+    by_objects, by_wire = Terms(), Terms()
+    expected = encode_answers(decoded, USD, by_objects, by_objects.driver)
+    assert encode_answers(direct, USD, by_wire, by_wire.driver) == expected
+    assert list(by_wire.ids.items()) == list(by_objects.ids.items())  # same ids, same order
+    # and read as objects, the very answers decode_verdict gives (then recorded the same)
+    assert direct.answers == decoded.answers
+    assert encode_answers(direct, USD, Terms(), Terms().driver) == encode_answers(decoded, USD, Terms(),
+                                                                                  Terms().driver)
+
+
+def test_a_verdict_with_a_fault_is_decoded_whole() -> None:
+    verdict = Verdict("rejected", "driver_raised",
+                      fault=DriverFault("driver_raised", LIMIT, "t.limit raised ValueError: boom"))
+    verdict.answers.append((FEE, FeeAnswer("fee.none")))
+    decoded = decode_verdict_for_record(encode_verdict(verdict, INDEX), BOUNDS, USD)
+    assert type(decoded) is Verdict
+    assert decoded.fault is not None and decoded.fault.bound is LIMIT and str(decoded.fault) == str(verdict.fault)
