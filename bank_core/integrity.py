@@ -29,6 +29,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,7 @@ from bank_core.record import FORMAT
 from bank_core.ports import AccountsPort, AuditPort, AuditVerdict
 from bank_core.storage.base import micros
 from bank_core.storage.bulk import stream_rows
+from bank_core.storage.snapshot import read_beside, twins
 
 DECISIONS = frozenset(("txn.posted", "txn.held", "txn.rejected"))
 RELEASES = frozenset(("txn.rejected", "txn.expired"))
@@ -126,20 +128,31 @@ class Verifier:
     # ---------------------------------------------------------------- run
 
     def run(self, anchors: dict[int, tuple[str, str]]) -> tuple[AuditVerdict, list[Problem]]:
+        """The chain walk and the row comparison run here while, when the
+        database can give two more connections on this snapshot, worker
+        threads have it assemble the rows and the aggregates beside them."""
         self.terms = dict(self.conn.exec_driver_sql("SELECT id, text FROM decision_term").all())
         walk = self.audit.walk(self.conn, self.inst, anchors)
-        self._merge(walk)
-        if walk.verdict.ok:
-            self._aggregates()
+        sql = (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {self._stored()} "
+               f"FROM txn t WHERE t.institution_id = {self.mark} ORDER BY t.id")
+        with twins(self.conn, 2, lambda conn: self.audit.head(conn, self.inst)) as others, \
+                ThreadPoolExecutor(2) as pool:
+            if others is None:
+                self._merge(walk, stream_rows(self.conn, sql, (self.inst,)))
+                reads = self._aggregate_reads(self.conn) if walk.verdict.ok else None
+            else:
+                ahead = pool.submit(self._aggregate_reads, others[1])
+                self._merge(walk, read_beside(pool, others[0], sql, (self.inst,)))
+                reads = ahead.result()
+        if walk.verdict.ok and reads is not None:
+            self._aggregates(*reads)
         return walk.verdict, sorted(self.problems.values(), key=_order)
 
-    def _rows(self) -> Iterator[tuple[str, int, str | None]]:
+    def _rows(self, stored: Iterator[tuple[str, int, str | None]]) -> Iterator[tuple[str, int, str | None]]:
         """Every transaction row of the institution in id order, as
         ``(subject, id, stored)``: ``stored`` is the row and its postings as
         one text, assembled by the database (see ``_stored``)."""
-        for row in stream_rows(self.conn, f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, "
-                               f"{self._stored()} FROM txn t WHERE t.institution_id = {self.mark} "
-                               "ORDER BY t.id", (self.inst,)):
+        for row in stored:
             self.txns += 1
             yield row
 
@@ -180,14 +193,21 @@ class Verifier:
         at = row[10]
         return (*row[:10], at if type(at) is int else micros(at), *row[11:14], row[14] or "", row[15])
 
-    def _merge(self, walk: Any) -> None:
+    def _merge(self, walk: Any, stored: Iterator[tuple[str, int, str | None]]) -> None:
         """Pair each transaction's entry with its row (both streams are in
         almost the same order). A posted or rejected decision (all but a
         few rows) is compared as one text: the row as the database joined
         it against the row the record implies (``_implied``); anything else,
         and any difference, goes the slow way (``_slow``), which names the
         field."""
-        rows = self._rows()
+        try:
+            self._pair(walk, self._rows(stored))
+        finally:
+            close = getattr(stored, "close", None)
+            if close is not None:
+                close()  # a worker reading ahead stops
+
+    def _pair(self, walk: Any, rows: Iterator[tuple[str, int, str | None]]) -> None:
         early: dict[str, tuple[int, str | None]] = {}  # rows met before their entry (out of order)
         implied, holds, loads = self._implied, self.holds, _loads
         for seq, _at, actor, action, subject, payload in walk:
@@ -366,11 +386,35 @@ class Verifier:
 
     # ----------------------------------------------------------- aggregates
 
-    def _aggregates(self) -> None:
+    def _aggregate_reads(self, conn: Connection) -> tuple[Any, dict[str, tuple[int, int]], list[Any], list[Any]]:
+        """What the set-based checks read (on ``conn``, possibly in a worker
+        thread): the first orphan posting's transaction, each account's
+        posting sums, the open holds' lines and the stored balances. Judged
+        by ``_aggregates``, in its order, on the verifier's own thread."""
+        m, inst = self.mark, self.inst
+        orphan = conn.exec_driver_sql(
+            f"SELECT p.txn_id FROM posting p WHERE p.institution_id = {m} AND NOT EXISTS "
+            "(SELECT 1 FROM txn t WHERE t.id = p.txn_id AND t.institution_id = p.institution_id) "
+            "LIMIT 1", (inst,)).first()
+        sums = {acc: (debits, credits) for acc, debits, credits in conn.exec_driver_sql(
+            "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
+            "sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) FROM posting "
+            f"WHERE institution_id = {m} GROUP BY account_id", (inst,))}
+        held = conn.exec_driver_sql(
+            f"SELECT lines FROM txn WHERE institution_id = {m} AND status = 'held'", (inst,)).all()
+        balances = conn.exec_driver_sql(
+            "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
+            f"FROM balance WHERE institution_id = {m} ORDER BY account_id", (inst,)).all()
+        return orphan, sums, held, balances
+
+    def _aggregates(self, orphan: Any, sums: dict[str, tuple[int, int]], held: list[Any],
+                    balances: list[Any]) -> None:
         if "coverage" in self.problems:
             self._per_txn()  # name what the stored postings break (else they equal the chain's)
-        self._orphans()
-        self._balances()
+        if orphan is not None:
+            self.problem("postings", f"transaction {public_txn_id(orphan[0])}",
+                         "has postings but no transaction row")
+        self._balances(sums, held, balances)
 
     def _per_txn(self) -> None:
         """Every posted transaction's postings sum to zero per currency and
@@ -400,32 +444,13 @@ class Verifier:
                 self.problem("postings", where, f"postings move {format_minor(credits, cur)} {cur}, "
                              f"not its amount plus fees {format_minor(amount + fee, cur)} {cur}")
 
-    def _orphans(self) -> None:
-        m = self.mark
-        orphan = self.conn.exec_driver_sql(
-            f"SELECT p.txn_id FROM posting p WHERE p.institution_id = {m} AND NOT EXISTS "
-            "(SELECT 1 FROM txn t WHERE t.id = p.txn_id AND t.institution_id = p.institution_id) "
-            "LIMIT 1", (self.inst,)).first()
-        if orphan is not None:
-            self.problem("postings", f"transaction {public_txn_id(orphan[0])}",
-                         "has postings but no transaction row")
-
-    def _balances(self) -> None:
-        m, inst = self.mark, self.inst
-        sums = {acc: (debits, credits) for acc, debits, credits in self.conn.exec_driver_sql(
-            "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
-            "sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) FROM posting "
-            f"WHERE institution_id = {m} GROUP BY account_id", (inst,))}
+    def _balances(self, sums: dict[str, tuple[int, int]], held: list[Any], rows: list[Any]) -> None:
         pending: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-        for (lines,) in self.conn.exec_driver_sql(
-                f"SELECT lines FROM txn WHERE institution_id = {m} AND status = 'held'", (inst,)):
+        for (lines,) in held:
             for acc, d in deltas_for(lines_from_json(lines), "hold").items():
                 pending[acc][2] += d[2]
                 pending[acc][3] += d[3]
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        rows = self.conn.exec_driver_sql(
-            "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
-            f"FROM balance WHERE institution_id = {m} ORDER BY account_id", (inst,)).all()
         for acc, cur, dp, cp, dpend, cpend in rows:
             want_d, want_c = sums.pop(acc, (0, 0))
             hold = pending.pop(acc, [0, 0, 0, 0])
@@ -446,7 +471,7 @@ class Verifier:
             self.problem("balance", f"account {acc}", "has postings or holds but no balance row")
         for cur, (posted, held) in sorted(totals.items()):
             if posted or held:
-                self.problem("institution", f"institution {inst}",
+                self.problem("institution", f"institution {self.inst}",
                              f"its accounts sum to {format_minor(posted, cur)} {cur} posted and "
                              f"{format_minor(held, cur)} {cur} pending, not zero")
 
