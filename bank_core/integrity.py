@@ -29,7 +29,6 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,7 +43,7 @@ from bank_core.record import FORMAT
 from bank_core.ports import AccountsPort, AuditPort, AuditVerdict
 from bank_core.storage.base import micros
 from bank_core.storage.bulk import stream_rows
-from bank_core.storage.snapshot import read_beside, twins
+from bank_core.storage.snapshot import Beside, twins
 
 DECISIONS = frozenset(("txn.posted", "txn.held", "txn.rejected"))
 RELEASES = frozenset(("txn.rejected", "txn.expired"))
@@ -132,17 +131,18 @@ class Verifier:
         database can give two more connections on this snapshot, worker
         threads have it assemble the rows and the aggregates beside them."""
         self.terms = dict(self.conn.exec_driver_sql("SELECT id, text FROM decision_term").all())
-        walk = self.audit.walk(self.conn, self.inst, anchors)
         sql = (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {self._stored()} "
                f"FROM txn t WHERE t.institution_id = {self.mark} ORDER BY t.id")
-        with twins(self.conn, 2, lambda conn: self.audit.head(conn, self.inst)) as others, \
-                ThreadPoolExecutor(2) as pool:
+        with twins(self.conn, 3, lambda conn: self.audit.head(conn, self.inst)) as others, Beside(3) as beside:
             if others is None:
+                walk = self.audit.walk(self.conn, self.inst, anchors)
                 self._merge(walk, stream_rows(self.conn, sql, (self.inst,)))
                 reads = self._aggregate_reads(self.conn) if walk.verdict.ok else None
             else:
-                ahead = pool.submit(self._aggregate_reads, others[1])
-                self._merge(walk, read_beside(pool, others[0], sql, (self.inst,)))
+                ahead = beside.submit(self._aggregate_reads, others[2])
+                walk = self.audit.walk(self.conn, self.inst, anchors,
+                                       lambda sql, params: beside.rows(others[1], sql, params))
+                self._merge(walk, beside.rows(others[0], sql, (self.inst,)))
                 reads = ahead.result()
         if walk.verdict.ok and reads is not None:
             self._aggregates(*reads)
@@ -158,15 +158,20 @@ class Verifier:
 
     def _stored(self) -> str:
         """SQL for a row's fields in ``FIELDS`` order joined by ``US``, a
-        null text as '' and any other as '=' and the text, the time in
-        microseconds, the postings as ``_postings`` writes them (one
+        null text as '' and any other as '=' and the text, the time as
+        the record writes it (UTC ``isoformat()``), the postings as ``_postings`` writes them (one
         ``printf``/``format`` call: far cheaper than a chain of ``||``)."""
-        if self.sqlite:
-            call, pct, at = "printf", "%", "t.at"
+        if self.sqlite:  # the time as the record writes it: UTC isoformat()
+            call, pct = "printf", "%"
+            at = ("strftime('%Y-%m-%dT%H:%M:%S', t.at / 1000000, 'unixepoch') || CASE t.at % 1000000 "
+                  "WHEN 0 THEN '' ELSE printf('.%06d', t.at % 1000000) END || '+00:00'")
             postings = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_minor, rule), char(30)) "
                         "FROM posting p WHERE p.txn_id = t.id)")
         else:  # psycopg's parameters are %s: a literal % is written %%
-            call, pct, at = "format", "%%", "(extract(epoch FROM t.at) * 1000000)::bigint"
+            call, pct = "format", "%%"
+            utc = "t.at AT TIME ZONE 'UTC'"
+            at = (f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE to_char({utc}, 'US') WHEN '000000' "
+                  f"THEN '' ELSE '.' || to_char({utc}, 'US') END || '+00:00'")
             postings = ("(SELECT string_agg(format('%%s:%%s:%%s', account_id, amount_minor, rule), chr(30) "
                         "ORDER BY id) FROM posting p WHERE p.txn_id = t.id)")
         nullable = "CASE WHEN {0} IS NULL THEN '' ELSE '=' || {0} END".format
@@ -261,19 +266,19 @@ class Verifier:
         ``_stored`` assembles a stored one; None for any other record (held,
         revision-0001, or anything unexpected: the slow path decides)."""
         try:
-            if type(r) is not list or r[0] != FORMAT or (status := r[11]) not in _FAST_STATUSES:
+            if type(r) is not list or r[0] != FORMAT:
                 return None
-            kind, source, dest, amount, currency = r[2], r[3], r[4], r[5], r[6]
-            if type(amount) is not int:  # orjson reads an integer past 64 bits as a float
+            (_, ref, kind, source, dest, amount, currency, channel, memo, _given, at, status, code,
+             version, _balances, answers, _fault) = r
+            if type(amount) is not int or type(version) is not int:  # orjson: an int past 64 bits is a float
                 return None
             fee = 0
-            postings = ""
             if status == "posted":
                 cash, income = self.house.get(currency) or self._house(currency)
                 postings = f"{source or cash}:{-amount}:{kind}\x1e{dest or cash}:{amount}:{kind}"
-                payer = source or dest
-                for answer in r[15]:
+                for answer in answers:
                     if len(answer) > 6:
+                        payer = source or dest
                         for i in range(6, len(answer), 3):
                             line = answer[i + 1]
                             if type(line) is not int:
@@ -281,18 +286,15 @@ class Verifier:
                             rule = self.terms.get(answer[i], "<term>")
                             postings += f"\x1e{payer}:{-line}:{rule}\x1e{income}:{line}:{rule}"
                             fee += line
-            at = self.times.get(r[10])
-            if at is None:
-                if len(self.times) > 4096:
-                    self.times.clear()
-                at = self.times[r[10]] = micros(datetime.fromisoformat(r[10]))
-            code, memo, version = r[12], r[8], r[13]
-            if type(version) is not int:
+            elif status == "rejected":
+                postings = ""
+            else:
                 return None
-            # join, not a format: it accepts text only, as the row stores it
-            text = US.join((r[1], kind, status, str(amount), str(fee), currency,
+            # join, not a format: it accepts text only, as the row stores it; the
+            # time as the record writes it (``_stored`` renders the stored one so)
+            text = US.join((ref, kind, status, str(amount), str(fee), currency,
                             "" if source is None else "=" + source, "" if dest is None else "=" + dest,
-                            r[7], "" if memo is None else "=" + memo, str(at), actor, str(version),
+                            channel, "" if memo is None else "=" + memo, at, actor, str(version),
                             "" if code is None else "=" + code, postings))
         except (TypeError, ValueError, IndexError):
             return None
@@ -399,7 +401,8 @@ class Verifier:
         sums = {acc: (debits, credits) for acc, debits, credits in conn.exec_driver_sql(
             "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
             "sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) FROM posting "
-            f"WHERE institution_id = {m} GROUP BY account_id", (inst,))}
+            # SQLite: one pass over the table, not a lookup per posting through the account index
+            f"{'NOT INDEXED ' if self.sqlite else ''}WHERE institution_id = {m} GROUP BY account_id", (inst,))}
         held = conn.exec_driver_sql(
             f"SELECT lines FROM txn WHERE institution_id = {m} AND status = 'held'", (inst,)).all()
         balances = conn.exec_driver_sql(

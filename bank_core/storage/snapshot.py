@@ -56,46 +56,61 @@ def twins(conn: Connection, count: int,
         yield found if len(found) == count else None
 
 
-def read_beside(pool: ThreadPoolExecutor, conn: Connection, sql: str,
-                params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``sql`` (driver parameter style) read on ``conn`` by a
-    worker thread of ``pool`` in batches, handed over through a bounded
-    queue; closing the iterator early stops the worker."""
-    handed: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_BATCHES)
-    stop = threading.Event()
+class Beside:
+    """Worker threads reading on twin connections (``twins``) while the
+    caller's thread works; leaving the block stops and joins them."""
 
-    def produce() -> None:
+    def __init__(self, workers: int) -> None:
+        self.pool = ThreadPoolExecutor(workers)
+        self.cancel = threading.Event()
+
+    def __enter__(self) -> Beside:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.cancel.set()  # a reader nobody reads any more stops
+        self.pool.shutdown(wait=True)
+
+    def submit(self, work: Callable[..., Any], *args: Any) -> Future[Any]:
+        return self.pool.submit(work, *args)
+
+    def rows(self, conn: Connection, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``sql`` (driver parameter style) read on ``conn`` by
+        a worker in batches, handed over through a bounded queue."""
+        handed: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_BATCHES)
+        done = threading.Event()
+
+        def hand(item: Any) -> bool:
+            while not (done.is_set() or self.cancel.is_set()):
+                try:
+                    handed.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
+        def produce() -> None:
+            try:
+                raw = conn.connection.driver_connection
+                named = {"name": f"bank_beside_{id(handed)}"} if conn.dialect.name == "postgresql" else {}
+                cursor = raw.cursor(**named)  # type: ignore[union-attr]
+                try:
+                    cursor.execute(sql, params)
+                    while hand(batch := cursor.fetchmany(BATCH_ROWS)) and batch:
+                        pass
+                finally:
+                    cursor.close()
+            except BaseException as exc:  # raised in the reading thread
+                hand(exc)
+
+        self.pool.submit(produce)
         try:
-            raw = conn.connection.driver_connection
-            if conn.dialect.name == "postgresql":
-                cursor = raw.cursor(name="bank_read_beside")  # type: ignore[union-attr]
-            else:
-                cursor = raw.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(sql, params)
-                while not stop.is_set():
-                    batch = cursor.fetchmany(BATCH_ROWS)
-                    handed.put(batch)
-                    if not batch:
-                        break
-            finally:
-                cursor.close()
-        except BaseException as exc:  # handed to the reading thread, raised there
-            handed.put(exc)
-
-    worker: Future[None] = pool.submit(produce)
-    try:
-        while True:
-            batch = handed.get()
-            if isinstance(batch, BaseException):
-                raise batch
-            if not batch:
-                return
-            yield from batch
-    finally:
-        stop.set()
-        while not worker.done():  # unblock a worker waiting on a full queue
-            try:
-                handed.get(timeout=0.01)
-            except queue.Empty:
-                pass
+            while True:
+                batch = handed.get()
+                if isinstance(batch, BaseException):
+                    raise batch
+                if not batch:
+                    return
+                yield from batch
+        finally:
+            done.set()
