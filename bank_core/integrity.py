@@ -43,7 +43,7 @@ from bank_core.record import FORMAT
 from bank_core.ports import AccountsPort, AuditPort, AuditVerdict
 from bank_core.storage.base import micros
 from bank_core.storage.bulk import stream_rows
-from bank_core.storage.snapshot import Beside, twins
+from bank_core.storage.snapshot import Beside, rows_in_process, twins
 
 DECISIONS = frozenset(("txn.posted", "txn.held", "txn.rejected"))
 RELEASES = frozenset(("txn.rejected", "txn.expired"))
@@ -127,23 +127,33 @@ class Verifier:
     # ---------------------------------------------------------------- run
 
     def run(self, anchors: dict[int, tuple[str, str]]) -> tuple[AuditVerdict, list[Problem]]:
-        """The chain walk and the row comparison run here while, when the
-        database can give two more connections on this snapshot, worker
-        threads have it assemble the rows and the aggregates beside them."""
+        """The chain walk and the row comparison run on this thread. Beside
+        them, on connections reading the same snapshot (``twins``): the
+        aggregates in a worker thread (few rows: the database works without
+        the GIL) and the assembled rows, by a worker thread on PostgreSQL
+        (with the chain's entries) and by a child process on SQLite, whose
+        driver takes the GIL back for every row. Without such a connection
+        all is read here, one after the other."""
         self.terms = dict(self.conn.exec_driver_sql("SELECT id, text FROM decision_term").all())
         sql = (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {self._stored()} "
                f"FROM txn t WHERE t.institution_id = {self.mark} ORDER BY t.id")
-        with twins(self.conn, 3, lambda conn: self.audit.head(conn, self.inst)) as others, Beside(3) as beside:
-            if others is None:
-                walk = self.audit.walk(self.conn, self.inst, anchors)
-                self._merge(walk, stream_rows(self.conn, sql, (self.inst,)))
-                reads = self._aggregate_reads(self.conn) if walk.verdict.ok else None
-            else:
-                ahead = beside.submit(self._aggregate_reads, others[2])
-                walk = self.audit.walk(self.conn, self.inst, anchors,
-                                       lambda sql, params: beside.rows(others[1], sql, params))
-                self._merge(walk, beside.rows(others[0], sql, (self.inst,)))
+        params = (self.inst,)
+        head = lambda conn: self.audit.head(conn, self.inst)  # noqa: E731
+        with twins(self.conn, 1 if self.sqlite else 3, head) as others, Beside(3) as beside:
+            stored, read, ahead = None, None, None
+            if others is not None:
+                ahead = beside.submit(self._aggregate_reads, others[0])
+                if self.sqlite:
+                    stored = rows_in_process(self.conn, sql, params, (self.audit.head_sql, params))
+                else:
+                    stored = beside.rows(others[1], sql, params)
+                    read = lambda query, values: beside.rows(others[2], query, values)  # noqa: E731
+            walk = self.audit.walk(self.conn, self.inst, anchors, read)
+            self._merge(walk, stored or stream_rows(self.conn, sql, params))
+            if ahead is not None:
                 reads = ahead.result()
+            else:
+                reads = self._aggregate_reads(self.conn) if walk.verdict.ok else None
         if walk.verdict.ok and reads is not None:
             self._aggregates(*reads)
         return walk.verdict, sorted(self.problems.values(), key=_order)

@@ -78,6 +78,11 @@ class AuditVerdict:
 
 
 class AuditPort(Protocol):
+    head_sql: str
+    """The head (sequence, hash) as one query in SQLite's parameter style,
+    the institution its parameter: a reader on another connection runs it
+    to know that it reads the same snapshot."""
+
     def start_chain(self, conn: Connection, institution_id: str) -> None: ...
 
     def append(self, conn: Connection, institution_id: str, *, actor: str, action: str,

@@ -14,14 +14,20 @@ reads everything on its own connection, as before.
 
 from __future__ import annotations
 
+import pickle
 import queue
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
+
+from bank_core.storage.engine import StorageError
 
 QUEUED_BATCHES = 8  # a reader thread runs at most this many batches ahead
 BATCH_ROWS = 4096
@@ -114,3 +120,60 @@ class Beside:
                 yield from batch
         finally:
             done.set()
+
+
+def rows_in_process(conn: Connection, sql: str, params: tuple[Any, ...],
+                    fingerprint: tuple[str, tuple[Any, ...]]) -> Iterator[tuple[Any, ...]] | None:
+    """SQLite: the rows of ``sql`` read by a child process on its own
+    connection (``_rows_child.py``) and streamed back in pickled batches,
+    or None when the child's snapshot is not ``conn``'s (the ``fingerprint``
+    query, run on both, differs) or it cannot start. Closing the iterator
+    early stops the child."""
+    database = conn.engine.url.database
+    if conn.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    check_sql, check_params = fingerprint
+    expected = [tuple(row) for row in conn.exec_driver_sql(check_sql, check_params)]
+    child = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).with_name("_rows_child.py"))],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        pickle.dump({"path": database, "fingerprint": (check_sql, check_params, expected), "sql": sql,
+                     "params": params, "batch": BATCH_ROWS}, child.stdin)  # type: ignore[arg-type]
+        child.stdin.close()  # type: ignore[union-attr]
+        answer, _ = _message(child)
+    except BaseException:
+        _stop(child)
+        raise
+    if answer != "same":
+        _stop(child)
+        return None
+    return _streamed(child)
+
+
+def _message(child: subprocess.Popen[bytes]) -> tuple[str, Any]:
+    try:
+        kind, value = pickle.load(child.stdout)  # type: ignore[arg-type]
+    except EOFError:
+        raise StorageError("the row reader of `audit verify` ended without an answer") from None
+    if kind == "error":
+        raise StorageError(f"the row reader of `audit verify` failed: {value}")
+    return kind, value
+
+
+def _streamed(child: subprocess.Popen[bytes]) -> Iterator[tuple[Any, ...]]:
+    try:
+        while True:
+            kind, batch = _message(child)
+            if kind == "end":
+                return
+            yield from batch
+    finally:
+        _stop(child)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.kill()
+    child.wait()
+    if child.stdout is not None:
+        child.stdout.close()

@@ -66,6 +66,8 @@ class AuditServer:
     """Append-only log; the kernel appends in the same database transaction
     as the change it records."""
 
+    head_sql = "SELECT seq, hash FROM audit_head WHERE institution_id = ?"
+
     def start_chain(self, conn: Connection, institution_id: str) -> None:
         conn.execute(insert(AuditHead).values(institution_id=institution_id, seq=0,
                                               hash=GENESIS_HASH))
