@@ -21,6 +21,10 @@ every posted transaction's postings sum to zero per currency and match its
 amount and fees; its status agrees with its postings; every stored balance
 (posted and pending) equals its postings and open holds; each
 institution's accounts sum to zero per currency.
+
+Both cores at once (``Verifier.run``): the database assembles the rows and
+the aggregates on other connections reading the same snapshot while this
+thread walks the chain and compares (``bank_core.storage.snapshot``).
 """
 
 from __future__ import annotations
@@ -51,7 +55,6 @@ FIELDS = ("ref", "kind", "status", "amount", "fee", "currency", "from", "to", "c
           "at", "initiator", "profile version", "code", "postings")
 SEP = "\x1e"  # between postings of one transaction
 US = "\x1f"  # between the fields of one row (the fast comparison)
-_FAST_STATUSES = frozenset(("posted", "rejected"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +172,10 @@ class Verifier:
     def _stored(self) -> str:
         """SQL for a row's fields in ``FIELDS`` order joined by ``US``, a
         null text as '' and any other as '=' and the text, the time as
-        the record writes it (UTC ``isoformat()``), the postings as ``_postings`` writes them (one
-        ``printf``/``format`` call: far cheaper than a chain of ``||``)."""
-        if self.sqlite:  # the time as the record writes it: UTC isoformat()
+        the record writes it (UTC ``isoformat()``: a record written another
+        way only takes the slow path), the postings as ``_postings`` writes
+        them (one ``printf``/``format`` call: far cheaper than ``||``)."""
+        if self.sqlite:
             call, pct = "printf", "%"
             at = ("strftime('%Y-%m-%dT%H:%M:%S', t.at / 1000000, 'unixepoch') || CASE t.at % 1000000 "
                   "WHEN 0 THEN '' ELSE printf('.%06d', t.at % 1000000) END || '+00:00'")

@@ -134,8 +134,11 @@ def rows_in_process(conn: Connection, sql: str, params: tuple[Any, ...],
         return None
     check_sql, check_params = fingerprint
     expected = [tuple(row) for row in conn.exec_driver_sql(check_sql, check_params)]
-    child = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).with_name("_rows_child.py"))],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        child = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).with_name("_rows_child.py"))],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError:  # no interpreter to start (embedded): the caller reads alone
+        return None
     try:
         pickle.dump({"path": database, "fingerprint": (check_sql, check_params, expected), "sql": sql,
                      "params": params, "batch": BATCH_ROWS}, child.stdin)  # type: ignore[arg-type]
