@@ -347,13 +347,16 @@ def test_another_institutions_profile_is_not_found(fresh_db_url: str, tmp_path: 
 # ------------------------------------------------------------ dry run
 
 def advisory_locks(url: str) -> int:
-    """Advisory locks held on a PostgreSQL server (0 on SQLite, which has none)."""
+    """Advisory locks held in a PostgreSQL database (0 on SQLite, which has none)."""
     if not url.startswith("postgresql"):
         return 0
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar_one()
+            # this database's only: the server is shared with other databases' runs
+            return conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                                     "(SELECT oid FROM pg_database WHERE datname = current_database())")
+                                ).scalar_one()
     finally:
         engine.dispose()
 
