@@ -21,6 +21,10 @@ every posted transaction's postings sum to zero per currency and match its
 amount and fees; its status agrees with its postings; every stored balance
 (posted and pending) equals its postings and open holds; each
 institution's accounts sum to zero per currency.
+
+Both cores at once (``Verifier.run``): the database assembles the rows and
+the aggregates on other connections reading the same snapshot while this
+thread walks the chain and compares (``bank_core.storage.snapshot``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from bank_core.record import FORMAT
 from bank_core.ports import AccountsPort, AuditPort, AuditVerdict
 from bank_core.storage.base import micros
 from bank_core.storage.bulk import stream_rows
+from bank_core.storage.snapshot import Beside, rows_in_process, twins
 
 DECISIONS = frozenset(("txn.posted", "txn.held", "txn.rejected"))
 RELEASES = frozenset(("txn.rejected", "txn.expired"))
@@ -50,7 +55,6 @@ FIELDS = ("ref", "kind", "status", "amount", "fee", "currency", "from", "to", "c
           "at", "initiator", "profile version", "code", "postings")
 SEP = "\x1e"  # between postings of one transaction
 US = "\x1f"  # between the fields of one row (the fast comparison)
-_FAST_STATUSES = frozenset(("posted", "rejected"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,34 +130,62 @@ class Verifier:
     # ---------------------------------------------------------------- run
 
     def run(self, anchors: dict[int, tuple[str, str]]) -> tuple[AuditVerdict, list[Problem]]:
+        """The chain walk and the row comparison run on this thread. Beside
+        them, on connections reading the same snapshot (``twins``): the
+        aggregates in a worker thread (few rows: the database works without
+        the GIL) and the assembled rows, by a worker thread on PostgreSQL
+        (with the chain's entries) and by a child process on SQLite, whose
+        driver takes the GIL back for every row. Without such a connection
+        all is read here, one after the other."""
         self.terms = dict(self.conn.exec_driver_sql("SELECT id, text FROM decision_term").all())
-        walk = self.audit.walk(self.conn, self.inst, anchors)
-        self._merge(walk)
-        if walk.verdict.ok:
-            self._aggregates()
+        sql = (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {self._stored()} "
+               f"FROM txn t WHERE t.institution_id = {self.mark} ORDER BY t.id")
+        params = (self.inst,)
+        head = lambda conn: self.audit.head(conn, self.inst)  # noqa: E731
+        with twins(self.conn, 1 if self.sqlite else 3, head) as others, Beside(3) as beside:
+            stored, read, ahead = None, None, None
+            if others is not None:
+                ahead = beside.submit(self._aggregate_reads, others[0])
+                if self.sqlite:
+                    stored = rows_in_process(self.conn, sql, params, (self.audit.head_sql, params))
+                else:
+                    stored = beside.rows(others[1], sql, params)
+                    read = lambda query, values: beside.rows(others[2], query, values)  # noqa: E731
+            walk = self.audit.walk(self.conn, self.inst, anchors, read)
+            self._merge(walk, stored or stream_rows(self.conn, sql, params))
+            if ahead is not None:
+                reads = ahead.result()
+            else:
+                reads = self._aggregate_reads(self.conn) if walk.verdict.ok else None
+        if walk.verdict.ok and reads is not None:
+            self._aggregates(*reads)
         return walk.verdict, sorted(self.problems.values(), key=_order)
 
-    def _rows(self) -> Iterator[tuple[str, int, str | None]]:
+    def _rows(self, stored: Iterator[tuple[str, int, str | None]]) -> Iterator[tuple[str, int, str | None]]:
         """Every transaction row of the institution in id order, as
         ``(subject, id, stored)``: ``stored`` is the row and its postings as
         one text, assembled by the database (see ``_stored``)."""
-        for row in stream_rows(self.conn, f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, "
-                               f"{self._stored()} FROM txn t WHERE t.institution_id = {self.mark} "
-                               "ORDER BY t.id", (self.inst,)):
+        for row in stored:
             self.txns += 1
             yield row
 
     def _stored(self) -> str:
         """SQL for a row's fields in ``FIELDS`` order joined by ``US``, a
-        null text as '' and any other as '=' and the text, the time in
-        microseconds, the postings as ``_postings`` writes them (one
-        ``printf``/``format`` call: far cheaper than a chain of ``||``)."""
+        null text as '' and any other as '=' and the text, the time as
+        the record writes it (UTC ``isoformat()``: a record written another
+        way only takes the slow path), the postings as ``_postings`` writes
+        them (one ``printf``/``format`` call: far cheaper than ``||``)."""
         if self.sqlite:
-            call, pct, at = "printf", "%", "t.at"
+            call, pct = "printf", "%"
+            at = ("strftime('%Y-%m-%dT%H:%M:%S', t.at / 1000000, 'unixepoch') || CASE t.at % 1000000 "
+                  "WHEN 0 THEN '' ELSE printf('.%06d', t.at % 1000000) END || '+00:00'")
             postings = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_minor, rule), char(30)) "
                         "FROM posting p WHERE p.txn_id = t.id)")
         else:  # psycopg's parameters are %s: a literal % is written %%
-            call, pct, at = "format", "%%", "(extract(epoch FROM t.at) * 1000000)::bigint"
+            call, pct = "format", "%%"
+            utc = "t.at AT TIME ZONE 'UTC'"
+            at = (f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE to_char({utc}, 'US') WHEN '000000' "
+                  f"THEN '' ELSE '.' || to_char({utc}, 'US') END || '+00:00'")
             postings = ("(SELECT string_agg(format('%%s:%%s:%%s', account_id, amount_minor, rule), chr(30) "
                         "ORDER BY id) FROM posting p WHERE p.txn_id = t.id)")
         nullable = "CASE WHEN {0} IS NULL THEN '' ELSE '=' || {0} END".format
@@ -180,14 +212,21 @@ class Verifier:
         at = row[10]
         return (*row[:10], at if type(at) is int else micros(at), *row[11:14], row[14] or "", row[15])
 
-    def _merge(self, walk: Any) -> None:
+    def _merge(self, walk: Any, stored: Iterator[tuple[str, int, str | None]]) -> None:
         """Pair each transaction's entry with its row (both streams are in
         almost the same order). A posted or rejected decision (all but a
         few rows) is compared as one text: the row as the database joined
         it against the row the record implies (``_implied``); anything else,
         and any difference, goes the slow way (``_slow``), which names the
         field."""
-        rows = self._rows()
+        try:
+            self._pair(walk, self._rows(stored))
+        finally:
+            close = getattr(stored, "close", None)
+            if close is not None:
+                close()  # a worker reading ahead stops
+
+    def _pair(self, walk: Any, rows: Iterator[tuple[str, int, str | None]]) -> None:
         early: dict[str, tuple[int, str | None]] = {}  # rows met before their entry (out of order)
         implied, holds, loads = self._implied, self.holds, _loads
         for seq, _at, actor, action, subject, payload in walk:
@@ -241,19 +280,19 @@ class Verifier:
         ``_stored`` assembles a stored one; None for any other record (held,
         revision-0001, or anything unexpected: the slow path decides)."""
         try:
-            if type(r) is not list or r[0] != FORMAT or (status := r[11]) not in _FAST_STATUSES:
+            if type(r) is not list or r[0] != FORMAT:
                 return None
-            kind, source, dest, amount, currency = r[2], r[3], r[4], r[5], r[6]
-            if type(amount) is not int:  # orjson reads an integer past 64 bits as a float
+            (_, ref, kind, source, dest, amount, currency, channel, memo, _given, at, status, code,
+             version, _balances, answers, _fault) = r
+            if type(amount) is not int or type(version) is not int:  # orjson: an int past 64 bits is a float
                 return None
             fee = 0
-            postings = ""
             if status == "posted":
                 cash, income = self.house.get(currency) or self._house(currency)
                 postings = f"{source or cash}:{-amount}:{kind}\x1e{dest or cash}:{amount}:{kind}"
-                payer = source or dest
-                for answer in r[15]:
+                for answer in answers:
                     if len(answer) > 6:
+                        payer = source or dest
                         for i in range(6, len(answer), 3):
                             line = answer[i + 1]
                             if type(line) is not int:
@@ -261,18 +300,15 @@ class Verifier:
                             rule = self.terms.get(answer[i], "<term>")
                             postings += f"\x1e{payer}:{-line}:{rule}\x1e{income}:{line}:{rule}"
                             fee += line
-            at = self.times.get(r[10])
-            if at is None:
-                if len(self.times) > 4096:
-                    self.times.clear()
-                at = self.times[r[10]] = micros(datetime.fromisoformat(r[10]))
-            code, memo, version = r[12], r[8], r[13]
-            if type(version) is not int:
+            elif status == "rejected":
+                postings = ""
+            else:
                 return None
-            # join, not a format: it accepts text only, as the row stores it
-            text = US.join((r[1], kind, status, str(amount), str(fee), currency,
+            # join, not a format: it accepts text only, as the row stores it; the
+            # time as the record writes it (``_stored`` renders the stored one so)
+            text = US.join((ref, kind, status, str(amount), str(fee), currency,
                             "" if source is None else "=" + source, "" if dest is None else "=" + dest,
-                            r[7], "" if memo is None else "=" + memo, str(at), actor, str(version),
+                            channel, "" if memo is None else "=" + memo, at, actor, str(version),
                             "" if code is None else "=" + code, postings))
         except (TypeError, ValueError, IndexError):
             return None
@@ -366,11 +402,36 @@ class Verifier:
 
     # ----------------------------------------------------------- aggregates
 
-    def _aggregates(self) -> None:
+    def _aggregate_reads(self, conn: Connection) -> tuple[Any, dict[str, tuple[int, int]], list[Any], list[Any]]:
+        """What the set-based checks read (on ``conn``, possibly in a worker
+        thread): the first orphan posting's transaction, each account's
+        posting sums, the open holds' lines and the stored balances. Judged
+        by ``_aggregates``, in its order, on the verifier's own thread."""
+        m, inst = self.mark, self.inst
+        orphan = conn.exec_driver_sql(
+            f"SELECT p.txn_id FROM posting p WHERE p.institution_id = {m} AND NOT EXISTS "
+            "(SELECT 1 FROM txn t WHERE t.id = p.txn_id AND t.institution_id = p.institution_id) "
+            "LIMIT 1", (inst,)).first()
+        sums = {acc: (debits, credits) for acc, debits, credits in conn.exec_driver_sql(
+            "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
+            "sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) FROM posting "
+            # SQLite: one pass over the table, not a lookup per posting through the account index
+            f"{'NOT INDEXED ' if self.sqlite else ''}WHERE institution_id = {m} GROUP BY account_id", (inst,))}
+        held = conn.exec_driver_sql(
+            f"SELECT lines FROM txn WHERE institution_id = {m} AND status = 'held'", (inst,)).all()
+        balances = conn.exec_driver_sql(
+            "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
+            f"FROM balance WHERE institution_id = {m} ORDER BY account_id", (inst,)).all()
+        return orphan, sums, held, balances
+
+    def _aggregates(self, orphan: Any, sums: dict[str, tuple[int, int]], held: list[Any],
+                    balances: list[Any]) -> None:
         if "coverage" in self.problems:
             self._per_txn()  # name what the stored postings break (else they equal the chain's)
-        self._orphans()
-        self._balances()
+        if orphan is not None:
+            self.problem("postings", f"transaction {public_txn_id(orphan[0])}",
+                         "has postings but no transaction row")
+        self._balances(sums, held, balances)
 
     def _per_txn(self) -> None:
         """Every posted transaction's postings sum to zero per currency and
@@ -400,32 +461,13 @@ class Verifier:
                 self.problem("postings", where, f"postings move {format_minor(credits, cur)} {cur}, "
                              f"not its amount plus fees {format_minor(amount + fee, cur)} {cur}")
 
-    def _orphans(self) -> None:
-        m = self.mark
-        orphan = self.conn.exec_driver_sql(
-            f"SELECT p.txn_id FROM posting p WHERE p.institution_id = {m} AND NOT EXISTS "
-            "(SELECT 1 FROM txn t WHERE t.id = p.txn_id AND t.institution_id = p.institution_id) "
-            "LIMIT 1", (self.inst,)).first()
-        if orphan is not None:
-            self.problem("postings", f"transaction {public_txn_id(orphan[0])}",
-                         "has postings but no transaction row")
-
-    def _balances(self) -> None:
-        m, inst = self.mark, self.inst
-        sums = {acc: (debits, credits) for acc, debits, credits in self.conn.exec_driver_sql(
-            "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
-            "sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) FROM posting "
-            f"WHERE institution_id = {m} GROUP BY account_id", (inst,))}
+    def _balances(self, sums: dict[str, tuple[int, int]], held: list[Any], rows: list[Any]) -> None:
         pending: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-        for (lines,) in self.conn.exec_driver_sql(
-                f"SELECT lines FROM txn WHERE institution_id = {m} AND status = 'held'", (inst,)):
+        for (lines,) in held:
             for acc, d in deltas_for(lines_from_json(lines), "hold").items():
                 pending[acc][2] += d[2]
                 pending[acc][3] += d[3]
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        rows = self.conn.exec_driver_sql(
-            "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
-            f"FROM balance WHERE institution_id = {m} ORDER BY account_id", (inst,)).all()
         for acc, cur, dp, cp, dpend, cpend in rows:
             want_d, want_c = sums.pop(acc, (0, 0))
             hold = pending.pop(acc, [0, 0, 0, 0])
@@ -446,7 +488,7 @@ class Verifier:
             self.problem("balance", f"account {acc}", "has postings or holds but no balance row")
         for cur, (posted, held) in sorted(totals.items()):
             if posted or held:
-                self.problem("institution", f"institution {inst}",
+                self.problem("institution", f"institution {self.inst}",
                              f"its accounts sum to {format_minor(posted, cur)} {cur} posted and "
                              f"{format_minor(held, cur)} {cur} pending, not zero")
 

@@ -78,6 +78,11 @@ class AuditVerdict:
 
 
 class AuditPort(Protocol):
+    head_sql: str
+    """The head (sequence, hash) as one query in SQLite's parameter style,
+    the institution its parameter: a reader on another connection runs it
+    to know that it reads the same snapshot."""
+
     def start_chain(self, conn: Connection, institution_id: str) -> None: ...
 
     def append(self, conn: Connection, institution_id: str, *, actor: str, action: str,
@@ -107,12 +112,13 @@ class AuditPort(Protocol):
     def verify(self, conn: Connection, institution_id: str) -> AuditVerdict: ...
 
     def walk(self, conn: Connection, institution_id: str,
-             anchors: dict[int, tuple[str, str]] | None = None) -> Any:
+             anchors: dict[int, tuple[str, str]] | None = None, read: Any = None) -> Any:
         """An iterable of ``(seq, at, actor, action, subject, payload)`` in
         chain order, each entry's hash and link checked as it is read; it
         stops at the first bad one, and its ``verdict`` (an
         ``AuditVerdict``) says where. ``anchors``: {seq: (hash, what signed
-        it)} the chain must pass through."""
+        it)} the chain must pass through. ``read(sql, params)``, when given,
+        reads the entries (on another connection of the same snapshot)."""
         ...
 
     def checkpoint(self, conn: Connection, institution_id: str, signing_key_path: Any,

@@ -159,6 +159,7 @@ class ScratchAudit:
     scratch transaction in progress, to compare with the live ones."""
 
     HEAD = (0, "")  # never moves: only the simulation itself writes the scratch world
+    head_sql = ""  # never read: a simulation keeps no chain to verify
 
     def __init__(self) -> None:
         self.payloads: dict[str, str] = {}  # subject -> decision record text, of one scratch transaction

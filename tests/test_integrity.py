@@ -161,6 +161,41 @@ def test_ledger_edit_is_detected_and_named(bank: Bank, edit: Any) -> None:
     assert "Traceback" not in result.stdout
 
 
+def test_a_commit_between_the_readers_leaves_verify_reading_alone(bank: Bank, monkeypatch: Any) -> None:
+    """verify reads beside its own connection (threads, a child process on
+    SQLite) only on the same snapshot. SQLite cannot share one: after a
+    commit in between (the audit head moved) it reads everything alone;
+    PostgreSQL's readers import verify's snapshot. Either way the edit is
+    named."""
+    from contextlib import contextmanager
+
+    from bank_core import integrity
+    from bank_core.storage import snapshot
+
+    edit_amount(bank)
+    svc = build(bank.url)
+    seen: list[Any] = []
+
+    @contextmanager
+    def twins_after_a_commit(conn: Any, count: int, fingerprint: Any):  # type: ignore[no-untyped-def]
+        bank.cli.deposit(bank.b, "1.00", ref=f"between-{len(seen)}")  # after verify's snapshot
+        with snapshot.twins(conn, count, fingerprint) as others:
+            seen.append(others)
+            if conn.dialect.name == "sqlite":
+                seen.append(snapshot.rows_in_process(conn, "SELECT 1", (), (svc.audit.head_sql, (INST,))))
+            yield others
+
+    monkeypatch.setattr(integrity, "twins", twins_after_a_commit)
+    report = svc.verify_integrity(INST)
+    svc.engine.dispose()
+    if bank.url.startswith("sqlite"):
+        assert seen == [None, None]
+    else:
+        assert len(seen) == 1 and seen[0] is not None
+    assert not report.ok and report.problems[0].check == "coverage"
+    assert bank.transfer in report.problems[0].line()
+
+
 def test_forged_balance_is_never_spent(bank: Bank) -> None:
     edit_balance(bank)
     result = bank.cli("txn", "withdraw", bank.a, "2000.00", "--ref", "spend")

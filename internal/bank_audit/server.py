@@ -66,6 +66,8 @@ class AuditServer:
     """Append-only log; the kernel appends in the same database transaction
     as the change it records."""
 
+    head_sql = "SELECT seq, hash FROM audit_head WHERE institution_id = ?"
+
     def start_chain(self, conn: Connection, institution_id: str) -> None:
         conn.execute(insert(AuditHead).values(institution_id=institution_id, seq=0,
                                               hash=GENESIS_HASH))
@@ -119,9 +121,9 @@ class AuditServer:
         return None if row is None else (row.seq, row.hash)
 
     def walk(self, conn: Connection, institution_id: str,
-             anchors: dict[int, tuple[str, str]] | None = None) -> ChainWalk:
+             anchors: dict[int, tuple[str, str]] | None = None, read: Any = None) -> ChainWalk:
         """The chain's entries in order, each checked (see ``ChainWalk``)."""
-        return ChainWalk(conn, institution_id, anchors or {})
+        return ChainWalk(conn, institution_id, anchors or {}, read)
 
     def verify(self, conn: Connection, institution_id: str) -> AuditVerdict:
         walk = self.walk(conn, institution_id)
@@ -219,11 +221,15 @@ class ChainWalk:
     then says where and why. ``anchors`` maps sequence numbers to the hash
     a signed checkpoint says the chain has there: a chain rewritten,
     renumbered, truncated or emptied before one fails even with every hash
-    recomputed. A missing head record is a failure too."""
+    recomputed. A missing head record is a failure too. ``read(sql,
+    params)`` reads the entries when given (another connection on the same
+    snapshot, see ``bank_core.storage.snapshot``); the head is read on
+    ``conn``."""
 
     def __init__(self, conn: Connection, institution_id: str,
-                 anchors: dict[int, tuple[str, str]]) -> None:
+                 anchors: dict[int, tuple[str, str]], read: Any = None) -> None:
         self.conn = conn
+        self.read = read or (lambda sql, params: stream_rows(conn, sql, params))
         self.institution_id = institution_id
         self.anchors = anchors
         self.verdict = AuditVerdict(False, 0, None, "the chain was not read to its end")
@@ -232,11 +238,22 @@ class ChainWalk:
         self.verdict = AuditVerdict(False, count, seq, problem)
 
     def __iter__(self) -> Iterator[tuple[int, Any, str, str, str, str]]:
-        conn, inst, anchors = self.conn, self.institution_id, self.anchors
-        sqlite = conn.dialect.name == "sqlite"
-        mark = "?" if sqlite else "%s"
-        rows = stream_rows(conn, "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, "
-                           f"actor_typed FROM audit_entry WHERE institution_id = {mark} ORDER BY seq", (inst,))
+        rows = self.read("SELECT seq, at, actor, action, subject, payload, prev_hash, hash, actor_typed "
+                         "FROM audit_entry WHERE institution_id = "
+                         f"{'?' if self.conn.dialect.name == 'sqlite' else '%s'} ORDER BY seq",
+                         (self.institution_id,))
+        try:
+            ended = yield from self._checked(rows)
+        finally:
+            rows.close()  # a reader ahead of a failed walk stops
+        if ended is not None:
+            self._end(*ended)
+
+    def _checked(self, rows: Iterator[Any]) -> Any:
+        """The entries, checked; at the end (count, last seq, last hash),
+        or None after a failure."""
+        inst, anchors = self.institution_id, self.anchors
+        sqlite = self.conn.dialect.name == "sqlite"
         stamps: dict[Any, str] = {}
         expected, prev, count = 1, GENESIS_HASH, 0
         for seq, at, actor, action, subject, payload, prev_hash, digest, typed in rows:
@@ -258,7 +275,11 @@ class ChainWalk:
                                               "the chain was rewritten (hashes recomputed)")
             yield seq, at, actor, action, subject, payload
             prev, expected = digest, expected + 1
-        last = expected - 1
+        return count, expected - 1, prev
+
+    def _end(self, count: int, last: int, prev: str) -> None:
+        """After the last entry: the anchors beyond it and the head record."""
+        conn, inst, anchors = self.conn, self.institution_id, self.anchors
         beyond = [seq for seq in anchors if seq > last]
         if beyond:
             seq = min(beyond)
