@@ -1,8 +1,10 @@
 """More connections reading the snapshot a read transaction already reads,
 so that a long check can run its queries side by side (``bank audit
-verify``: the database assembles rows and aggregates on other connections,
-in worker threads, while Python walks the chain; the drivers release the
-GIL while the database works).
+verify``: the database assembles rows and aggregates on other connections
+while Python walks the chain: in worker threads (the drivers release the
+GIL while the database works), and on SQLite the big row query in a child
+process, ``rows_in_process``, since a reader thread there waits for the GIL
+before every row).
 
 PostgreSQL shares the snapshot itself (``pg_export_snapshot`` / ``SET
 TRANSACTION SNAPSHOT``). SQLite cannot pin one, so each new connection opens
