@@ -300,9 +300,8 @@ class WireVerdict(Verdict):
             if type(message) is not str:
                 template = message[0]
                 encoded: list[Any] = [ids.get(template) or term(template)]
-                for arg in message[1:]:  # null, text, [n] or [minor, currency]
-                    encoded.append(arg if arg is None or type(arg) is str or len(arg) == 1 or arg[1] != currency
-                                   else arg[0])
+                for arg in message[1:]:
+                    encoded.append(_recorded(arg, currency))
                 message = encoded
             entry[5] = message
             slot = bound.slot
@@ -316,15 +315,18 @@ class WireVerdict(Verdict):
                     entry[2] = "n"
             else:
                 entry[2] = ("p" if w[3] else "x") if slot is limit else _OUTCOME_LETTER[w[3]]
-                threshold, observed = w[4], w[5]
-                if threshold is not None:
-                    entry[3] = threshold if type(threshold) is str or len(threshold) == 1 or \
-                        threshold[1] != currency else threshold[0]
-                if observed is not None:
-                    entry[4] = observed if type(observed) is str or len(observed) == 1 or \
-                        observed[1] != currency else observed[0]
+                entry[3], entry[4] = _recorded(w[4], currency), _recorded(w[5], currency)
             answers.append(entry)
         return answers, None
+
+
+def _recorded(value: Any, currency: str) -> Any:
+    """A wire value (null, text, ``[n]`` or ``[minor, currency]``) as the
+    record stores it: money in the transaction's currency as bare minor
+    units, anything else as it came (``bank_core.record._value``)."""
+    if value is None or type(value) is str or len(value) == 1 or value[1] != currency:
+        return value
+    return value[0]
 
 
 _WV_WIRE, _WV_BOUNDS, _WV_CURRENCY = (WireVerdict.__dict__[n].__set__ for n in ("wire", "bounds", "currency"))
