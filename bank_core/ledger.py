@@ -174,6 +174,18 @@ def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[i
         _keep_cached(cached, deltas)
         after = cached
     seals = _seals(after, deltas)
+    if conn.dialect.name == "postgresql":  # one statement, one round trip, for the whole chunk
+        accounts = list(deltas)
+        columns = [[deltas[acc][i] for acc in accounts] for i in range(4)]
+        conn.exec_driver_sql(
+            "UPDATE balance AS b SET debits_posted = b.debits_posted + v.dp, "
+            "credits_posted = b.credits_posted + v.cp, debits_pending = b.debits_pending + v.dpend, "
+            "credits_pending = b.credits_pending + v.cpend, seal = v.seal "
+            "FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) "
+            "AS v(acc, dp, cp, dpend, cpend, seal) "
+            "WHERE b.institution_id = %s AND b.account_id = v.acc",
+            (accounts, *columns, [seals[acc] for acc in accounts], institution_id))
+        return
     if conn.dialect.name in _RAW:
         mark = _RAW[conn.dialect.name]
         conn.exec_driver_sql(
@@ -273,6 +285,20 @@ def bump_usage_many(conn: Connection, institution_id: str,
                     deltas: dict[tuple[str, str, str, str], list[int]]) -> None:
     """Upsert usage increments keyed (account, period, kind, channel)."""
     if not deltas:
+        return
+    if conn.dialect.name == "postgresql":  # one statement, one round trip, for the whole chunk
+        keys = sorted(deltas)
+        conn.exec_driver_sql(
+            "INSERT INTO usage_counter (account_id, period, kind, channel, institution_id, amount_minor, "
+            "fee_minor, count) SELECT v.acc, v.period, v.kind, v.channel, %s, v.amount, v.fee, v.n "
+            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], "
+            "%s::bigint[]) AS v(acc, period, kind, channel, amount, fee, n) "
+            "ON CONFLICT (account_id, period, kind, channel) DO UPDATE SET "
+            "amount_minor = usage_counter.amount_minor + excluded.amount_minor, "
+            "fee_minor = usage_counter.fee_minor + excluded.fee_minor, "
+            "count = usage_counter.count + excluded.count",
+            (institution_id, *([key[i] for key in keys] for i in range(4)),
+             *([deltas[key][i] for key in keys] for i in range(3))))
         return
     if conn.dialect.name in _RAW:
         conn.exec_driver_sql(
