@@ -103,10 +103,6 @@ def _message(message: str | Text, currency: str, term: Any) -> Any:
     return encoded
 
 
-def driver_term(slot: str, name: str, distribution: str | None) -> str:
-    return f"{slot}\x1f{name}\x1f{distribution or ''}"
-
-
 def encode_answers(verdict: Verdict, currency: str, term: Any,
                    driver: Callable[[Any], int]) -> tuple[list[Any], Any]:
     """(answers, fault) of a verdict, as the record stores them. ``term``

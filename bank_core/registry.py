@@ -20,7 +20,7 @@ import importlib.metadata
 import json
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
@@ -162,15 +162,27 @@ class LoadedDriver:
                                   self.distribution, stage="params") from exc
 
 
+def driver_term(slot: str, name: str, distribution: str | None) -> str:
+    """The text that names a driver in decision records (``bank_core.terms``)."""
+    return f"{slot}\x1f{name}\x1f{distribution or ''}"
+
+
 @dataclass(frozen=True, slots=True)
 class BoundDriver:
-    """A driver instance with its params, ready to be called by the kernel."""
+    """A driver instance with its params, ready to be called by the kernel.
+    ``term``: its :func:`driver_term`, made once (a decision record names
+    its driver per answer; ``id()`` is no cheap key here: it is an audited
+    event, and the runtime guard's audit hook sees every one)."""
 
     slot: Slot
     name: str
     distribution: str | None
     driver: Driver
     budget_ms: int
+    term: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "term", driver_term(str(self.slot), self.name, self.distribution))
 
 
 class Registry:

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from bank_core.record import driver_term
 from bank_core.storage.engine import after_commit
 from bank_core.storage.models import Term
 
@@ -25,7 +24,6 @@ class Terms:
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
         self.texts: dict[int, str] = {}
-        self.drivers: dict[int, tuple[Any, int]] = {}  # id(bound) -> (bound, term id)
 
     def session(self, conn: Connection) -> TermSession:
         return TermSession(self, conn)
@@ -54,13 +52,7 @@ class TermSession:
         return found
 
     def driver(self, bound: Any) -> int:
-        cached = self.terms.drivers.get(id(bound))
-        if cached is not None and cached[0] is bound:
-            return cached[1]
-        found = self(driver_term(str(bound.slot), bound.name, bound.distribution))
-        if found in self.terms.texts:  # committed: safe to remember
-            self.terms.drivers[id(bound)] = (bound, found)
-        return found
+        return self(bound.term)
 
     def _resolve(self, text: str) -> int:
         conn = self.conn
