@@ -322,9 +322,12 @@ def _with_fees(ctx: PolicyContext, fees: Money) -> PolicyContext:
 
 
 def _timed(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver], skip_fees: bool,
-           slots: Sequence[Slot]) -> Verdict:
+           slots: Sequence[Slot], dog: _Watchdog | None = None) -> Verdict:
     """Run once under one CPU clock; re-run with every driver timed only if
-    the row as a whole used more than the smallest budget involved."""
+    the row as a whole used more than the smallest budget involved. The
+    re-run is the kernel's own doing, so the hang watchdog (if any) starts
+    its wall clock afresh for it: on a loaded machine two runs of a slow
+    driver must not add up to a hang."""
     attempts = guard.enter()
     try:
         gc_before = _GcClock.total_ns
@@ -334,6 +337,8 @@ def _timed(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver], sk
         if spent_ns > _budgets(drivers, slots)[0] * 1_000_000:
             progress.clear()
             attempts.clear()
+            if dog is not None:
+                dog.rows += 1  # a new row to the watchdog: a full limit for the re-run
             verdict = _evaluate(drivers, ctx, progress, skip_fees, slots, _call, attempts)
     finally:
         guard.leave(attempts)
@@ -443,7 +448,7 @@ class Evaluator:
         dog.rows += 1
         dog.in_drivers = True
         try:
-            return _timed(drivers, ctx, progress, skip_fees, slots)
+            return _timed(drivers, ctx, progress, skip_fees, slots, dog)
         except _Hang:
             return _hung(progress, budget_ms)
         finally:

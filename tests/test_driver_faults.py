@@ -314,3 +314,42 @@ def _burn(seconds: int) -> None:
     until = time.monotonic() + seconds
     while time.monotonic() < until:
         pass
+
+
+def test_the_kernels_re_run_of_a_slow_row_gets_the_watchdogs_full_limit() -> None:
+    """A row over its smallest budget is run again with every driver timed;
+    that second run is the kernel's doing, so the hang watchdog counts it as
+    a new row (its wall clock starts afresh). Otherwise, on a loaded machine,
+    two runs of a driver that is merely slow add up past the hang limit and
+    the row is rejected as hung ("did not return") instead of for its
+    processor time."""
+    from types import SimpleNamespace
+
+    from bank_core.contract import Slot
+    from bank_core.decide import Evaluator
+
+    import signal
+
+    evaluator = Evaluator()
+    seen: list[int] = []
+    earlier = signal.signal(signal.SIGALRM, signal.SIG_DFL)  # an earlier test's evaluator owns it
+
+    class Burns:
+        def decide(self, _ctx: object) -> object:
+            seen.append(evaluator._watchdog.rows)  # type: ignore[union-attr]
+            until = time.thread_time_ns() + 30_000_000  # 30 ms of CPU, budget 20
+            while time.thread_time_ns() < until:
+                pass
+            from bank_core.contract import ApprovalAnswer, Decision
+            return ApprovalAnswer(Decision.APPROVE, "t.burns", "approved")
+
+    bound = SimpleNamespace(name="t.burns", budget_ms=20, driver=Burns(), slot=Slot.APPROVAL,
+                            distribution=None)
+    drivers = {Slot.FEE: (), Slot.LIMIT: (), Slot.APPROVAL: (bound,)}
+    try:
+        verdict = evaluator.evaluate(drivers, None, slots=(Slot.APPROVAL,))  # type: ignore[arg-type]
+    finally:
+        signal.signal(signal.SIGALRM, earlier)
+    assert verdict.status == "rejected" and verdict.code == "driver_timeout"
+    assert "processor time" in str(verdict.fault)
+    assert len(seen) == 2 and seen[1] == seen[0] + 1  # the re-run is a new row to the watchdog
