@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text, UniqueConstraint, text
 
 from bank_core.storage.base import Base, Mapped, UtcTime, mapped_column
 
@@ -107,6 +107,8 @@ class Txn(Base):
         Index("uq_txn_reverses_txn_id", "reverses_txn_id", unique=True,
               sqlite_where=text(_PARTIAL["uq_txn_reverses_txn_id"])),
         Index("ix_txn_legacy_id", "legacy_id", unique=True, sqlite_where=text(_PARTIAL["ix_txn_legacy_id"])),
+        # what a posting's foreign key names: the transaction with its institution
+        Index("uq_txn_id_institution_id", "id", "institution_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=False)
@@ -135,14 +137,21 @@ class Txn(Base):
 
 
 class Posting(Base):
-    """One leg of a posted transaction; signed, credit positive. Never updated."""
+    """One leg of a posted transaction; signed, credit positive. Never updated.
+
+    Its transaction *and institution* are one foreign key: (txn_id,
+    institution_id) must be a transaction of that institution (revision
+    0013). One check a posting instead of two (a transaction, an
+    institution), and a stronger one: a posting can no longer name another
+    institution than its transaction's."""
 
     __tablename__ = "posting"
-    __table_args__ = (Index("ix_posting_account_id_id", "account_id", "id"),)
+    __table_args__ = (Index("ix_posting_account_id_id", "account_id", "id"),
+                      ForeignKeyConstraint(["txn_id", "institution_id"], ["txn.id", "txn.institution_id"]))
 
     id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
-    txn_id: Mapped[int] = mapped_column(SERIAL, ForeignKey("txn.id"), index=True)
-    institution_id: Mapped[str] = mapped_column(ForeignKey("institution.id"))
+    txn_id: Mapped[int] = mapped_column(SERIAL, index=True)
+    institution_id: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[str] = mapped_column(String(64))
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
