@@ -464,6 +464,22 @@ class RemoteEvaluator:
                 for a, ctx in zip(answers, contexts)]
 
 
+    def evaluate_wire(self, drivers: Mapping[Slot, Sequence[BoundDriver]], contexts: list[list[Any]],
+                      currencies: list[str]) -> list[Verdict]:
+        """:meth:`evaluate_many` for contexts the kernel made as wire data
+        (``bank_core.chunk.Chunk.wire_context``; their ``run`` is set here)."""
+        if not contexts:
+            return []
+        run, first = self._run(drivers, False, ALL_SLOTS)
+        if run is not None:
+            for context in contexts:
+                context[0] = run
+        answers = self.server.evaluate(contexts, [first] * len(contexts))
+        bounds = self.server.bounds
+        return [a if type(a) is Verdict else decode_verdict_for_record(a, bounds, currency)
+                for a, currency in zip(answers, currencies)]
+
+
 class Supervisor:
     """The policy servers of one kernel process, one per institution."""
 

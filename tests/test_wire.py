@@ -97,3 +97,86 @@ def test_a_verdict_with_a_fault_is_decoded_whole() -> None:
     decoded = decode_verdict_for_record(encode_verdict(verdict, INDEX), BOUNDS, USD)
     assert type(decoded) is Verdict
     assert decoded.fault is not None and decoded.fault.bound is LIMIT and str(decoded.fault) == str(verdict.fault)
+
+
+# ------------------------------------------- contexts made as wire data
+
+def _wire_checked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make every inline ``Chunk.decide`` also prepare its row as wire data
+    (what process mode sends) and hold it to ``encode_context`` of the
+    objects the inline path builds. Returns the count of rows checked."""
+    from bank_core import chunk as chunk_module
+    from bank_core.wire import encode_context
+
+    checked = [0]
+    prepare = chunk_module.Chunk.prepare
+
+    def decide(self: Any, index: int, request: Any, kind: Any) -> Any:
+        wire = prepare(self, index, request, kind, True)
+        inline = prepare(self, index, request, kind)
+        if type(inline) is not tuple:
+            assert type(wire) is type(inline)
+        else:
+            assert (inline[0] is None) == (wire[0] is None)
+            if inline[0] is not None:
+                assert wire[0] == encode_context(inline[0])
+                checked[0] += 1
+            assert wire[1:] == inline[1:] or (inline[1] is not None and wire[1].code == inline[1].code
+                                             and wire[2:] == inline[2:])
+        verdict = inline[1] if type(inline) is tuple else None
+        if type(inline) is not tuple:
+            return inline
+        if verdict is None:
+            verdict = self.p.evaluator.evaluate(self.inst.drivers, inline[0])
+        return self.finish(inline, verdict)
+
+    monkeypatch.setattr(chunk_module.Chunk, "decide", decide)
+    return checked
+
+
+@pytest.mark.parametrize("profile", ["northwind", "harbor", "default"])
+def test_a_context_made_as_wire_data_is_the_encoded_context(
+        make_service: Any, profile: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Chunk.wire_context`` (process mode, no shadow) gives exactly what
+    encoding the inline ``PolicyContext`` gives: usage windows, recent times
+    (Harbor reads them), none (the default profile), accounts frozen and closed."""
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    from bank_core.messages import TxnRequest
+    from conftest import new_institution_id, profile_doc
+    from institution_support import shipped_profile
+
+    svc = make_service()
+    inst = new_institution_id()
+    document = profile_doc(inst) if profile == "default" else \
+        {**shipped_profile(profile), "id": inst, "name": f"Bank {inst}"}
+    svc.apply_profile(document, "setup")
+    start = datetime.now(timezone.utc) - timedelta(days=2)
+    accounts = [svc.open_account(inst, holder=f"h{n}", product="checking-plus" if n % 2 else "standard",
+                                 opened_at=start - timedelta(days=n * 3)).id for n in range(6)]
+    checked = _wire_checked(monkeypatch)
+    rng = random.Random(9)
+    requests = [TxnRequest(inst, f"open-{a}", "deposit", "900.00", dest=a, at=start) for a in accounts]
+    for n in range(160):
+        a, b = rng.sample(accounts, 2)
+        at = start + timedelta(minutes=7 * n)
+        kind = rng.choice(["deposit", "withdrawal", "withdrawal", "transfer"])
+        amount = f"{rng.randint(1, 400)}.{rng.randint(0, 99):02d}"
+        channel = rng.choice(["atm", "branch", "online"])
+        if kind == "deposit":
+            requests.append(TxnRequest(inst, f"r{n}", kind, amount, dest=a, channel=channel, at=at))
+        elif kind == "withdrawal":
+            requests.append(TxnRequest(inst, f"r{n}", kind, amount, source=a, channel=channel, at=at))
+        else:
+            requests.append(TxnRequest(inst, f"r{n}", kind, amount, source=a, dest=b, channel=channel,
+                                       memo="rent" if n % 3 else "", at=at))
+    outcomes = list(svc.submit_batch(inst, iter(requests[:100]), chunk_size=37))
+    svc.set_account_status(inst, accounts[0], "frozen", "ops")
+    spare = svc.open_account(inst, holder="spare", opened_at=start).id
+    svc.set_account_status(inst, spare, "closed", "ops")  # an account closes at zero
+    requests += [TxnRequest(inst, "to-closed", "deposit", "1.00", dest=spare, at=start),
+                 TxnRequest(inst, "from-closed", "transfer", "1.00", source=spare, dest=accounts[2], at=start)]
+    outcomes += list(svc.submit_batch(inst, iter(requests[100:]), chunk_size=37))
+    assert len(outcomes) == len(requests)
+    assert checked[0] > 100
