@@ -140,12 +140,23 @@ def test_a_verdict_with_a_fault_is_decoded_whole() -> None:
 
 # ------------------------------------------- contexts made as wire data
 
+def _types(value: Any) -> Any:
+    """The types inside a context, all the way down (equal values of other types would pass ==)."""
+    if isinstance(value, (list, tuple)):
+        return (type(value), [_types(v) for v in value])
+    if hasattr(value, "items"):
+        return (type(value), [(_types(k), _types(v)) for k, v in value.items()])
+    if hasattr(value, "__slots__") and not isinstance(value, (str, int)):
+        return (type(value), [(name, _types(getattr(value, name))) for name in value.__slots__])
+    return type(value)
+
+
 def _wire_checked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Make every inline ``Chunk.decide`` also prepare its row as wire data
     (what process mode sends) and hold it to ``encode_context`` of the
     objects the inline path builds. Returns the count of rows checked."""
     from bank_core import chunk as chunk_module
-    from bank_core.wire import encode_context
+    from bank_core.wire import decode_context, encode_context
 
     checked = [0]
     prepare = chunk_module.Chunk.prepare
@@ -159,6 +170,8 @@ def _wire_checked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             assert (inline[0] is None) == (wire[0] is None)
             if inline[0] is not None:
                 assert wire[0] == encode_context(inline[0])
+                decoded = decode_context(orjson.loads(orjson.dumps(wire[0])), self.inst.id, self.inst.timezone)
+                assert decoded == inline[0] and _types(decoded) == _types(inline[0])  # what the server's drivers see
                 checked[0] += 1
             assert wire[1:] == inline[1:] or (inline[1] is not None and wire[1].code == inline[1].code
                                              and wire[2:] == inline[2:])
