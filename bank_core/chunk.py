@@ -386,13 +386,19 @@ class Chunk:
             usage = [[], [], []]  # UsageCounters(): empty windows, no recent times
         else:
             usage = self._wire_usage(source, local_date, at, reads)  # type: ignore[arg-type]
+        day = _ISO.get(local_date)
+        if day is None:
+            day = _iso(local_date)
         return [None, kind, amount_minor, currency, source, dest, request.channel, request.memo, at_iso,
                 self._wire_account(source) if source else None, self._wire_account(dest) if dest else None,
-                usage, local_date.isoformat(), 0]
+                usage, day, 0]
 
     def _wire_account(self, acc: str) -> list[Any]:
         r, b = self.records[acc], self.balances[acc]
-        return [r.id, r.currency, r.status, r.product, as_utc(r.opened_at).isoformat(),
+        opened = _ISO.get(r.opened_at)
+        if opened is None:
+            opened = _iso(r.opened_at)
+        return [r.id, r.currency, r.status, r.product, opened,
                 b.credits_posted - b.debits_posted, b.debits_pending, b.credits_pending]
 
     def _wire_usage(self, account: str, local_date: date, at: datetime, reads: frozenset[str]) -> Any:
@@ -636,6 +642,14 @@ def _without_traceback(error: BankError) -> BankError:
 
 _NO_USAGE = UsageCounters(UNDECLARED_USAGE, UNDECLARED_USAGE, UNDECLARED_RECENT)  # type: ignore[arg-type]
 _CLOSED = AccountStatus.CLOSED.value
+_ISO: dict[Any, str] = {}  # an opening time (as stored) or a local date -> its wire text
+
+
+def _iso(value: Any) -> str:
+    if len(_ISO) > 100_000:
+        _ISO.clear()
+    text = _ISO[value] = (as_utc(value) if isinstance(value, datetime) else value).isoformat()
+    return text
 
 
 def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
