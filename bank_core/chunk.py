@@ -309,10 +309,12 @@ class Chunk:
             verdict = self.p.evaluator.evaluate(self.inst.drivers, prepared[0])
         return self.finish(prepared, verdict)
 
-    def prepare(self, index: int, request: TxnRequest, kind: Kind) -> Any:
+    def prepare(self, index: int, request: TxnRequest, kind: Kind, wire: bool = False) -> Any:
         """Everything of a row before its drivers: the replay of an earlier
         request (an ``Outcome``), or ``(ctx, kernel verdict or None, ...)``
-        for :meth:`finish`. Raises the row's ``BankError``."""
+        for :meth:`finish`. Raises the row's ``BankError``. ``wire``: the
+        drivers run in a policy server and no shadow runs, so ``ctx`` is the
+        context as wire data (:meth:`wire_context`), never built as objects."""
         inst, records = self.inst, self.records
         source, dest = request.source, request.dest
         for label, acc in (("from", source), ("to", dest)):
@@ -344,6 +346,14 @@ class Chunk:
                 raise InvalidRequest(f"at: {at_iso} is before account {acc} was opened "
                                      f"({as_utc(records[acc].opened_at).isoformat()})")
         local_date = at.astimezone(self.tz).date()
+        if wire:
+            closed = [a for a in (source, dest) if a and records[a].status == _CLOSED]
+            verdict = Verdict("rejected", ACCOUNT_CLOSED, kernel=(ACCOUNT_CLOSED, f"account {closed[0]} is closed")
+                              ) if closed else None
+            ctx = None if closed else self.wire_context(body[0], amount_minor, currency, request, at, at_iso,
+                                                        local_date)
+            return (ctx, verdict, index, request, kind, body, amount_minor, currency, at, at_iso, local_date,
+                    cash, fee_income, closed)
         src = snapshot(records[source], self.balances[source]) if source else None
         dst = snapshot(records[dest], self.balances[dest]) if dest else None
         if kind is Kind.DEPOSIT or not inst.reads:
@@ -361,6 +371,54 @@ class Chunk:
                                  local_date, money(0, currency))
         return (ctx, verdict, index, request, kind, body, amount_minor, currency, at, at_iso, local_date,
                 cash, fee_income, closed)
+
+    def wire_context(self, kind: str, amount_minor: int, currency: str, request: TxnRequest,
+                     at: datetime, at_iso: str, local_date: date) -> list[Any]:
+        """The row's context as ``bank_core.wire.encode_context`` writes the
+        ``PolicyContext`` that :meth:`prepare` builds inline (``run`` null),
+        made from the chunk's state directly: in process mode the kernel
+        never reads the context's objects, so it does not build them only to
+        take them apart (``tests/test_wire.py`` holds the two equal)."""
+        source, dest, reads = request.source, request.dest, self.inst.reads
+        if not reads:
+            usage: Any = 0
+        elif kind == "deposit":
+            usage = [[], [], []]  # UsageCounters(): empty windows, no recent times
+        else:
+            usage = self._wire_usage(source, local_date, at, reads)  # type: ignore[arg-type]
+        day = _ISO.get(local_date)
+        if day is None:
+            day = _iso(local_date)
+        return [None, kind, amount_minor, currency, source, dest, request.channel, request.memo, at_iso,
+                self._wire_account(source) if source else None, self._wire_account(dest) if dest else None,
+                usage, day, 0]
+
+    def _wire_account(self, acc: str) -> list[Any]:
+        r, b = self.records[acc], self.balances[acc]
+        opened = _ISO.get(r.opened_at)
+        if opened is None:
+            opened = _iso(r.opened_at)
+        return [r.id, r.currency, r.status, r.product, opened,
+                b.credits_posted - b.debits_posted, b.debits_pending, b.credits_pending]
+
+    def _wire_usage(self, account: str, local_date: date, at: datetime, reads: frozenset[str]) -> Any:
+        """:meth:`usage_view` as wire data."""
+        if "usage" in reads:
+            day_key, month_key = period_keys(local_date)
+            day, month = self._wire_window(account, day_key), self._wire_window(account, month_key)
+        else:
+            day = month = None
+        if "recent" not in reads:
+            return 0 if day is None else [day, month, None]
+        return [day, month, [t.isoformat() for t in self._recent_times(account, at)]]
+
+    def _wire_window(self, account: str, key: str) -> list[Any]:
+        flat: list[Any] = []
+        found = self.usage.get((account, key))
+        if found:
+            for (kind, channel), v in found.items():
+                flat += (kind.value, channel, v[0], v[1], v[2])
+        return flat
 
     def finish(self, prepared: Any, verdict: Verdict) -> Outcome:
         """Record a prepared row with its verdict (and a shadow's, if one runs)."""
@@ -437,6 +495,9 @@ class Chunk:
             day = month = UNDECLARED_USAGE  # type: ignore[assignment]
         if "recent" not in reads:
             return UsageCounters(day, month, UNDECLARED_RECENT)  # type: ignore[arg-type]
+        return UsageCounters(day, month, tuple(self._recent_times(account, at)))
+
+    def _recent_times(self, account: str, at: datetime) -> list[datetime]:
         times = self.recent.get(account, [])
         low = bisect.bisect_right(times, at - RECENT_WINDOW)
         high = bisect.bisect_right(times, at)
@@ -444,7 +505,7 @@ class Chunk:
         if account in self.recent_truncated and len(recent) < RECENT_LIMIT and (
                 not times or times[0] > at - RECENT_WINDOW):
             recent = self._recent_exact(account, at)  # loaded list may miss older times
-        return UsageCounters(day, month, tuple(recent))
+        return recent
 
     def _window(self, account: str, key: str) -> MappingProxyType[tuple[Kind, str], Tally]:
         found = self.usage.get((account, key))
@@ -580,6 +641,15 @@ def _without_traceback(error: BankError) -> BankError:
 
 
 _NO_USAGE = UsageCounters(UNDECLARED_USAGE, UNDECLARED_USAGE, UNDECLARED_RECENT)  # type: ignore[arg-type]
+_CLOSED = AccountStatus.CLOSED.value
+_ISO: dict[Any, str] = {}  # an opening time (as stored) or a local date -> its wire text
+
+
+def _iso(value: Any) -> str:
+    if len(_ISO) > 100_000:
+        _ISO.clear()
+    text = _ISO[value] = (as_utc(value) if isinstance(value, datetime) else value).isoformat()
+    return text
 
 
 def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
@@ -638,9 +708,12 @@ def _decide_in_waves(chunk: Chunk, remote: Any, requests: list[TxnRequest], kind
     wave is ~20-40 rows; one hot account makes every wave one row.)"""
     wave: list[tuple[int, Any]] = []
     touched: set[Any] = set()
+    wire = chunk.inst.shadow is None  # a shadow is evaluated inline, on the context's objects
 
     def send() -> None:
-        verdicts = iter(remote.evaluate_many(chunk.inst.drivers, [p[0] for _, p in wave if p[1] is None]))
+        todo = [p for _, p in wave if p[1] is None]
+        verdicts = iter(remote.evaluate_wire(chunk.inst.drivers, [p[0] for p in todo], [p[7] for p in todo])
+                        if wire else remote.evaluate_many(chunk.inst.drivers, [p[0] for p in todo]))
         for offset, prepared in wave:
             verdict = prepared[1] if prepared[1] is not None else next(verdicts)
             try:
@@ -657,7 +730,7 @@ def _decide_in_waves(chunk: Chunk, remote: Any, requests: list[TxnRequest], kind
         if wave and any(key in touched for key in keys):
             send()
         try:
-            prepared = chunk.prepare(first_index + offset, request, kind)
+            prepared = chunk.prepare(first_index + offset, request, kind, wire)
         except BankError as exc:
             outcomes[offset] = Outcome(first_index + offset, request, error=exc)
             continue

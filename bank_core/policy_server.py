@@ -62,6 +62,7 @@ class _Tracked:
 def _load(message: dict[str, Any], mark: Any) -> tuple[list[Any], dict[str, Any]]:
     from bank_core.contract import READS, Slot
     from bank_core.registry import BoundDriver, DriverLoadError, Registry
+    from bank_core.wire import PROTOCOL
 
     registry = Registry()
     bounds: list[Any] = []
@@ -75,10 +76,10 @@ def _load(message: dict[str, Any], mark: Any) -> tuple[list[Any], dict[str, Any]
                                       _Tracked(bound.driver, index, mark), bound.budget_ms))  # type: ignore[arg-type]
             described.append([slot_name, name, bound.distribution, bound.budget_ms, cls.contract_version, reads])
     except DriverLoadError as exc:
-        return [], {"protocol": 1, "ok": False, "error": {
+        return [], {"protocol": PROTOCOL, "ok": False, "error": {
             "slot": exc.slot, "name": exc.name, "cause": exc.cause, "distribution": exc.distribution,
             "stage": exc.stage}}
-    return bounds, {"protocol": 1, "ok": True, "pid": os.getpid(), "drivers": described}
+    return bounds, {"protocol": PROTOCOL, "ok": True, "pid": os.getpid(), "drivers": described}
 
 
 def serve(sock: socket.socket, mark: Any, memory_mb: int) -> int:
@@ -87,17 +88,18 @@ def serve(sock: socket.socket, mark: Any, memory_mb: int) -> int:
     from bank_core import guard
     from bank_core.contract import Slot
     from bank_core.decide import Evaluator
-    from bank_core.wire import LETTER_SLOTS, PROTOCOL, decode_context, encode_verdict
+    from bank_core.wire import LETTER_SLOTS, PROTOCOL, WireTexts, decode_context, encode_verdict
 
     reader = sock.makefile("rb", buffering=1 << 16)
     line = reader.readline()
     if not line:
         return 0
     hello = orjson.loads(line)
-    if hello.get("protocol") != PROTOCOL:
+    if type(hello) is not dict or hello.get("protocol") != PROTOCOL:  # the handshake: one version both ends
+        theirs = hello.get("protocol") if type(hello) is dict else None
         sock.sendall(orjson.dumps({"protocol": PROTOCOL, "ok": False, "error": {
-            "slot": "", "name": "", "cause": f"protocol {hello.get('protocol')!r} is not {PROTOCOL}",
-            "distribution": None, "stage": "load"}}) + b"\n")
+            "slot": "", "name": "", "cause": f"the kernel speaks wire protocol {theirs!r}, this policy server "
+                                             f"{PROTOCOL}", "distribution": None, "stage": "load"}}) + b"\n")
         return EXIT_PROTOCOL
     bounds, reply = _load(hello, mark)
     sock.sendall(orjson.dumps(reply) + b"\n")
@@ -105,6 +107,7 @@ def serve(sock: socket.socket, mark: Any, memory_mb: int) -> int:
         return 0
     institution, timezone = hello["institution"], hello["timezone"]
     index = {id(b): i for i, b in enumerate(bounds)}
+    texts = WireTexts(hello.get("texts") or [])  # the kernel's table so far (it outlives a restart)
     every = {slot: [b for b in bounds if b.slot is slot] for slot in Slot}
     runs: dict[Any, tuple[Any, tuple[Any, ...], bool]] = {}
     evaluator = Evaluator()
@@ -144,12 +147,19 @@ def serve(sock: socket.socket, mark: Any, memory_mb: int) -> int:
             verdict = evaluator.evaluate(drivers, ctx, skip_fees=skip, slots=slots)
             if verdict.fault is not None and isinstance(verdict.fault.__cause__, MemoryError):
                 os._exit(EXIT_MEMORY)
-            answers.append(encode_verdict(verdict, index))
+            try:
+                answers.append(encode_verdict(verdict, index, w[3], texts))
+            except UnicodeError:
+                answers.append(_unsendable(verdict, index))
+        fresh = texts.take()
         try:
-            payload = orjson.dumps(["a", answers])
+            payload = orjson.dumps(["a", answers, fresh])
         except (TypeError, orjson.JSONEncodeError):
-            payload = orjson.dumps(["a", [_safe(a) for a in answers]])
+            payload = orjson.dumps(["a", [_safe(a) for a in answers], fresh])
         sock.sendall(payload + b"\n")
+
+
+UNSENDABLE = "the answer cannot be sent to the kernel (an integer past 64 bits or text that is not Unicode)"
 
 
 def _safe(answer: list[Any]) -> list[Any]:
@@ -162,8 +172,27 @@ def _safe(answer: list[Any]) -> list[Any]:
         return answer
     except (TypeError, orjson.JSONEncodeError):
         driver = answer[2][-1][0] if answer[2] else 0
-        return ["rejected", "driver_bad_answer", [], [driver, "driver_bad_answer",
-                "the answer cannot be sent to the kernel (an integer past 64 bits or text that is not Unicode)"]]
+        return ["rejected", "driver_bad_answer", [], [driver, "driver_bad_answer", UNSENDABLE]]
+
+
+def _unsendable(verdict: Any, index: dict[int, int]) -> list[Any]:
+    """The verdict one of whose texts (a rule, a template, a fee memo) is
+    not Unicode: the bad answer of the first driver that gave such a text."""
+    def sendable(text: Any) -> bool:
+        try:
+            str(text).encode()
+            return True
+        except UnicodeError:
+            return False
+
+    driver = 0
+    for bound, answer in verdict.answers:
+        texts = [answer.rule, getattr(answer.message, "template", "")]
+        texts += [t for line in getattr(answer, "lines", ()) for t in (line.rule, line.memo)]
+        if not all(sendable(t) for t in texts):
+            driver = index[id(bound)]
+            break
+    return ["rejected", "driver_bad_answer", [], [driver, "driver_bad_answer", UNSENDABLE]]
 
 
 def main(argv: list[str]) -> int:

@@ -129,6 +129,7 @@ class PolicyServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.buffer = bytearray()
+        self.texts: list[str] = []  # the wire's text table (bank_core.wire): numbers stay valid across restarts
         self.mark: Any = None
         self.bounds = bounds  # the kernel's view of the drivers (from their classes: never called here)
         self.index = {id(b): i for i, b in enumerate(bounds)}
@@ -189,7 +190,7 @@ class PolicyServer:
         self.started_at = time.time()
         ours.sendall(orjson.dumps({"op": "load", "protocol": PROTOCOL, "institution": self.institution,
                                    "timezone": self.timezone,
-                                   "drivers": [list(r) for r in self.refs]}) + b"\n")
+                                   "drivers": [list(r) for r in self.refs], "texts": self.texts}) + b"\n")
         try:
             reply = orjson.loads(self._line(START_TIMEOUT_S, watch=False))
         except _Died:
@@ -197,6 +198,11 @@ class PolicyServer:
             raise PolicyServerDown(f"the policy server of {self.institution} did not start "
                                    f"({_how(self.proc.returncode if self.proc else None, self.memory_mb)}; "
                                    f"see {self.log_path})") from None
+        if type(reply) is not dict or reply.get("protocol") != PROTOCOL:  # the handshake
+            self._kill()
+            theirs = reply.get("protocol") if type(reply) is dict else None
+            raise PolicyServerDown(f"the policy server of {self.institution} speaks wire protocol {theirs!r}, "
+                                   f"this kernel {PROTOCOL}: is the same bank-engine installed for both?")
         if not reply.get("ok"):
             self._reap()
             e = reply["error"]
@@ -324,6 +330,8 @@ class PolicyServer:
         except OSError:
             raise _Died(0, -1) from None
         reply = orjson.loads(self._line(0.0))
+        if reply[2]:
+            self.texts += reply[2]
         self.messages += 1
         self.rows += len(contexts)
         self.latencies_us.append((time.perf_counter_ns() - started) // 1000)
@@ -449,7 +457,7 @@ class RemoteEvaluator:
         run, first = self._run(drivers, skip_fees, slots)
         (answer,) = self.server.evaluate([encode_context(ctx, run)], [first])
         return answer if type(answer) is Verdict else \
-            decode_verdict(answer, self.server.bounds, ctx.request.amount.currency)
+            decode_verdict(answer, self.server.bounds, ctx.request.amount.currency, self.server.texts)
 
     def evaluate_many(self, drivers: Mapping[Slot, Sequence[BoundDriver]], contexts: list[Any]) -> list[Verdict]:
         """Every slot for each of ``contexts`` (independent rows), in one
@@ -459,9 +467,25 @@ class RemoteEvaluator:
             return []
         run, first = self._run(drivers, False, ALL_SLOTS)
         answers = self.server.evaluate([encode_context(ctx, run) for ctx in contexts], [first] * len(contexts))
-        bounds = self.server.bounds
-        return [a if type(a) is Verdict else decode_verdict_for_record(a, bounds, ctx.request.amount.currency)
+        bounds, texts = self.server.bounds, self.server.texts
+        return [a if type(a) is Verdict else decode_verdict_for_record(a, bounds, ctx.request.amount.currency, texts)
                 for a, ctx in zip(answers, contexts)]
+
+
+    def evaluate_wire(self, drivers: Mapping[Slot, Sequence[BoundDriver]], contexts: list[list[Any]],
+                      currencies: list[str]) -> list[Verdict]:
+        """:meth:`evaluate_many` for contexts the kernel made as wire data
+        (``bank_core.chunk.Chunk.wire_context``; their ``run`` is set here)."""
+        if not contexts:
+            return []
+        run, first = self._run(drivers, False, ALL_SLOTS)
+        if run is not None:
+            for context in contexts:
+                context[0] = run
+        answers = self.server.evaluate(contexts, [first] * len(contexts))
+        bounds, texts = self.server.bounds, self.server.texts
+        return [a if type(a) is Verdict else decode_verdict_for_record(a, bounds, currency, texts)
+                for a, currency in zip(answers, currencies)]
 
 
 class Supervisor:

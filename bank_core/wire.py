@@ -1,4 +1,4 @@
-"""The policy-server wire protocol, version 1 (``docs/policy-servers.md``).
+"""The policy-server wire protocol, version 2 (``docs/policy-servers.md``).
 
 One message is one line of JSON (UTF-8, written by orjson, which never puts
 a newline inside a document) on a Unix socket pair between the kernel and
@@ -15,13 +15,21 @@ UTC, dates ISO text.
 
 Messages, kernel -> server then server -> kernel:
 
-* ``{"op": "load", "protocol": 1, "institution", "timezone", "drivers":
-  [[slot, name, params], ...]}`` -> ``{"protocol": 1, "ok": true, "pid",
-  "drivers": [[slot, name, distribution, budget_ms, contract_version,
-  reads], ...]}`` or ``{"ok": false, "error": {slot, name, cause,
-  distribution, stage}}``.
-* ``["e", [context, ...]]`` -> ``["a", [verdict, ...]]``: one answer per
-  context, in order.
+* ``{"op": "load", "protocol": 2, "institution", "timezone", "drivers":
+  [[slot, name, params], ...], "texts": [text, ...]}`` -> ``{"protocol": 2,
+  "ok": true, "pid", "drivers": [[slot, name, distribution, budget_ms,
+  contract_version, reads], ...]}`` or ``{"protocol": 2, "ok": false,
+  "error": {slot, name, cause, distribution, stage}}``. The handshake: a
+  server refuses a kernel of another ``protocol`` (and exits
+  ``EXIT_PROTOCOL``), a kernel a reply of another one, each naming both.
+* ``["e", [context, ...]]`` -> ``["a", [verdict, ...], [text, ...]]``: one
+  verdict per context, in order, and the texts first used in them.
+
+The text table: a verdict names its texts (rules, message templates, fee
+memos) by number. The server numbers a text the first time it writes it
+and sends it once, with that message; the kernel appends them to its table
+and hands the whole table to every server it (re)starts (``texts`` in the
+load message), so numbers stay valid across restarts.
 
 A context is ``[run, kind, amount_minor, currency, source, dest, channel,
 memo, at, src, dst, usage, local_date, fees_minor]``: ``run`` is null (every
@@ -33,14 +41,18 @@ month, recent]`` where null means "not loaded" (a read the drivers did not
 declare), a window is a flat list ``[kind, channel, amount, fee, count,
 ...]`` and ``recent`` a list of times.
 
-A verdict is ``[status, code, answers, fault]``; an answer is ``[driver,
-rule, message, ...]`` followed, for a fee driver, by its lines ``[[rule,
-amount_minor, memo], ...]``, for a limit by ``passed, threshold,
-observed``, for an approval by ``decision, threshold, observed``; ``driver``
-is the index into the load message's list; ``fault`` is ``[driver, code,
-message]`` or null. A message is text or ``[template, arg, ...]``; a value
-(an argument, a threshold, an observed) is null, text, ``[n]`` (a count) or
-``[minor, currency]`` (an amount).
+A verdict is ``[status, code, answers, fault]`` and its answers are in the
+decision record's own layout (``bank_core.record``), texts numbered: an
+answer is ``[driver, rule, outcome, threshold, observed, message]``,
+followed for a fee answer by its lines ``rule, amount_minor, memo, ...``;
+``driver`` is the index into the load message's list; ``outcome`` one of
+``f`` (fee lines), ``n`` (no fee), ``p``/``x`` (limit passed/failed),
+``a``/``r``/``v`` (approve, reject, review). A message is text (a
+version-1 driver's) or ``[template, value, ...]``; a value (an argument, a
+threshold, an observed) is null, text, an int (an amount in the
+transaction's currency, in minor units), ``[n]`` (a count) or ``[minor,
+currency]`` (an amount in another currency). ``fault`` is ``[driver, code,
+message]`` or null.
 """
 
 from __future__ import annotations
@@ -64,6 +76,7 @@ from bank_core.contract import (
     LimitAnswer,
     Money,
     PolicyContext,
+    Request,
     Slot,
     Tally,
     Text,
@@ -71,9 +84,9 @@ from bank_core.contract import (
     _EMPTY,
 )
 from bank_core.decide import DriverFault, Verdict
-from bank_core.fastmake import _make, _setters, account_snapshot, money, policy_context
+from bank_core.fastmake import _make, _setters, money
 
-PROTOCOL = 1
+PROTOCOL = 2
 SLOT_LETTERS = {Slot.FEE: "f", Slot.LIMIT: "l", Slot.APPROVAL: "a"}
 LETTER_SLOTS = {v: k for k, v in SLOT_LETTERS.items()}
 ALL_SLOTS = (Slot.FEE, Slot.LIMIT, Slot.APPROVAL)
@@ -119,10 +132,58 @@ def encode_context(ctx: PolicyContext, run: Any = None) -> list[Any]:
             ctx.local_date.isoformat(), ctx.fees.amount_minor]
 
 
+# A server decodes every row's context: the frozen values are made as
+# ``bank_core.fastmake`` makes them (slots set directly, from values the
+# kernel checked), each setter called by name rather than in a loop; an
+# account's opening time is parsed once per server.
+_new = object.__new__
+_M_AMOUNT, _M_CURRENCY = _setters(Money, ("amount_minor", "currency"))
+_S_ID, _S_CURRENCY, _S_STATUS, _S_PRODUCT, _S_OPENED, _S_POSTED, _S_OUT, _S_IN = _setters(
+    AccountSnapshot, ("id", "currency", "status", "product", "opened_at", "posted", "held_out", "held_in"))
+_R_INST, _R_KIND, _R_AMOUNT, _R_SOURCE, _R_DEST, _R_CHANNEL, _R_MEMO, _R_AT = _setters(
+    Request, ("institution", "kind", "amount", "source", "dest", "channel", "memo", "at"))
+_C_REQUEST, _C_SOURCE, _C_DEST, _C_USAGE, _C_TZ, _C_DATE, _C_FEES = _setters(
+    PolicyContext, ("request", "source", "dest", "usage", "timezone", "local_date", "fees"))
+_TA_AMOUNT, _TA_FEE, _TA_COUNT = _setters(Tally, ("amount_minor", "fee_minor", "count"))
+_U_DAY, _U_MONTH, _U_RECENT = _setters(UsageCounters, ("day", "month", "recent_out_at"))
+_OPENED: dict[str, datetime] = {}  # opened_at text -> its datetime (accounts share a few)
+_DATES: dict[str, date] = {}
+
+
+def _money(amount_minor: int, currency: str) -> Money:
+    m = _new(Money)
+    _M_AMOUNT(m, amount_minor)
+    _M_CURRENCY(m, currency)
+    return m
+
+
 def _snapshot(a: Any) -> AccountSnapshot | None:
     if a is None:
         return None
-    return account_snapshot(a[0], a[1], _STATUSES[a[2]], a[3], _fromiso(a[4]), a[5], a[6], a[7])
+    s = _new(AccountSnapshot)
+    currency = a[1]
+    _S_ID(s, a[0])
+    _S_CURRENCY(s, currency)
+    _S_STATUS(s, _STATUSES[a[2]])
+    _S_PRODUCT(s, a[3])
+    opened = _OPENED.get(a[4])
+    if opened is None:
+        if len(_OPENED) > 100_000:
+            _OPENED.clear()
+        opened = _OPENED[a[4]] = _fromiso(a[4])
+    _S_OPENED(s, opened)
+    _S_POSTED(s, _money(a[5], currency))
+    _S_OUT(s, _money(a[6], currency))
+    _S_IN(s, _money(a[7], currency))
+    return s
+
+
+def _tally(amount_minor: int, fee_minor: int, count: int) -> Tally:
+    t = _new(Tally)
+    _TA_AMOUNT(t, amount_minor)
+    _TA_FEE(t, fee_minor)
+    _TA_COUNT(t, count)
+    return t
 
 
 def _read_window(flat: Any) -> Any:
@@ -130,7 +191,7 @@ def _read_window(flat: Any) -> Any:
         return UNDECLARED_USAGE
     if not flat:
         return _EMPTY
-    return MappingProxyType({(_KINDS[flat[i]], flat[i + 1]): Tally(flat[i + 2], flat[i + 3], flat[i + 4])
+    return MappingProxyType({(_KINDS[flat[i]], flat[i + 1]): _tally(flat[i + 2], flat[i + 3], flat[i + 4])
                              for i in range(0, len(flat), 5)})
 
 
@@ -145,103 +206,211 @@ def decode_context(w: list[Any], institution: str, timezone: str) -> PolicyConte
         counters = _NO_USAGE
     else:
         recent = usage[2]
-        counters = UsageCounters(_read_window(usage[0]), _read_window(usage[1]),
-                                 UNDECLARED_RECENT if recent is None else  # type: ignore[arg-type]
-                                 tuple(_fromiso(t) for t in recent))
-    return policy_context(institution, _KINDS[w[1]], money(w[2], currency), w[4], w[5], w[6], w[7],
-                          _fromiso(w[8]), _snapshot(w[9]), _snapshot(w[10]), counters, timezone,
-                          date.fromisoformat(w[12]), money(w[13], currency))
+        counters = _new(UsageCounters)
+        _U_DAY(counters, _read_window(usage[0]))
+        _U_MONTH(counters, _read_window(usage[1]))
+        _U_RECENT(counters, UNDECLARED_RECENT if recent is None else tuple([_fromiso(t) for t in recent]))
+    request = _new(Request)
+    _R_INST(request, institution)
+    _R_KIND(request, _KINDS[w[1]])
+    _R_AMOUNT(request, _money(w[2], currency))
+    _R_SOURCE(request, w[4])
+    _R_DEST(request, w[5])
+    _R_CHANNEL(request, w[6])
+    _R_MEMO(request, w[7])
+    _R_AT(request, _fromiso(w[8]))
+    ctx = _new(PolicyContext)
+    _C_REQUEST(ctx, request)
+    _C_SOURCE(ctx, _snapshot(w[9]))
+    _C_DEST(ctx, _snapshot(w[10]))
+    _C_USAGE(ctx, counters)
+    _C_TZ(ctx, timezone)
+    local_date = _DATES.get(w[12])
+    if local_date is None:
+        local_date = _DATES[w[12]] = date.fromisoformat(w[12])
+        if len(_DATES) > 10_000:
+            _DATES.clear()
+    _C_DATE(ctx, local_date)
+    _C_FEES(ctx, _money(w[13], currency))
+    return ctx
 
 
 # ----------------------------------------------------------------- verdicts
+#
+# A verdict travels in the decision record's own form (``bank_core.record``:
+# outcome letters, money in the transaction's currency as bare minor units),
+# its texts (rules, templates, fee memos) as numbers into a table both ends
+# keep: the kernel records it by swapping numbers for term ids, with no
+# value to convert; the server writes a text once per connection.
 
-def _value(value: Any) -> Any:
-    if value is None or type(value) is str:
-        return value
-    if type(value) is int:
+class WireTexts:
+    """The server's side of the text table: ``ids`` numbers every text
+    written so far (seeded with the kernel's table at load), ``fresh`` holds
+    the texts first written since the last message (sent with it)."""
+
+    __slots__ = ("ids", "fresh")
+
+    def __init__(self, known: list[str]) -> None:
+        self.ids: dict[str, int] = {text: n for n, text in enumerate(known)}
+        self.fresh: list[str] = []
+
+    def number(self, text: str) -> int:
+        """The number of a text not yet in ``ids``. Raises ``UnicodeError``
+        for text that cannot go on the wire (the driver's bad answer)."""
+        if type(text) is not str:
+            text = str.__str__(text)  # a str subclass (an enum) as its plain text, as the record keeps it
+            found = self.ids.get(text)
+            if found is not None:
+                return found
+        text.encode()  # a lone surrogate raises here, before the text is numbered
+        number = self.ids[text] = len(self.ids)
+        self.fresh.append(text)
+        return number
+
+    def take(self) -> list[str]:
+        fresh, self.fresh = self.fresh, []
+        return fresh
+
+
+_OUTCOME = {Decision.APPROVE: "a", Decision.REJECT: "r", Decision.REVIEW: "v"}  # bank_core.record's letters
+_M = Money
+
+
+def _value(value: Any, currency: str) -> Any:
+    """A threshold, an observed or a template argument as the record keeps it
+    (``bank_core.record._value``): an amount in ``currency`` as bare minor
+    units, in another ``[minor, currency]``, a count ``[n]``, text as text."""
+    kind = type(value)
+    if kind is _M or isinstance(value, Money):
+        return value.amount_minor if value.currency == currency else [value.amount_minor, value.currency]
+    if kind is int:
         return [value]
-    if isinstance(value, Money):
-        return [value.amount_minor, value.currency]
+    if value is None or kind is str:
+        return value
     return str(value)  # a bool or a StrEnum argument: as the record stores it
 
 
-def _message(message: Any) -> Any:
-    if type(message) is str:
-        return message
-    return [message.template, *[_value(a) for a in message.args]]
-
-
-def encode_verdict(verdict: Verdict, index: dict[int, int]) -> list[Any]:
-    """``verdict`` as wire data; ``index`` maps ``id(bound)`` to its driver index."""
+def encode_verdict(verdict: Verdict, index: dict[int, int], currency: str, texts: WireTexts) -> list[Any]:
+    """``verdict`` as wire data: ``[status, code, answers, fault]``, each
+    answer ``[driver, rule, outcome, threshold, observed, message]`` then a
+    fee answer's lines ``rule, amount_minor, memo`` (the record's layout,
+    ``driver`` the index into the load message's list, texts numbered by
+    ``texts``). ``index`` maps ``id(bound)`` to its driver index."""
     answers = []
+    ids, number = texts.ids, texts.number
     for bound, answer in verdict.answers:
-        entry = [index[id(bound)], answer.rule, _message(answer.message)]
+        rule = answer.rule
+        r = ids.get(rule)
+        if r is None:
+            r = number(rule)
+        message = answer.message
+        if type(message) is not str:
+            template = message.template
+            t = ids.get(template)
+            if t is None:
+                t = number(template)
+            wire_message = [t]
+            for arg in message.args:
+                kind = type(arg)
+                if kind is _M:
+                    wire_message.append(arg.amount_minor if arg.currency == currency
+                                        else [arg.amount_minor, arg.currency])
+                elif kind is str:
+                    wire_message.append(arg)
+                else:
+                    wire_message.append(_value(arg, currency))
+            message = wire_message
         kind = type(answer)
         if kind is FeeAnswer:
-            entry.append([[line.rule, line.amount.amount_minor, line.memo] for line in answer.lines])
+            lines = answer.lines
+            if lines:
+                entry = [index[id(bound)], r, "f", None, None, message]
+                for line in lines:
+                    line_rule, memo = line.rule, line.memo
+                    lr = ids.get(line_rule)
+                    if lr is None:
+                        lr = number(line_rule)
+                    m = ids.get(memo)
+                    if m is None:
+                        m = number(memo)
+                    entry += (lr, line.amount.amount_minor, m)
+            else:
+                entry = [index[id(bound)], r, "n", None, None, message]
         else:
-            entry += (answer.passed if kind is LimitAnswer else answer.decision.value,
-                      _value(answer.threshold), _value(answer.observed))
+            threshold, observed = answer.threshold, answer.observed
+            if threshold is not None:
+                threshold = threshold.amount_minor if type(threshold) is _M and threshold.currency == currency \
+                    else _value(threshold, currency)
+            if observed is not None:
+                observed = observed.amount_minor if type(observed) is _M and observed.currency == currency \
+                    else _value(observed, currency)
+            entry = [index[id(bound)], r, ("p" if answer.passed else "x") if kind is LimitAnswer
+                     else _OUTCOME[answer.decision], threshold, observed, message]
         answers.append(entry)
     fault = verdict.fault
     return [verdict.status, verdict.code, answers,
             None if fault is None else [index[id(fault.bound)], fault.code, str(fault)]]
 
 
-def _read_value(value: Any) -> Any:
+def _read_value(value: Any, currency: str) -> Any:
     if value is None or type(value) is str:
         return value
+    if type(value) is int:
+        return money(value, currency)
     if len(value) == 1:
         return value[0]
     return money(value[0], value[1])
 
 
-def _read_message(message: Any) -> Any:
-    if type(message) is str:
-        return message
-    text = _new(Text)
-    _T_TEMPLATE(text, message[0])
-    _T_ARGS(text, tuple([a if a is None or type(a) is str else a[0] if len(a) == 1 else money(a[0], a[1])
-                         for a in message[1:]]))
-    return text
-
-
 # The answers are rebuilt the way ``bank_core.fastmake`` builds the context:
 # the very same frozen objects, slots set directly (their values come from
 # the server's checked answers), at a third of the dataclass constructors' cost.
-_new = object.__new__
 _T_TEMPLATE, _T_ARGS = Text.__dict__["template"].__set__, Text.__dict__["args"].__set__
 _FEE = _setters(FeeAnswer, ("rule", "lines", "message"))
 _LINE = _setters(FeeLine, ("rule", "amount", "memo"))
 _LIMIT = _setters(LimitAnswer, ("passed", "rule", "message", "threshold", "observed"))
 _APPROVAL = _setters(ApprovalAnswer, ("decision", "rule", "message", "threshold", "observed"))
+_DECISION_OF = {"a": Decision.APPROVE, "r": Decision.REJECT, "v": Decision.REVIEW}
 
 
-def decode_verdict(w: list[Any], bounds: list[Any], currency: str) -> Verdict:
+def _read_message(message: Any, currency: str, texts: list[str]) -> Any:
+    if type(message) is str:
+        return message
+    text = _new(Text)
+    _T_TEMPLATE(text, texts[message[0]])
+    _T_ARGS(text, tuple([_read_value(a, currency) for a in message[1:]]))
+    return text
+
+
+def _fee_lines(entry: list[Any], currency: str, texts: list[str]) -> tuple[Any, ...]:
+    return tuple([_make(FeeLine, _LINE, texts[entry[i]], money(entry[i + 1], currency), texts[entry[i + 2]])
+                  for i in range(6, len(entry), 3)])
+
+
+def decode_verdict(w: list[Any], bounds: list[Any], currency: str, texts: list[str]) -> Verdict:
     """A :class:`Verdict` whose answers are attributed to ``bounds[index]``
-    (the kernel's view of the server's drivers)."""
+    (the kernel's view of the server's drivers); ``texts``: the kernel's
+    side of the text table."""
     status, code, wire_answers, wire_fault = w
     verdict = Verdict(status, code)
     answers, fee_lines = verdict.answers, verdict.fee_lines
-    fee, limit = Slot.FEE, Slot.LIMIT
     for entry in wire_answers:
         bound = bounds[entry[0]]
-        slot = bound.slot
-        message = entry[2]
+        rule, outcome = texts[entry[1]], entry[2]
+        message = entry[5]
         if type(message) is not str:
-            message = _read_message(message)
-        if slot is fee:
-            lines = tuple([_make(FeeLine, _LINE, rule, money(minor, currency), memo)
-                           for rule, minor, memo in entry[3]])
-            answer: Any = _make(FeeAnswer, _FEE, entry[1], lines, message)
+            message = _read_message(message, currency, texts)
+        if outcome == "f" or outcome == "n":
+            lines = _fee_lines(entry, currency, texts)
+            answer: Any = _make(FeeAnswer, _FEE, rule, lines, message)
             for line in lines:
                 fee_lines.append((bound, line))
-        elif slot is limit:
-            answer = _make(LimitAnswer, _LIMIT, entry[3], entry[1], message,
-                           _read_value(entry[4]), _read_value(entry[5]))
+        elif outcome == "p" or outcome == "x":
+            answer = _make(LimitAnswer, _LIMIT, outcome == "p", rule, message,
+                           _read_value(entry[3], currency), _read_value(entry[4], currency))
         else:
-            answer = _make(ApprovalAnswer, _APPROVAL, _DECISIONS[entry[3]], entry[1], message,
-                           _read_value(entry[4]), _read_value(entry[5]))
+            answer = _make(ApprovalAnswer, _APPROVAL, _DECISION_OF[outcome], rule, message,
+                           _read_value(entry[3], currency), _read_value(entry[4], currency))
         answers.append((bound, answer))
     if wire_fault is not None:  # as inline: a fault leaves no fee line standing
         verdict.fault = DriverFault(wire_fault[1], bounds[wire_fault[0]], wire_fault[2])
@@ -256,10 +425,10 @@ def run_of(skip_fees: bool, slots: Any, only: list[int] | None = None) -> Any:
     return [skip_fees, "".join(SLOT_LETTERS[s] for s in slots), only]
 
 
+
 # ----------------------------------------------------- verdicts, recorded
 
 _VERDICT_ANSWERS = Verdict.__dict__["answers"]  # the slot under WireVerdict.answers
-_OUTCOME_LETTER = {"approve": "a", "reject": "r", "review": "v"}  # as bank_core.record stores a decision
 
 
 class WireVerdict(Verdict):
@@ -268,16 +437,17 @@ class WireVerdict(Verdict):
     someone reads ``answers`` (then they are exactly what
     :func:`decode_verdict` gives). The decision record is written from the
     wire data directly (:meth:`encode_answers`, called by
-    ``bank_core.record.encode_answers``), so a row's answers are never built
-    as objects only to be taken apart again: the same record, ids and text."""
+    ``bank_core.record.encode_answers``): the wire already has the record's
+    layout and values, so only text numbers become term ids (in the same
+    order the decoded verdict would ask for them: the same record, byte for byte)."""
 
-    __slots__ = ("wire", "bounds", "currency")
+    __slots__ = ("wire", "bounds", "currency", "texts")
 
     @property  # type: ignore[override]
     def answers(self) -> list[tuple[Any, Any]]:
         if self.wire is not None:
             _VERDICT_ANSWERS.__set__(self, decode_verdict([self.status, self.code, self.wire, None],
-                                                          self.bounds, self.currency).answers)
+                                                          self.bounds, self.currency, self.texts).answers)
             self.wire = None
         return _VERDICT_ANSWERS.__get__(self)
 
@@ -287,73 +457,50 @@ class WireVerdict(Verdict):
         _VERDICT_ANSWERS.__set__(self, value)
 
     def encode_answers(self, currency: str, term: Any, driver: Any) -> tuple[list[Any], Any]:
-        """What ``bank_core.record.encode_answers`` makes of the decoded
-        verdict, made from the wire data (texts given ids in the same order)."""
-        ids, bounds = term.ids, self.bounds
-        fee, limit = Slot.FEE, Slot.LIMIT
+        """What ``bank_core.record.encode_answers`` makes of the decoded verdict."""
+        ids, bounds, texts = term.ids, self.bounds, self.texts
         answers: list[Any] = []
         for w in self.wire:  # type: ignore[union-attr]
-            bound = bounds[w[0]]
-            rule = w[1]
-            entry = [driver(bound), ids.get(rule) or term(rule), None, None, None, None]
-            message = w[2]
+            rule = texts[w[1]]
+            entry = [driver(bounds[w[0]]), ids.get(rule) or term(rule), w[2], w[3], w[4], w[5]]
+            message = w[5]
             if type(message) is not str:
-                template = message[0]
-                encoded: list[Any] = [ids.get(template) or term(template)]
-                for arg in message[1:]:
-                    encoded.append(_recorded(arg, currency))
-                message = encoded
-            entry[5] = message
-            slot = bound.slot
-            if slot is fee:
-                lines = w[3]
-                if lines:
-                    entry[2] = "f"
-                    for line_rule, minor, memo in lines:
-                        entry += (ids.get(line_rule) or term(line_rule), minor, ids.get(memo) or term(memo))
-                else:
-                    entry[2] = "n"
-            else:
-                entry[2] = ("p" if w[3] else "x") if slot is limit else _OUTCOME_LETTER[w[3]]
-                entry[3], entry[4] = _recorded(w[4], currency), _recorded(w[5], currency)
+                template = texts[message[0]]
+                entry[5] = [ids.get(template) or term(template), *message[1:]]
+            for i in range(6, len(w), 3):
+                line_rule, memo = texts[w[i]], texts[w[i + 2]]
+                entry += (ids.get(line_rule) or term(line_rule), w[i + 1], ids.get(memo) or term(memo))
             answers.append(entry)
         return answers, None
 
 
-def _recorded(value: Any, currency: str) -> Any:
-    """A wire value (null, text, ``[n]`` or ``[minor, currency]``) as the
-    record stores it: money in the transaction's currency as bare minor
-    units, anything else as it came (``bank_core.record._value``)."""
-    if value is None or type(value) is str or len(value) == 1 or value[1] != currency:
-        return value
-    return value[0]
-
-
-_WV_WIRE, _WV_BOUNDS, _WV_CURRENCY = (WireVerdict.__dict__[n].__set__ for n in ("wire", "bounds", "currency"))
+_WV_WIRE, _WV_BOUNDS, _WV_CURRENCY, _WV_TEXTS = (WireVerdict.__dict__[n].__set__
+                                                 for n in ("wire", "bounds", "currency", "texts"))
 _V_STATUS, _V_CODE, _V_FEE_LINES, _V_FAULT, _V_KERNEL = (Verdict.__dict__[n].__set__ for n in (
     "status", "code", "fee_lines", "fault", "kernel"))
 
 
-def decode_verdict_for_record(w: list[Any], bounds: list[Any], currency: str) -> Verdict:
+def decode_verdict_for_record(w: list[Any], bounds: list[Any], currency: str, texts: list[str]) -> Verdict:
     """:func:`decode_verdict`, its answers left as wire data for the record
     (a :class:`WireVerdict`); a verdict with a fault is decoded whole."""
     if w[3] is not None:
-        return decode_verdict(w, bounds, currency)
+        return decode_verdict(w, bounds, currency, texts)
     verdict = _new(WireVerdict)
     _V_STATUS(verdict, w[0])
     _V_CODE(verdict, w[1])
     _V_FAULT(verdict, None)
     _V_KERNEL(verdict, None)
     fee_lines: list[Any] = []
-    fee = Slot.FEE
     for entry in w[2]:
-        bound = bounds[entry[0]]
-        if bound.slot is fee:
-            for rule, minor, memo in entry[3]:
-                fee_lines.append((bound, _make(FeeLine, _LINE, rule, money(minor, currency), memo)))
+        if entry[2] == "f":
+            bound = bounds[entry[0]]
+            for i in range(6, len(entry), 3):
+                fee_lines.append((bound, _make(FeeLine, _LINE, texts[entry[i]], money(entry[i + 1], currency),
+                                               texts[entry[i + 2]])))
     _V_FEE_LINES(verdict, fee_lines)
     _VERDICT_ANSWERS.__set__(verdict, None)
     _WV_WIRE(verdict, w[2])
     _WV_BOUNDS(verdict, bounds)
     _WV_CURRENCY(verdict, currency)
+    _WV_TEXTS(verdict, texts)
     return verdict

@@ -80,14 +80,16 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
 # Same decisions in both modes
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("package", ["northwind", "v1"])
+@pytest.mark.parametrize("package", ["northwind", "v1", "shadowed"])
 def test_inline_and_process_give_identical_ledgers_results_and_audit(
         tmp_path: Path, seeded: tuple[Path, list[str]], package: str) -> None:
     """The same file through the same profile, inline and in a policy
     server: ledger, transactions, decision records in the audit chain and
     the results file are identical (the profile.applied entry differs by
     its isolation key, so the chains' hashes do). ``v1``: the contract-v1
-    copies of Northwind's drivers, unchanged, in both modes."""
+    copies of Northwind's drivers, unchanged, in both modes. ``shadowed``:
+    with a shadow profile running (evaluated inline in both modes, on the
+    context's objects), and its decisions identical too."""
     file = _workload(tmp_path / "day.csv", seeded[1], 900)
     outputs = {}
     for isolation in ("inline", "process"):
@@ -98,16 +100,30 @@ def test_inline_and_process_give_identical_ledgers_results_and_audit(
                 for ref in document.get(slot, []):
                     ref["driver"] = "v1" + ref["driver"]
         apply(db, document, tmp_path)
+        if package == "shadowed":
+            from bank_core import shadow
+
+            candidate = northwind("inline")
+            candidate["limit"] = [{**ref, "params": {"max": "2000.00"}} if ref["driver"] == "northwind.single_transaction"
+                                  else ref for ref in candidate["limit"]]
+            svc = build(f"sqlite:///{db}")
+            shadow.install(svc, candidate, "ops")
+            svc.engine.dispose()
         done = bank(db, "txn", "process", str(file), "--out", str(tmp_path / f"{isolation}.jsonl"),
                     "--chunk-size", "250", run_dir=tmp_path / "run")
         assert done.returncode == 5, done.stderr  # the workload has malformed rows
-        outputs[isolation] = (_state(db), (tmp_path / f"{isolation}.jsonl").read_text())
+        with sqlite3.connect(db) as conn:
+            shadowed = conn.execute("SELECT txn_id, shadow, status, code, fee_minor, record FROM shadow_decision "
+                                    "ORDER BY txn_id").fetchall()
+        assert bool(shadowed) == (package == "shadowed")
+        outputs[isolation] = (_state(db), (tmp_path / f"{isolation}.jsonl").read_text(), shadowed)
     inline, process = outputs["inline"], outputs["process"]
     assert inline[0]["txn"] and inline[0]["audit"]
     statuses = {r["status"] for r in results(tmp_path / "inline.jsonl")}
     assert statuses >= {"posted", "held", "rejected", "invalid"}, statuses
     assert process[0] == inline[0]
     assert process[1] == inline[1]
+    assert process[2] == inline[2]
 
 
 # --------------------------------------------------------------------------
