@@ -30,6 +30,7 @@ thread walks the chain and compares (``bank_core.storage.snapshot``).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from bank_core.ledger import deltas_for, lines_from_json
 from bank_core.messages import TXN_ID_PREFIX, parse_txn_id, public_txn_id
@@ -47,9 +49,15 @@ from bank_core.record import FORMAT
 from bank_core.ports import AccountsPort, AuditPort, AuditVerdict
 from bank_core.storage.base import micros
 from bank_core.storage.bulk import stream_rows
+from bank_core.storage.forked import Helper
 from bank_core.storage.snapshot import Beside, rows_in_process, twins
 
 DECISIONS = frozenset(("txn.posted", "txn.held", "txn.rejected"))
+SETTLED = frozenset(("txn.posted", "txn.rejected"))  # decisions a half settles alone when the row equals them
+LEFT_TO_PAIR = frozenset(("txn.held", "txn.approved", "txn.expired", "txn.reversed"))  # what ``_pair`` acts on
+TWO_PROCESSES_FROM = 20_000  # transactions; below, one process (the fork costs more than it saves)
+ENV_TWO_PROCESSES_FROM = "BANK_VERIFY_TWO_PROCESSES_FROM"  # another threshold (tests: 1)
+EARLIER_SHARE = 0.45  # the parent's half also reads the aggregates
 RELEASES = frozenset(("txn.rejected", "txn.expired"))
 FIELDS = ("ref", "kind", "status", "amount", "fee", "currency", "from", "to", "channel", "memo",
           "at", "initiator", "profile version", "code", "postings")
@@ -77,6 +85,7 @@ class Report:
     stored_checkpoints: int = 0
     keyed: bool = False
     problems: list[Problem] = field(default_factory=list)
+    processes: int = 1  # 2: the halves settled it (``Verifier._halves``)
 
     @property
     def ok(self) -> bool:
@@ -123,14 +132,19 @@ class Verifier:
         self.txns = 0
         self.times: dict[str, int] = {}  # a chunk's rows share one time
         self.house: dict[str, tuple[str, str]] = {}  # currency -> (cash, fee income) accounts
+        self.processes = 1
 
     def problem(self, check: str, where: str, message: str) -> None:
         self.problems.setdefault(check, Problem(check, where, message))
 
     # ---------------------------------------------------------------- run
 
-    def run(self, anchors: dict[int, tuple[str, str]]) -> tuple[AuditVerdict, list[Problem]]:
-        """The chain walk and the row comparison run on this thread. Beside
+    def run(self, anchors: dict[int, tuple[str, str]],
+            helper: Helper | None = None) -> tuple[AuditVerdict, list[Problem]]:
+        """With a forked ``helper`` (SQLite): two processes (``_halves``),
+        and when they find anything to report, everything again in this
+        one, which names it. Without: the chain walk and the row comparison
+        run on this thread. Beside
         them, on connections reading the same snapshot (``twins``): the
         aggregates in a worker thread (few rows: the database works without
         the GIL) and the assembled rows, by a worker thread on PostgreSQL
@@ -138,6 +152,12 @@ class Verifier:
         driver takes the GIL back for every row. Without such a connection
         all is read here, one after the other."""
         self.terms = dict(self.conn.exec_driver_sql("SELECT id, text FROM decision_term").all())
+        if helper is not None:
+            found = self._halves(anchors, helper)
+            if found is not None:
+                self.processes = 2
+                return found
+            self.problems, self.holds, self.txns = {}, {}, 0  # again, in order, naming what differs
         sql = (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {self._stored()} "
                f"FROM txn t WHERE t.institution_id = {self.mark} ORDER BY t.id")
         params = (self.inst,)
@@ -161,6 +181,126 @@ class Verifier:
             self._aggregates(*reads)
         return walk.verdict, sorted(self.problems.values(), key=_order)
 
+    # ------------------------------------------------------ two processes
+
+    def _halves(self, anchors: dict[int, tuple[str, str]], helper: Helper) -> Any:
+        """The chain and the rows cut in two at a transaction near the
+        middle: the forked ``helper`` walks and compares the later half
+        (``verify_later``) while this process does the earlier one (the
+        same ``_fast`` pass), then the aggregates. Each pass settles the
+        rows that equal their posted or rejected decision and hands back
+        the rest: the entries the row comparison of ``_pair`` must see
+        (holds, their resolutions, reversals, anything that differs) and
+        the rows no entry settled. Those go through ``_pair`` here, in
+        chain order, as if the walk had been one.
+
+        Returns None (the caller starts again, alone, and names what is
+        wrong as it always has) when the halves cannot be had, when either
+        half of the chain fails or they do not join, and when ``_pair``
+        finds any problem in what was handed back: so a ledger that passes
+        here passes the one-process check, and a failure is named by it."""
+        head = self.audit.head(self.conn, self.inst)
+        m = self.mark
+        count = self.conn.exec_driver_sql(f"SELECT count(*) FROM txn WHERE institution_id = {m}",
+                                          (self.inst,)).scalar() or 0
+        if head is None or count < int(os.environ.get(ENV_TWO_PROCESSES_FROM) or TWO_PROCESSES_FROM):
+            return None
+        middle = self.conn.exec_driver_sql(
+            f"SELECT id, coalesce(legacy_id, '{TXN_ID_PREFIX}' || id) FROM txn WHERE institution_id = {m} "
+            f"ORDER BY id LIMIT 1 OFFSET {m}", (self.inst, int(count * EARLIER_SHARE))).first()
+        first = self.audit.first_seq(self.conn, self.inst, middle[1]) if middle is not None else None
+        if first is None or first < 2:
+            return None
+        cut, rows_from = first - 1, middle[0]
+        helper.submit({"fingerprint": head, "inst": self.inst, "anchors": anchors, "cut": cut,
+                       "rows_from": rows_from})
+        earlier = self._fast(self.audit.walk(self.conn, self.inst, anchors, span=(1, cut)),
+                             f"t.id < {m}", rows_from)
+        reads = self._aggregate_reads(self.conn) if earlier is not None else None
+        later = helper.result()
+        if earlier is None or later is None:
+            return None
+        (walk, residue, rows, txns), (later_walk, later_residue, later_rows, later_txns) = earlier, later
+        if walk.last != (cut, later_walk.first_link):
+            return None  # the halves of the chain do not join
+        self.txns = txns + later_txns
+        verdict = AuditVerdict(True, walk.verdict.entries + later_walk.verdict.entries)
+        self._pair(_Walked(residue + later_residue, verdict), iter(rows + later_rows))
+        if self.problems:
+            return None
+        self._aggregates(*reads)
+        return verdict, sorted(self.problems.values(), key=_order)
+
+    def _fast(self, walk: Any, bound: str, rows_from: int) -> tuple[Any, list[Any], list[Any], int] | None:
+        """One half: its chain entries walked (``walk``: hashes, links,
+        anchors) and its rows (``bound`` on ``t.id``) compared; returns
+        (``_Walked`` of the chain half, the entries left for ``_pair``, the
+        rows no entry settled, in id order, and how many rows were read),
+        or None when the chain half fails or a row cannot be read so.
+
+        A posted or rejected decision settles its row when the row, as
+        SQLite writes it in JSON (``_fast_sql``), is the record's own text:
+        its first nine elements and, after ``at_given``, the next four; the
+        initiator is the entry's actor; and a rejected row has no fee and
+        no postings, a posted one the fee and postings its record implies
+        (``_implied_postings``). Equal JSON texts are equal values, so no
+        field is parsed or rendered in Python but the fee lines."""
+        rows = stream_rows(self.conn, self._fast_sql(bound), (self.inst, rows_from))
+        residue: list[Any] = []
+        early: dict[str, tuple[Any, ...]] = {}
+        postings_of, loads, read = self._implied_postings, _loads, 0
+        try:
+            for entry in walk:
+                action = entry[3]
+                if action in SETTLED:
+                    subject, payload = entry[4], entry[5]
+                    row = early.pop(subject, None)
+                    while row is None:
+                        found = next(rows, None)
+                        if found is None:
+                            break
+                        read += 1
+                        if found[0] == subject:
+                            row = found[1:]
+                        else:
+                            early[found[0]] = found[1:]
+                    if row is not None:
+                        _number, head, tail, status, initiator, fee, postings = row
+                        at = len(head)
+                        at += 5 if payload.startswith("true,", at) else 6 if payload.startswith("false,", at) else 0
+                        if (initiator == entry[2] and payload.startswith(head) and len(head) < at
+                                and payload.startswith(tail, at)):
+                            if status == "posted":
+                                if postings_of(loads(payload)) == (fee, postings):
+                                    continue
+                            elif status == "rejected" and fee == 0 and postings is None:
+                                continue
+                        early[subject] = row  # left for ``_pair``, which names what differs
+                    residue.append(entry)
+                elif action in LEFT_TO_PAIR:
+                    residue.append(entry)
+            rest = [(found[0], *found[1:]) for found in rows]
+        except DBAPIError:
+            return None  # a value SQLite's JSON does not take (a blob): the one-process check names it
+        finally:
+            rows.close()
+        if not walk.verdict.ok:
+            return None
+        left = sorted([(subject, *row) for subject, row in early.items()] + rest, key=lambda row: row[1])
+        return _Walked.of(walk), residue, left, read + len(rest)
+
+    def _fast_sql(self, bound: str) -> str:
+        """SQLite: each row of the half in id order as (name, id, the JSON
+        text of the record's elements 0-8 up to and with the comma after
+        them, the text of elements 10-13 likewise, status, initiator, fee,
+        postings as ``_stored`` writes them). Read in rowid order."""
+        head = ("rtrim(json_array(2, t.idempotency_key, t.kind, t.source_account_id, t.dest_account_id, "
+                "t.amount_minor, t.currency, t.channel, t.memo), ']') || ','")
+        tail = f"substr(rtrim(json_array({_SQLITE_AT}, t.status, t.code, t.profile_version), ']'), 2) || ','"
+        return (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {head}, {tail}, t.status, "
+                f"t.initiator, t.fee_minor, {_SQLITE_POSTINGS} FROM txn t NOT INDEXED "
+                f"WHERE t.institution_id = ? AND {bound} ORDER BY t.id")
+
     def _rows(self, stored: Iterator[tuple[str, int, str | None]]) -> Iterator[tuple[str, int, str | None]]:
         """Every transaction row of the institution in id order, as
         ``(subject, id, stored)``: ``stored`` is the row and its postings as
@@ -176,11 +316,7 @@ class Verifier:
         way only takes the slow path), the postings as ``_postings`` writes
         them (one ``printf``/``format`` call: far cheaper than ``||``)."""
         if self.sqlite:
-            call, pct = "printf", "%"
-            at = ("strftime('%Y-%m-%dT%H:%M:%S', t.at / 1000000, 'unixepoch') || CASE t.at % 1000000 "
-                  "WHEN 0 THEN '' ELSE printf('.%06d', t.at % 1000000) END || '+00:00'")
-            postings = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_minor, rule), char(30)) "
-                        "FROM posting p WHERE p.txn_id = t.id)")
+            call, pct, at, postings = "printf", "%", _SQLITE_AT, _SQLITE_POSTINGS
         else:  # psycopg's parameters are %s: a literal % is written %%
             call, pct = "format", "%%"
             utc = "t.at AT TIME ZONE 'UTC'"
@@ -286,22 +422,13 @@ class Verifier:
              version, _balances, answers, _fault) = r
             if type(amount) is not int or type(version) is not int:  # orjson: an int past 64 bits is a float
                 return None
-            fee = 0
             if status == "posted":
-                cash, income = self.house.get(currency) or self._house(currency)
-                postings = f"{source or cash}:{-amount}:{kind}\x1e{dest or cash}:{amount}:{kind}"
-                for answer in answers:
-                    if len(answer) > 6:
-                        payer = source or dest
-                        for i in range(6, len(answer), 3):
-                            line = answer[i + 1]
-                            if type(line) is not int:
-                                return None
-                            rule = self.terms.get(answer[i], "<term>")
-                            postings += f"\x1e{payer}:{-line}:{rule}\x1e{income}:{line}:{rule}"
-                            fee += line
+                implied = self._implied_postings(r)
+                if implied is None:
+                    return None
+                fee, postings = implied
             elif status == "rejected":
-                postings = ""
+                fee, postings = 0, ""
             else:
                 return None
             # join, not a format: it accepts text only, as the row stores it; the
@@ -314,6 +441,28 @@ class Verifier:
             return None
         # A separator inside a field would make two different rows one text.
         return text if text.count(US) == len(FIELDS) - 1 else None
+
+    def _implied_postings(self, r: Any) -> tuple[int, str] | None:
+        """The fee and the postings (as ``_stored`` writes them) a posted
+        format-2 record implies; None for anything unexpected."""
+        try:
+            kind, source, dest, amount, currency = r[2], r[3], r[4], r[5], r[6]
+            cash, income = self.house.get(currency) or self._house(currency)
+            postings = f"{source or cash}:{-amount}:{kind}\x1e{dest or cash}:{amount}:{kind}"
+            fee = 0
+            for answer in r[15]:
+                if len(answer) > 6:
+                    payer = source or dest
+                    for i in range(6, len(answer), 3):
+                        line = answer[i + 1]
+                        if type(line) is not int:
+                            return None
+                        rule = self.terms.get(answer[i], "<term>")
+                        postings += f"\x1e{payer}:{-line}:{rule}\x1e{income}:{line}:{rule}"
+                        fee += line
+        except (TypeError, ValueError, IndexError, KeyError):
+            return None
+        return fee, postings
 
     def _house(self, currency: str) -> tuple[str, str]:
         found = self.house[currency] = (self._cash("cash", currency), self._cash("fee_income", currency))
@@ -493,6 +642,37 @@ class Verifier:
                              f"{format_minor(held, cur)} {cur} pending, not zero")
 
 
+_SQLITE_AT = ("strftime('%Y-%m-%dT%H:%M:%S', t.at / 1000000, 'unixepoch') || CASE t.at % 1000000 "
+              "WHEN 0 THEN '' ELSE printf('.%06d', t.at % 1000000) END || '+00:00'")
+_SQLITE_POSTINGS = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_minor, rule), char(30)) "
+                    "FROM posting p WHERE p.txn_id = t.id)")
+
+
+class _Walked:
+    """A chain half's outcome as the joining process needs it (picklable),
+    or the entries handed back to ``_pair`` as a walk that already passed."""
+
+    def __init__(self, entries: list[Any], verdict: AuditVerdict, last: Any = None,
+                 first_link: str | None = None) -> None:
+        self.entries, self.verdict, self.last, self.first_link = entries, verdict, last, first_link
+
+    @classmethod
+    def of(cls, walk: Any) -> _Walked:
+        return cls([], walk.verdict, walk.last, walk.first_link)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.entries)
+
+
+def verify_later(conn: Connection, request: dict[str, Any], audit: AuditPort,
+                 accounts: AccountsPort) -> Any:
+    """The forked helper's job (``Verifier._halves``): the later half."""
+    verifier = Verifier(conn, request["inst"], audit, accounts)
+    verifier.terms = dict(conn.exec_driver_sql("SELECT id, text FROM decision_term").all())
+    walk = audit.walk(conn, request["inst"], request["anchors"], span=(request["cut"] + 1, None))
+    return verifier._fast(walk, f"t.id >= {verifier.mark}", request["rows_from"])
+
+
 class _Skip:
     def __repr__(self) -> str:
         return "<not recorded>"
@@ -537,14 +717,16 @@ def _shown(name: str, value: Any) -> str:
 
 
 def verify_ledger(conn: Connection, institution_id: str, audit: AuditPort, accounts: AccountsPort,
-                  anchors: dict[int, tuple[str, str]]) -> Report:
+                  anchors: dict[int, tuple[str, str]], helper: Helper | None = None) -> Report:
     """Check the chain and the money of one institution, in the caller's
-    (read) transaction; the report names the first failure of each check."""
+    (read) transaction; the report names the first failure of each check.
+    ``helper``: a forked process (``bank_core.storage.forked``) whose job is
+    ``verify_later``."""
     started = time.perf_counter()
     verifier = Verifier(conn, institution_id, audit, accounts)
-    chain, problems = verifier.run(anchors)
+    chain, problems = verifier.run(anchors, helper)
     return Report(institution_id, chain, verifier.txns, time.perf_counter() - started,
-                  len(anchors), problems=problems)
+                  len(anchors), problems=problems, processes=verifier.processes)
 
 
-__all__ = ["Problem", "Report", "verify_ledger", "parse_txn_id"]
+__all__ = ["Problem", "Report", "verify_ledger", "verify_later", "parse_txn_id"]
