@@ -245,7 +245,8 @@ class Verifier:
         no postings, a posted one the fee and postings its record implies
         (``_implied_postings``). Equal JSON texts are equal values, so no
         field is parsed or rendered in Python but the fee lines."""
-        rows = stream_rows(self.conn, self._fast_sql(bound), (self.inst, rows_from))
+        rows = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # SQLite's own
+        rows.execute(self._fast_sql(bound), (self.inst, rows_from))
         residue: list[Any] = []
         early: dict[str, tuple[Any, ...]] = {}
         postings_of, loads, read = self._implied_postings, _loads, 0
@@ -557,15 +558,29 @@ class Verifier:
         posting sums, the open holds' lines and the stored balances. Judged
         by ``_aggregates``, in its order, on the verifier's own thread."""
         m, inst = self.mark, self.inst
-        orphan = conn.exec_driver_sql(
-            f"SELECT p.txn_id FROM posting p WHERE p.institution_id = {m} AND NOT EXISTS "
-            "(SELECT 1 FROM txn t WHERE t.id = p.txn_id AND t.institution_id = p.institution_id) "
-            "LIMIT 1", (inst,)).first()
-        sums = {acc: (debits, credits) for acc, debits, credits in conn.exec_driver_sql(
-            "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
-            "sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) FROM posting "
-            # SQLite: one pass over the table, not a lookup per posting through the account index
-            f"{'NOT INDEXED ' if self.sqlite else ''}WHERE institution_id = {m} GROUP BY account_id", (inst,))}
+        orphan_sql = (f"SELECT p.txn_id FROM posting p WHERE p.institution_id = {m} AND NOT EXISTS "
+                      "(SELECT 1 FROM txn t WHERE t.id = p.txn_id AND t.institution_id = p.institution_id) "
+                      "LIMIT 1")
+        if self.sqlite:
+            # One pass over the table (not a lookup per posting through the
+            # account index) that also counts the postings without their
+            # transaction; only when there are any is the first one looked for.
+            sums, orphans = {}, 0
+            for acc, debits, credits, without in conn.exec_driver_sql(
+                    "SELECT p.account_id, sum(CASE WHEN p.amount_minor < 0 THEN -p.amount_minor ELSE 0 END), "
+                    "sum(CASE WHEN p.amount_minor > 0 THEN p.amount_minor ELSE 0 END), count(*) - count(t.id) "
+                    "FROM posting p NOT INDEXED LEFT JOIN txn t ON t.id = p.txn_id "
+                    "AND t.institution_id = p.institution_id WHERE p.institution_id = ? GROUP BY p.account_id",
+                    (inst,)):
+                sums[acc] = (debits, credits)
+                orphans += without
+            orphan = conn.exec_driver_sql(orphan_sql, (inst,)).first() if orphans else None
+        else:
+            orphan = conn.exec_driver_sql(orphan_sql, (inst,)).first()
+            sums = {acc: (debits, credits) for acc, debits, credits in conn.exec_driver_sql(
+                "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
+                f"sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) FROM posting "
+                f"WHERE institution_id = {m} GROUP BY account_id", (inst,))}
         held = conn.exec_driver_sql(
             f"SELECT lines FROM txn WHERE institution_id = {m} AND status = 'held'", (inst,)).all()
         balances = conn.exec_driver_sql(
