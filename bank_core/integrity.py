@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -40,7 +41,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
 from bank_core.ledger import deltas_for, lines_from_json
 from bank_core.messages import TXN_ID_PREFIX, parse_txn_id, public_txn_id
@@ -248,8 +248,8 @@ class Verifier:
         rows = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # SQLite's own
         rows.execute(self._fast_sql(bound), (self.inst, rows_from))
         residue: list[Any] = []
-        early: dict[str, tuple[Any, ...]] = {}
-        postings_of, loads, read = self._implied_postings, _loads, 0
+        early: dict[str, tuple[Any, ...]] = {}  # rows read before their entry, whole
+        postings_of, read = self._implied_postings, 0
         try:
             for entry in walk:
                 action = entry[3]
@@ -257,22 +257,25 @@ class Verifier:
                     subject, payload = entry[4], entry[5]
                     row = early.pop(subject, None)
                     while row is None:
-                        found = next(rows, None)
-                        if found is None:
+                        row = next(rows, None)
+                        if row is None:
                             break
                         read += 1
-                        if found[0] == subject:
-                            row = found[1:]
-                        else:
-                            early[found[0]] = found[1:]
+                        if row[0] != subject:
+                            early[row[0]] = row
+                            row = None
                     if row is not None:
-                        _number, head, tail, status, initiator, fee, postings = row
+                        _name, _number, head, tail, status, initiator, fee, postings = row
                         at = len(head)
                         at += 5 if payload.startswith("true,", at) else 6 if payload.startswith("false,", at) else 0
                         if (initiator == entry[2] and payload.startswith(head) and len(head) < at
                                 and payload.startswith(tail, at)):
                             if status == "posted":
-                                if postings_of(loads(payload)) == (fee, postings):
+                                try:
+                                    implied = postings_of(orjson.loads(payload))
+                                except orjson.JSONDecodeError:
+                                    implied = None
+                                if implied is not None and implied[1] == postings and implied[0] == fee:
                                     continue
                             elif status == "rejected" and fee == 0 and postings is None:
                                 continue
@@ -280,14 +283,14 @@ class Verifier:
                     residue.append(entry)
                 elif action in LEFT_TO_PAIR:
                     residue.append(entry)
-            rest = [(found[0], *found[1:]) for found in rows]
-        except DBAPIError:
+            rest = rows.fetchall()
+        except sqlite3.Error:
             return None  # a value SQLite's JSON does not take (a blob): the one-process check names it
         finally:
             rows.close()
         if not walk.verdict.ok:
             return None
-        left = sorted([(subject, *row) for subject, row in early.items()] + rest, key=lambda row: row[1])
+        left = sorted([*early.values(), *rest], key=lambda row: row[1])
         return _Walked.of(walk), residue, left, read + len(rest)
 
     def _fast_sql(self, bound: str) -> str:
@@ -447,18 +450,18 @@ class Verifier:
         """The fee and the postings (as ``_stored`` writes them) a posted
         format-2 record implies; None for anything unexpected."""
         try:
-            kind, source, dest, amount, currency = r[2], r[3], r[4], r[5], r[6]
+            _, _, kind, source, dest, amount, currency = r[:7]
             cash, income = self.house.get(currency) or self._house(currency)
             postings = f"{source or cash}:{-amount}:{kind}\x1e{dest or cash}:{amount}:{kind}"
             fee = 0
             for answer in r[15]:
                 if len(answer) > 6:
-                    payer = source or dest
+                    payer, terms = source or dest, self.terms
                     for i in range(6, len(answer), 3):
                         line = answer[i + 1]
                         if type(line) is not int:
                             return None
-                        rule = self.terms.get(answer[i], "<term>")
+                        rule = terms.get(answer[i], "<term>")
                         postings += f"\x1e{payer}:{-line}:{rule}\x1e{income}:{line}:{rule}"
                         fee += line
         except (TypeError, ValueError, IndexError, KeyError):

@@ -148,3 +148,10 @@ def test_an_entry_edited_in_either_half_is_named_as_one_process_names_it(ledger:
         assert not same(ledger)["ok"]
         ledger.sql("UPDATE audit_entry SET actor = substr(actor, 1, length(actor) - 1) WHERE seq = :s", s=seq)
     assert same(ledger)["ok"]
+
+
+def test_a_value_sqlite_json_refuses_is_named_as_one_process_names_it(ledger: Bank) -> None:
+    """A blob where text belongs: SQLite's json_array refuses it, so the
+    halves cannot read that row; the one-process check names it."""
+    ledger.sql("UPDATE txn SET memo = x'41' WHERE id = :t", t=number(ledger.transfer))
+    assert not same(ledger)["ok"]

@@ -120,12 +120,13 @@ def _serve(url: str, job: Job, fingerprint: Callable[[Connection], Any], down: i
     try:
         with os.fdopen(down, "rb") as requests, os.fdopen(up, "wb") as answers:
             try:
-                request = pickle.load(requests)
                 engine = make_engine(url)  # its own pool: nothing inherited is used
                 with engine.connect() as conn:
                     conn = conn.execution_options(bank_read_only=True)
-                    with conn.begin():
-                        if fingerprint(conn) != request["fingerprint"]:
+                    with conn.begin():  # opened while the parent opens its own
+                        own = fingerprint(conn)
+                        request = pickle.load(requests)
+                        if own != request["fingerprint"]:
                             answer = None  # a commit came in between: the parent works alone
                         else:
                             answer = job(conn, request)
