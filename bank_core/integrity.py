@@ -25,6 +25,17 @@ institution's accounts sum to zero per currency.
 Both cores at once (``Verifier.run``): the database assembles the rows and
 the aggregates on other connections reading the same snapshot while this
 thread walks the chain and compares (``bank_core.storage.snapshot``).
+
+On a SQLite file, two processes (``Verifier._halves``): the chain and the
+rows are cut at a transaction near the middle; a helper forked before the
+read began (``bank_core.storage.forked``) walks and compares the later
+half while this process does the earlier one, with the aggregates in a
+thread. A half settles a posted or rejected row when SQLite's JSON of the
+row is the record's own text and its fee and postings are the ones the
+record implies (``_fast``: no field rendered in Python but the fee lines);
+everything else is paired here by ``_pair`` in chain order, and the first
+problem of any kind sends verify back to the one-process check above,
+which names it: a failure is always named the same way.
 """
 
 from __future__ import annotations
@@ -214,9 +225,15 @@ class Verifier:
         cut, rows_from = first - 1, middle[0]
         helper.submit({"fingerprint": head, "inst": self.inst, "anchors": anchors, "cut": cut,
                        "rows_from": rows_from})
-        earlier = self._fast(self.audit.walk(self.conn, self.inst, anchors, span=(1, cut)),
-                             f"t.id < {m}", rows_from)
-        reads = self._aggregate_reads(self.conn) if earlier is not None else None
+        fingerprint = lambda conn: self.audit.head(conn, self.inst)  # noqa: E731
+        with twins(self.conn, 1, fingerprint) as others, Beside(1) as beside:
+            # the aggregates in a thread (the database works without the GIL)
+            ahead = beside.submit(self._aggregate_reads, others[0]) if others is not None else None
+            earlier = self._fast(self.audit.walk(self.conn, self.inst, anchors, span=(1, cut)),
+                                 f"t.id < {m}", rows_from)
+            reads = ahead.result() if ahead is not None else None
+        if reads is None and earlier is not None:
+            reads = self._aggregate_reads(self.conn)
         later = helper.result()
         if earlier is None or later is None:
             return None
