@@ -48,12 +48,11 @@ class Helper:
         self.pid = pid
         self.to_child = os.fdopen(to_child, "wb")
         self.from_child = os.fdopen(from_child, "rb")
-        self.submitted = False
+        self.answered = False
 
     def submit(self, request: Any) -> None:
         pickle.dump(request, self.to_child, protocol=pickle.HIGHEST_PROTOCOL)
         self.to_child.close()
-        self.submitted = True
 
     def result(self) -> Any:
         """The job's answer; None when there is none (the child's snapshot
@@ -63,6 +62,7 @@ class Helper:
             kind, value = pickle.load(self.from_child)
         except (EOFError, pickle.UnpicklingError):
             return None
+        self.answered = True
         return value if kind == "ok" else None
 
     def stop(self) -> None:
@@ -70,9 +70,9 @@ class Helper:
             if not stream.closed:
                 stream.close()
         try:
-            if os.waitpid(self.pid, os.WNOHANG) == (0, 0):
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
+            if not self.answered and os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+                os.kill(self.pid, signal.SIGKILL)  # still working for a caller that went on
+            os.waitpid(self.pid, 0)  # an answered child is ending on its own
         except ChildProcessError:
             pass
 
@@ -105,7 +105,7 @@ def forked_helper(engine: Engine, job: Job,
     if pid == 0:  # the child
         os.close(down_w)
         os.close(up_r)
-        _serve(str(engine.url), job, fingerprint, down_r, up_w)  # never returns
+        _serve(engine.url.render_as_string(hide_password=False), job, fingerprint, down_r, up_w)  # no return
     os.close(down_r)
     os.close(up_w)
     helper = Helper(pid, down_w, up_r)
