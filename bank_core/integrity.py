@@ -317,9 +317,15 @@ class Verifier:
         postings as ``_stored`` writes them). Read in rowid order."""
         head = ("rtrim(json_array(2, t.idempotency_key, t.kind, t.source_account_id, t.dest_account_id, "
                 "t.amount_minor, t.currency, t.channel, t.memo), ']') || ','")
-        tail = f"substr(rtrim(json_array({_SQLITE_AT}, t.status, t.code, t.profile_version), ']'), 2) || ','"
+        # the time as ``_SQLITE_AT`` writes it, for half the cost (no format
+        # string to parse; a time before 1970 comes out otherwise: slow path)
+        at = ("replace(datetime(t.at / 1000000, 'unixepoch'), ' ', 'T') || CASE t.at % 1000000 WHEN 0 "
+              "THEN '' ELSE '.' || substr(1000000 + t.at % 1000000, 2) END || '+00:00'")
+        tail = f"substr(rtrim(json_array({at}, t.status, t.code, t.profile_version), ']'), 2) || ','"
+        postings = ("(SELECT group_concat(account_id || ':' || amount_minor || ':' || rule, char(30)) "
+                    "FROM posting p WHERE p.txn_id = t.id)")
         return (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {head}, {tail}, t.status, "
-                f"t.initiator, t.fee_minor, {_SQLITE_POSTINGS} FROM txn t NOT INDEXED "
+                f"t.initiator, t.fee_minor, {postings} FROM txn t NOT INDEXED "
                 f"WHERE t.institution_id = ? AND {bound} ORDER BY t.id")
 
     def _rows(self, stored: Iterator[tuple[str, int, str | None]]) -> Iterator[tuple[str, int, str | None]]:
