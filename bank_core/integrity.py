@@ -68,7 +68,7 @@ SETTLED = frozenset(("txn.posted", "txn.rejected"))  # decisions a half settles 
 LEFT_TO_PAIR = frozenset(("txn.held", "txn.approved", "txn.expired", "txn.reversed"))  # what ``_pair`` acts on
 TWO_PROCESSES_FROM = 20_000  # transactions; below, one process (the fork costs more than it saves)
 ENV_TWO_PROCESSES_FROM = "BANK_VERIFY_TWO_PROCESSES_FROM"  # another threshold (tests: 1)
-EARLIER_SHARE = 0.45  # the parent's half also reads the aggregates
+EARLIER_SHARE = 0.5  # of the rows, for the parent: its aggregates run in a thread beside its half
 RELEASES = frozenset(("txn.rejected", "txn.expired"))
 FIELDS = ("ref", "kind", "status", "amount", "fee", "currency", "from", "to", "channel", "memo",
           "at", "initiator", "profile version", "code", "postings")
