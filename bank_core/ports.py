@@ -112,13 +112,22 @@ class AuditPort(Protocol):
     def verify(self, conn: Connection, institution_id: str) -> AuditVerdict: ...
 
     def walk(self, conn: Connection, institution_id: str,
-             anchors: dict[int, tuple[str, str]] | None = None, read: Any = None) -> Any:
+             anchors: dict[int, tuple[str, str]] | None = None, read: Any = None,
+             span: tuple[int, int | None] | None = None) -> Any:
         """An iterable of ``(seq, at, actor, action, subject, payload)`` in
         chain order, each entry's hash and link checked as it is read; it
         stops at the first bad one, and its ``verdict`` (an
         ``AuditVerdict``) says where. ``anchors``: {seq: (hash, what signed
         it)} the chain must pass through. ``read(sql, params)``, when given,
-        reads the entries (on another connection of the same snapshot)."""
+        reads the entries (on another connection of the same snapshot).
+        ``span`` = ``(first, last)``: one piece of the chain (``last`` None:
+        to its end, with the head check); a piece after the first keeps its
+        first entry's link as ``first_link`` and every complete piece its
+        last entry as ``last`` = (seq, hash), which the caller joins."""
+        ...
+
+    def first_seq(self, conn: Connection, institution_id: str, subject: str) -> int | None:
+        """The sequence number of the first entry about ``subject`` (None: none)."""
         ...
 
     def checkpoint(self, conn: Connection, institution_id: str, signing_key_path: Any,

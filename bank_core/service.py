@@ -504,17 +504,24 @@ class BankService:
         """The chain, the signed checkpoints (with ``public_key``, a PEM
         file) or an exported one (``checkpoint``, a file), and the money
         (``bank_core.integrity``), in one consistent read."""
-        from bank_core.integrity import Problem, verify_ledger
+        from bank_core.integrity import Problem, verify_later, verify_ledger
+        from bank_core.storage.forked import forked_helper
 
         def work(conn: Connection) -> Report:
             self.institution(conn, institution_id)
             anchors, problems, stored = self.audit.anchors(conn, institution_id, public_key, checkpoint)
-            report = verify_ledger(conn, institution_id, self.audit, self.accounts, anchors)
+            report = verify_ledger(conn, institution_id, self.audit, self.accounts, anchors, helper)
             report.problems[:0] = [Problem("checkpoint", f"institution {institution_id}", p)
                                    for p in problems]
             report.stored_checkpoints, report.keyed = stored, public_key is not None
             return report
-        return self.read(work)
+
+        # SQLite: a second process, forked before the read opens its connection
+        # (bank_core.storage.forked), checks half of the chain and the rows.
+        later = lambda conn, request: verify_later(conn, request, self.audit, self.accounts)  # noqa: E731
+        head = lambda conn: self.audit.head(conn, institution_id)  # noqa: E731
+        with forked_helper(self.engine, later, head) as helper:
+            return self.read(work)
 
     def audit_checkpoint(self, institution_id: str, signing_key: Any) -> dict[str, Any]:
         """Sign the chain's head with the key in file ``signing_key`` and store it."""

@@ -13,6 +13,11 @@ verification of this ledger must do, without a single comparison.
 
     .venv/bin/python bench/verify.py --rows 100000
     .venv/bin/python bench/verify.py --rows 100000 --postgres postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/verify.py --rows 100000 --keep /tmp/ledger   # build once, reuse after
+
+``--keep DIR`` (SQLite only) keeps the ledger in DIR and reuses it when the
+same ``--rows`` and ``--seed`` were built there before, so that a change
+can be timed before and after on the very same file.
 
 Figures are printed, never asserted.
 """
@@ -66,7 +71,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", default=None, help="also on PostgreSQL (an admin URL)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="SQLite: build the ledger in this folder once and reuse it")
     options = parser.parse_args()
+    if options.keep is not None:
+        return kept(options)
     engines = [("sqlite", None)] + ([("postgresql", options.postgres)] if options.postgres else [])
     try:
         with tempfile.TemporaryDirectory(prefix="bank-bench-verify-") as tmp:
@@ -76,20 +85,42 @@ def main() -> int:
                 files, _ = run._prepare(url, [run.THREE], 1000, options.rows, work, options.seed)
                 institution, path, _accounts = files[0]
                 run.run_process(url, institution, path, path.with_suffix(".out"))
-                for _ in range(options.repeat):
-                    seconds, cpu, report = verify(url, institution)
-                    txns = report["transactions"]
-                    line = (f"{engine:10} {txns:>8,} transactions: verify's own rate "
-                            f"{report['transactions_per_second']:>8,} txn/s ({report['seconds']:.2f} s); "
-                            f"whole command {seconds:.2f} s ({txns / seconds:,.0f} txn/s, "
-                            f"{txns / cpu:,.0f} per CPU-s)")
-                    if engine == "sqlite":
-                        floor_s, floor_txns, floor_cpu = floor(url.removeprefix("sqlite:///"), institution)
-                        line += (f"; floor {floor_txns / floor_s:,.0f} txn/s ({floor_s:.2f} s, "
-                                 f"{floor_txns / floor_cpu:,.0f} per CPU-s)")
-                    print(f"{line}; load {run.load_per_core()}", flush=True)
+                measure(engine, url, institution, options.repeat)
     finally:
         run.drop_created()
+    return 0
+
+
+def measure(engine: str, url: str, institution: str, repeat: int) -> None:
+    for _ in range(repeat):
+        seconds, cpu, report = verify(url, institution)
+        txns = report["transactions"]
+        line = (f"{engine:10} {txns:>8,} transactions: verify's own rate "
+                f"{report['transactions_per_second']:>8,} txn/s ({report['seconds']:.2f} s); "
+                f"whole command {seconds:.2f} s ({txns / seconds:,.0f} txn/s, "
+                f"{txns / cpu:,.0f} per CPU-s)")
+        if engine == "sqlite":
+            floor_s, floor_txns, floor_cpu = floor(url.removeprefix("sqlite:///"), institution)
+            line += (f"; floor {floor_txns / floor_s:,.0f} txn/s ({floor_s:.2f} s, "
+                     f"{floor_txns / floor_cpu:,.0f} per CPU-s)")
+        print(f"{line}; load {run.load_per_core()}", flush=True)
+
+
+def kept(options: argparse.Namespace) -> int:
+    """``--keep DIR``: the SQLite ledger of these ``--rows`` and ``--seed``
+    built in DIR once (its institution noted beside it), then measured."""
+    work = options.keep
+    work.mkdir(parents=True, exist_ok=True)
+    stem = f"verify-{options.rows}-{options.seed}"
+    database, note = work / f"{stem}.db", work / f"{stem}.institution"
+    url = f"sqlite:///{database}"
+    if not note.exists():
+        database.unlink(missing_ok=True)
+        files, _ = run._prepare(url, [run.THREE], 1000, options.rows, work, options.seed)
+        institution, path, _accounts = files[0]
+        run.run_process(url, institution, path, path.with_suffix(".out"))
+        note.write_text(institution)
+    measure("sqlite", url, note.read_text().strip(), options.repeat)
     return 0
 
 

@@ -51,7 +51,7 @@ def verify(
     doc = {"institution": st.institution, "ok": report.ok, "entries": chain.entries,
            "first_bad_seq": chain.first_bad_seq, "problem": report.verdict().problem,
            "transactions": report.txns, "seconds": round(report.seconds, 3),
-           "transactions_per_second": round(report.rate),
+           "transactions_per_second": round(report.rate), "processes": report.processes,
            "checkpoints": {"stored": report.stored_checkpoints, "anchors": report.anchors,
                            "public_key": report.keyed},
            "problems": [{"check": p.check, "where": p.where, "message": p.message}

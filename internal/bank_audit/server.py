@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from bank_audit import signing
 from bank_audit.tables import AuditCheckpoint, AuditEntryRow, AuditHead
@@ -121,9 +121,15 @@ class AuditServer:
         return None if row is None else (row.seq, row.hash)
 
     def walk(self, conn: Connection, institution_id: str,
-             anchors: dict[int, tuple[str, str]] | None = None, read: Any = None) -> ChainWalk:
+             anchors: dict[int, tuple[str, str]] | None = None, read: Any = None,
+             span: tuple[int, int | None] | None = None) -> ChainWalk:
         """The chain's entries in order, each checked (see ``ChainWalk``)."""
-        return ChainWalk(conn, institution_id, anchors or {}, read)
+        return ChainWalk(conn, institution_id, anchors or {}, read, span)
+
+    def first_seq(self, conn: Connection, institution_id: str, subject: str) -> int | None:
+        """The sequence number of the first entry about ``subject``."""
+        return conn.execute(select(func.min(AuditEntryRow.seq)).where(
+            AuditEntryRow.institution_id == institution_id, AuditEntryRow.subject == subject)).scalar()
 
     def verify(self, conn: Connection, institution_id: str) -> AuditVerdict:
         walk = self.walk(conn, institution_id)
@@ -224,30 +230,54 @@ class ChainWalk:
     recomputed. A missing head record is a failure too. ``read(sql,
     params)`` reads the entries when given (another connection on the same
     snapshot, see ``bank_core.storage.snapshot``); the head is read on
-    ``conn``."""
+    ``conn``.
+
+    ``span`` = ``(first, last)`` walks one piece of the chain, so that two
+    processes can check one chain side by side: the entries ``first`` to
+    ``last`` (``last`` None: to the end, with the head check). A piece
+    that starts after entry 1 takes its first entry's link as read and
+    keeps it (``first_link``) for the caller to join with the piece before
+    it; a piece that ends early keeps its last entry (``last``) and does
+    not look at the head. Joined pieces check what the whole walk checks
+    only if the caller checks, at each join, that the piece before ends at
+    ``first - 1`` with the hash the next piece links to."""
 
     def __init__(self, conn: Connection, institution_id: str,
-                 anchors: dict[int, tuple[str, str]], read: Any = None) -> None:
+                 anchors: dict[int, tuple[str, str]], read: Any = None,
+                 span: tuple[int, int | None] | None = None) -> None:
         self.conn = conn
         self.read = read or (lambda sql, params: stream_rows(conn, sql, params))
         self.institution_id = institution_id
         self.anchors = anchors
+        self.span = span or (1, None)
+        self.first_link: str | None = None  # the prev_hash of a later piece's first entry
+        self.last: tuple[int, str] | None = None  # (seq, hash) of the last entry walked
         self.verdict = AuditVerdict(False, 0, None, "the chain was not read to its end")
 
     def _fail(self, count: int, seq: int, problem: str) -> None:
         self.verdict = AuditVerdict(False, count, seq, problem)
 
     def __iter__(self) -> Iterator[tuple[int, Any, str, str, str, str]]:
+        mark = "?" if self.conn.dialect.name == "sqlite" else "%s"
+        first, last = self.span
+        where = "" if first == 1 else f" AND seq >= {mark}"
+        where += "" if last is None else f" AND seq <= {mark}"
+        bounds = tuple(bound for bound in (first if first != 1 else None, last) if bound is not None)
         rows = self.read("SELECT seq, at, actor, action, subject, payload, prev_hash, hash, actor_typed "
-                         "FROM audit_entry WHERE institution_id = "
-                         f"{'?' if self.conn.dialect.name == 'sqlite' else '%s'} ORDER BY seq",
-                         (self.institution_id,))
+                         f"FROM audit_entry WHERE institution_id = {mark}{where} ORDER BY seq",
+                         (self.institution_id, *bounds))
         try:
             ended = yield from self._checked(rows)
         finally:
             rows.close()  # a reader ahead of a failed walk stops
-        if ended is not None:
+        if ended is None:
+            return
+        count, seq, digest = ended
+        self.last = (seq, digest)
+        if last is None:
             self._end(*ended)
+        else:
+            self.verdict = AuditVerdict(True, count)
 
     def _checked(self, rows: Iterator[Any]) -> Any:
         """The entries, checked; at the end (count, last seq, last hash),
@@ -255,11 +285,14 @@ class ChainWalk:
         inst, anchors = self.institution_id, self.anchors
         sqlite = self.conn.dialect.name == "sqlite"
         stamps: dict[Any, str] = {}
-        expected, prev, count = 1, GENESIS_HASH, 0
+        expected, count = self.span[0], 0
+        prev = GENESIS_HASH if expected == 1 else None  # None: a later piece's first link, kept
         for seq, at, actor, action, subject, payload, prev_hash, digest, typed in rows:
             count += 1
             if seq != expected:
                 return self._fail(count, expected, f"entry {expected} is missing (next is {seq})")
+            if prev is None:
+                prev = self.first_link = prev_hash
             if prev_hash != prev:
                 return self._fail(count, seq, f"entry {seq} does not link to entry {seq - 1}")
             stamp = stamps.get(at)
