@@ -578,11 +578,14 @@ class Verifier:
 
     # ----------------------------------------------------------- aggregates
 
-    def _aggregate_reads(self, conn: Connection) -> tuple[Any, dict[str, tuple[int, int]], list[Any], list[Any]]:
+    def _aggregate_reads(self, conn: Connection) -> tuple[Any, dict[str, tuple[int, int]], list[Any], list[Any],
+                                                         int | None]:
         """What the set-based checks read (on ``conn``, possibly in a worker
         thread): the first orphan posting's transaction, each account's
-        posting sums, the open holds' lines and the stored balances. Judged
-        by ``_aggregates``, in its order, on the verifier's own thread."""
+        posting sums, the open holds' lines, the stored balances and (SQLite)
+        the first transaction with a value of another type than the engine
+        writes. Judged by ``_aggregates``, in its order, on the verifier's
+        own thread."""
         m, inst = self.mark, self.inst
         orphan_sql = (f"SELECT p.txn_id FROM posting p WHERE p.institution_id = {m} AND NOT EXISTS "
                       "(SELECT 1 FROM txn t WHERE t.id = p.txn_id AND t.institution_id = p.institution_id) "
@@ -591,17 +594,27 @@ class Verifier:
             # One pass over the table (not a lookup per posting through the
             # account index) that also counts the postings without their
             # transaction; only when there are any is the first one looked for.
-            sums, orphans = {}, 0
-            for acc, debits, credits, without in conn.exec_driver_sql(
+            sums, orphans, typed = {}, 0, []
+            for acc, debits, credits, without, mistyped in conn.exec_driver_sql(
                     "SELECT p.account_id, sum(CASE WHEN p.amount_minor < 0 THEN -p.amount_minor ELSE 0 END), "
-                    "sum(CASE WHEN p.amount_minor > 0 THEN p.amount_minor ELSE 0 END), count(*) - count(t.id) "
+                    "sum(CASE WHEN p.amount_minor > 0 THEN p.amount_minor ELSE 0 END), count(*) - count(t.id), "
+                    f"min(CASE WHEN {_POSTING_MISTYPED} THEN p.txn_id END) "
                     "FROM posting p NOT INDEXED LEFT JOIN txn t ON t.id = p.txn_id "
                     "AND t.institution_id = p.institution_id WHERE p.institution_id = ? GROUP BY p.account_id",
                     (inst,)):
                 sums[acc] = (debits, credits)
                 orphans += without
+                if mistyped is not None:
+                    typed.append(mistyped)
             orphan = conn.exec_driver_sql(orphan_sql, (inst,)).first() if orphans else None
-        else:
+            # SQLite keeps whatever type a value is written with: a blob where
+            # the engine writes text can read as the same text (one that starts
+            # with a NUL byte reads as ''), so the types are checked too.
+            typed.append(conn.exec_driver_sql(
+                f"SELECT min(id) FROM txn WHERE institution_id = ? AND NOT ({_TXN_TYPED})", (inst,)).scalar())
+            mistyped_txn = min((t for t in typed if t is not None), default=None)
+        else:  # PostgreSQL's columns hold their declared types
+            mistyped_txn = None
             orphan = conn.exec_driver_sql(orphan_sql, (inst,)).first()
             sums = {acc: (debits, credits) for acc, debits, credits in conn.exec_driver_sql(
                 "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
@@ -612,10 +625,14 @@ class Verifier:
         balances = conn.exec_driver_sql(
             "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
             f"FROM balance WHERE institution_id = {m} ORDER BY account_id", (inst,)).all()
-        return orphan, sums, held, balances
+        return orphan, sums, held, balances, mistyped_txn
 
     def _aggregates(self, orphan: Any, sums: dict[str, tuple[int, int]], held: list[Any],
-                    balances: list[Any]) -> None:
+                    balances: list[Any], mistyped: int | None = None) -> None:
+        if mistyped is not None:  # (after the row pass: a difference it named comes first)
+            self.problem("coverage", f"transaction {public_txn_id(mistyped)}",
+                         "a value of its row or postings is stored with another type than the engine "
+                         "writes (edited outside the bank engine)")
         if "coverage" in self.problems:
             self._per_txn()  # name what the stored postings break (else they equal the chain's)
         if orphan is not None:
@@ -685,6 +702,20 @@ class Verifier:
 
 _SQLITE_AT = ("strftime('%Y-%m-%dT%H:%M:%S', t.at / 1000000, 'unixepoch') || CASE t.at % 1000000 "
               "WHEN 0 THEN '' ELSE printf('.%06d', t.at % 1000000) END || '+00:00'")
+# What the engine writes into each column (SQLite stores any type anywhere),
+# and text without a NUL character (the engine refuses control characters;
+# SQLite's printf() stops at a NUL, so such a text reads as its prefix).
+def _text(column: str, nullable: bool = False) -> str:
+    typed = f"typeof({column}) IN ('text', 'null')" if nullable else f"typeof({column}) = 'text'"
+    return f"{typed} AND coalesce(instr(CAST({column} AS BLOB), x'00'), 0) = 0"
+
+
+_TXN_TYPED = " AND ".join(
+    [_text(c) for c in ("idempotency_key", "kind", "status", "currency", "channel", "memo", "initiator")]
+    + [_text(c, nullable=True) for c in ("source_account_id", "dest_account_id", "code")]
+    + [f"typeof({c}) = 'integer'" for c in ("amount_minor", "fee_minor", "at", "profile_version")])
+_POSTING_MISTYPED = (f"NOT ({_text('p.account_id')} AND {_text('p.rule')} AND {_text('p.currency')} "
+                     "AND typeof(p.amount_minor) = 'integer')")
 _SQLITE_POSTINGS = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_minor, rule), char(30)) "
                     "FROM posting p WHERE p.txn_id = t.id)")
 

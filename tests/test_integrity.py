@@ -140,6 +140,32 @@ def test_every_field_of_a_row_and_its_postings_is_covered(bank: Bank, field: str
     assert f"its {named} is" in line or (named == "postings" and "postings" in line)
 
 
+# Values SQLite would keep in another type than the engine writes, each
+# reading as the very text or number the chain records (a blob that starts
+# with a NUL byte reads as ''; a blob of digits reads as the number).
+MISTYPED = {
+    "memo": ("txn", "memo = x'00' || CAST(memo AS BLOB)"),
+    "channel": ("txn", "channel = CAST(channel AS BLOB)"),
+    "amount": ("txn", "amount_minor = CAST(CAST(amount_minor AS TEXT) AS BLOB)"),
+    "memo_blob": ("txn", "memo = x'00ff'"),
+    "posting_rule": ("posting", "rule = CAST(rule AS BLOB)"),
+    "posting_rule_nul": ("posting", "rule = rule || x'00' || 'forged'"),
+}
+
+
+@pytest.mark.parametrize("field", list(MISTYPED))
+def test_a_value_stored_with_another_type_is_named(bank: Bank, field: str) -> None:
+    """SQLite keeps any type in any column: a value rewritten as a blob
+    that reads as the same text must not verify OK (PostgreSQL's columns
+    refuse it)."""
+    if not bank.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's columns hold only their declared types")
+    table, change = MISTYPED[field]
+    column = "id" if table == "txn" else "txn_id"
+    bank.sql(f"UPDATE {table} SET {change} WHERE {column} = :t", t=number(bank.transfer))
+    assert_one_error_line(bank.verify(), 1, "ledger does not verify", "coverage", bank.transfer)
+
+
 def test_a_row_inserted_or_deleted_with_sql_is_named(bank: Bank) -> None:
     forged = number(bank.rejected) + 1000
     bank.sql("INSERT INTO txn SELECT :f, institution_id, 'inserted', kind, status, amount_minor, fee_minor, "
