@@ -322,10 +322,8 @@ class Verifier:
         at = ("replace(datetime(t.at / 1000000, 'unixepoch'), ' ', 'T') || CASE t.at % 1000000 WHEN 0 "
               "THEN '' ELSE '.' || substr(1000000 + t.at % 1000000, 2) END || '+00:00'")
         tail = f"substr(rtrim(json_array({at}, t.status, t.code, t.profile_version), ']'), 2) || ','"
-        postings = ("(SELECT group_concat(account_id || ':' || amount_minor || ':' || rule, char(30)) "
-                    "FROM posting p WHERE p.txn_id = t.id)")
         return (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {head}, {tail}, t.status, "
-                f"t.initiator, t.fee_minor, {postings} FROM txn t NOT INDEXED "
+                f"t.initiator, t.fee_minor, {_SQLITE_POSTINGS_JOINED} FROM txn t NOT INDEXED "
                 f"WHERE t.institution_id = ? AND {bound} ORDER BY t.id")
 
     def _rows(self, stored: Iterator[tuple[str, int, str | None]]) -> Iterator[tuple[str, int, str | None]]:
@@ -361,8 +359,7 @@ class Verifier:
 
     def _full_row(self, txn_number: int) -> tuple[Any, ...] | None:
         """One row as ``_compare`` reads it (the slow path that names a field)."""
-        concat = ("(SELECT group_concat(account_id || ':' || amount_minor || ':' || rule, char(30)) "
-                  "FROM posting p WHERE p.txn_id = t.id)" if self.sqlite else
+        concat = (_SQLITE_POSTINGS_JOINED if self.sqlite else
                   "(SELECT string_agg(account_id || ':' || amount_minor || ':' || rule, chr(30) ORDER BY id) "
                   "FROM posting p WHERE p.txn_id = t.id)")
         row = self.conn.exec_driver_sql(
@@ -702,22 +699,28 @@ class Verifier:
 
 _SQLITE_AT = ("strftime('%Y-%m-%dT%H:%M:%S', t.at / 1000000, 'unixepoch') || CASE t.at % 1000000 "
               "WHEN 0 THEN '' ELSE printf('.%06d', t.at % 1000000) END || '+00:00'")
-# What the engine writes into each column (SQLite stores any type anywhere),
-# and text without a NUL character (the engine refuses control characters;
-# SQLite's printf() stops at a NUL, so such a text reads as its prefix).
+_SQLITE_POSTINGS = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_minor, rule), char(30)) "
+                    "FROM posting p WHERE p.txn_id = t.id)")
+# the same text with ||: every byte of a value (printf() stops at a NUL)
+_SQLITE_POSTINGS_JOINED = ("(SELECT group_concat(account_id || ':' || amount_minor || ':' || rule, char(30)) "
+                           "FROM posting p WHERE p.txn_id = t.id)")
+
+
 def _text(column: str, nullable: bool = False) -> str:
+    """SQLite: ``column`` holds text (or null) without a NUL character, as
+    the engine writes it (it refuses control characters)."""
     typed = f"typeof({column}) IN ('text', 'null')" if nullable else f"typeof({column}) = 'text'"
     return f"{typed} AND coalesce(instr(CAST({column} AS BLOB), x'00'), 0) = 0"
 
 
+# What the engine writes into each column: SQLite stores any type anywhere,
+# and its printf() reads a text with a NUL as the text before it.
 _TXN_TYPED = " AND ".join(
     [_text(c) for c in ("idempotency_key", "kind", "status", "currency", "channel", "memo", "initiator")]
     + [_text(c, nullable=True) for c in ("source_account_id", "dest_account_id", "code")]
     + [f"typeof({c}) = 'integer'" for c in ("amount_minor", "fee_minor", "at", "profile_version")])
 _POSTING_MISTYPED = (f"NOT ({_text('p.account_id')} AND {_text('p.rule')} AND {_text('p.currency')} "
                      "AND typeof(p.amount_minor) = 'integer')")
-_SQLITE_POSTINGS = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_minor, rule), char(30)) "
-                    "FROM posting p WHERE p.txn_id = t.id)")
 
 
 class _Walked:

@@ -186,12 +186,11 @@ def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[i
             "WHERE b.institution_id = %s AND b.account_id = v.acc",
             (accounts, *columns, [seals[acc] for acc in accounts], institution_id))
         return
-    if conn.dialect.name in _RAW:
-        mark = _RAW[conn.dialect.name]
+    if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(
-            "UPDATE balance SET debits_posted = debits_posted + {m}, credits_posted = credits_posted + {m}, "
-            "debits_pending = debits_pending + {m}, credits_pending = credits_pending + {m}, seal = {m} "
-            "WHERE institution_id = {m} AND account_id = {m}".format(m=mark),
+            "UPDATE balance SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ?, "
+            "debits_pending = debits_pending + ?, credits_pending = credits_pending + ?, seal = ? "
+            "WHERE institution_id = ? AND account_id = ?",
             [(d[0], d[1], d[2], d[3], seals[acc], institution_id, acc) for acc, d in deltas.items()])  # type: ignore[arg-type]
         return
     stmt = (update(Balance)
@@ -300,14 +299,14 @@ def bump_usage_many(conn: Connection, institution_id: str,
             (institution_id, *([key[i] for key in keys] for i in range(4)),
              *([deltas[key][i] for key in keys] for i in range(3))))
         return
-    if conn.dialect.name in _RAW:
+    if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(
             "INSERT INTO usage_counter (account_id, period, kind, channel, institution_id, amount_minor, "
-            "fee_minor, count) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}) "
+            "fee_minor, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (account_id, period, kind, channel) DO UPDATE SET "
             "amount_minor = usage_counter.amount_minor + excluded.amount_minor, "
             "fee_minor = usage_counter.fee_minor + excluded.fee_minor, "
-            "count = usage_counter.count + excluded.count".format(m=_RAW[conn.dialect.name]),
+            "count = usage_counter.count + excluded.count",
             [(acc, period, kind, channel, institution_id, d[0], d[1], d[2])
              for (acc, period, kind, channel), d in sorted(deltas.items())])  # type: ignore[arg-type]
         return
