@@ -731,6 +731,31 @@ def test_database_and_actor_from_the_environment(cli: Cli, tmp_path: Path) -> No
     assert initiators == [TELLER, "flag-actor", "env-actor", getpass.getuser()]
 
 
+def test_sqlite_connections_keep_statement_journals_in_memory_and_a_sized_page_cache(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bank_core.storage.engine import ENV_SQLITE_CACHE_MIB, SQLITE_CACHE_MIB, make_engine
+
+    def pragmas() -> tuple[int, int]:
+        engine = make_engine(cli.db_url)
+        try:
+            with engine.connect() as conn:
+                return (conn.exec_driver_sql("PRAGMA temp_store").scalar(),
+                        conn.exec_driver_sql("PRAGMA cache_size").scalar())
+        finally:
+            engine.dispose()
+
+    monkeypatch.delenv(ENV_SQLITE_CACHE_MIB, raising=False)
+    assert pragmas() == (2, -1024 * SQLITE_CACHE_MIB)  # 2: MEMORY; negative: KiB
+    monkeypatch.setenv(ENV_SQLITE_CACHE_MIB, "8")
+    assert pragmas() == (2, -8192)
+    acc = cli.open()
+    for bad in ("0", "lots", "-3", "70000"):
+        assert_one_error_line(cli("account", "list", env={ENV_SQLITE_CACHE_MIB: bad}), 5,
+                              ENV_SQLITE_CACHE_MIB, repr(bad))
+    listed = cli.json("account", "list", env={ENV_SQLITE_CACHE_MIB: "16"})
+    assert [a["id"] for a in listed["accounts"]] == [acc]
+
+
 def test_system_error_is_one_line_without_debug_and_a_traceback_with_it(cli: Cli) -> None:
     result = cli("account", "list", db=UNREACHABLE_PG)
     line = assert_one_error_line(result, 7, "OperationalError", "--debug")
