@@ -18,6 +18,7 @@ This module builds on ``bank_core.integrity`` (never the other way round):
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from bank_core.integrity import _SQLITE_POSTINGS_JOINED, First, Verifier, _order
+from bank_core.integrity import _POSTING_MISTYPED, _TXN_TYPED, First, Verifier, _order
 from bank_core.messages import TXN_ID_PREFIX
 from bank_core.ports import AccountsPort, AuditPort, AuditVerdict
 from bank_core.storage.forked import Helper
@@ -79,24 +80,63 @@ def _settle(v: Verifier, anchors: dict[int, tuple[str, str]], helper: Helper) ->
     fingerprint = lambda conn: v.audit.head(conn, v.inst)  # noqa: E731
     with twins(v.conn, 1, fingerprint) as others, Beside(1) as beside:
         # the aggregates in a thread (the database works without the GIL)
-        ahead = beside.submit(v._aggregate_reads, others[0]) if others is not None else None
+        ahead = beside.submit(_aggregate_reads, v, others[0]) if others is not None else None
         earlier = _fast(v, v.audit.walk(v.conn, v.inst, anchors, span=(1, cut)), f"t.id < {m}", rows_from)
         reads = ahead.result() if ahead is not None else None
     if reads is None and earlier is not None:
-        reads = v._aggregate_reads(v.conn)
+        reads = _aggregate_reads(v, v.conn)
     later = helper.result()
     if earlier is None or later is None:
         return None
     (walk, residue, rows, txns), (later_walk, later_residue, later_rows, later_txns) = earlier, later
     if walk.last != (cut, later_walk.first_link):
         return None  # the halves of the chain do not join
+    orphans, sums, held, balances = reads
+    if orphans or _mistyped(v, [row[1] for row in rows + later_rows]):
+        return None  # postings without their transaction, or a value of another type: named alone
     v.txns = txns + later_txns
     verdict = AuditVerdict(True, walk.verdict.entries + later_walk.verdict.entries)
     v._pair(_Walked(residue + later_residue, verdict), iter(rows + later_rows))
     if v.problems:
         return None
-    v._aggregates(*reads)
+    v._aggregates(None, sums, held, balances)
     return verdict, sorted(v.problems.values(), key=_order)
+
+
+def _aggregate_reads(v: Verifier, conn: Connection) -> tuple[int, dict[str, tuple[int, int]], list[Any], list[Any]]:
+    """``Verifier._aggregate_reads`` without the types (``_fast`` and
+    ``_mistyped`` see them): how many postings have no transaction (one
+    pass over the table), each account's posting sums, the open holds'
+    lines and the stored balances."""
+    sums, orphans = {}, 0
+    for acc, debits, credits, without in conn.exec_driver_sql(
+            "SELECT p.account_id, sum(CASE WHEN p.amount_minor < 0 THEN -p.amount_minor ELSE 0 END), "
+            "sum(CASE WHEN p.amount_minor > 0 THEN p.amount_minor ELSE 0 END), count(*) - count(t.id) "
+            "FROM posting p NOT INDEXED LEFT JOIN txn t ON t.id = p.txn_id "
+            "AND t.institution_id = p.institution_id WHERE p.institution_id = ? GROUP BY p.account_id",
+            (v.inst,)):
+        sums[acc] = (debits, credits)
+        orphans += without
+    held = conn.exec_driver_sql("SELECT lines FROM txn WHERE institution_id = ? AND status = 'held'",
+                                (v.inst,)).all()
+    balances = conn.exec_driver_sql(
+        "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
+        "FROM balance WHERE institution_id = ? ORDER BY account_id", (v.inst,)).all()
+    return orphans, sums, held, balances
+
+
+def _mistyped(v: Verifier, numbers: list[int]) -> bool:
+    """Whether any of these transactions (the rows ``_fast`` did not
+    settle) or its postings holds a value of another type than the engine
+    writes: the one-process check's test (``_TXN_TYPED``,
+    ``_POSTING_MISTYPED``) on those rows alone."""
+    if not numbers:
+        return False
+    listed = json.dumps(numbers)
+    return v.conn.exec_driver_sql(
+        f"SELECT 1 FROM txn WHERE id IN (SELECT value FROM json_each(?)) AND NOT ({_TXN_TYPED}) UNION ALL "
+        "SELECT 1 FROM posting p WHERE p.txn_id IN (SELECT value FROM json_each(?)) AND p.institution_id = ? "
+        f"AND {_POSTING_MISTYPED} LIMIT 1", (listed, listed, v.inst)).first() is not None
 
 
 def _fast(v: Verifier, walk: Any, bound: str, rows_from: int) -> tuple[Any, list[Any], list[Any], int] | None:
@@ -111,13 +151,25 @@ def _fast(v: Verifier, walk: Any, bound: str, rows_from: int) -> tuple[Any, list
     its first nine elements and, after ``at_given``, the next four; the
     initiator is the entry's actor; and a rejected row has no fee and
     no postings, a posted one the fee and postings its record implies
-    (``_implied_postings``). Equal JSON texts are equal values, so no
-    field is parsed or rendered in Python but the fee lines."""
+    (``_implied_json``). Equal JSON texts are equal values, so no field
+    is parsed or rendered in Python but the fee lines.
+
+    The types come with it (the one-process check reads them in a pass of
+    their own, ``_TXN_TYPED`` and ``_POSTING_MISTYPED``): SQLite's JSON
+    shows a value's type (a text quoted, an integer bare, a real with its
+    point, a blob refused) and a NUL or any other character it escapes
+    with a backslash, so a row is settled only when its JSON has no
+    backslash (nor its implied postings, which are built without one), its
+    integers are integers (``_fast_sql`` reads no status otherwise) and
+    its initiator, the entry's actor, has no NUL. The rest is handed back,
+    and ``_mistyped`` tests their types as the one-process check does."""
     rows = v.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # SQLite's own
     rows.execute(_fast_sql(bound), (v.inst, rows_from))
     residue: list[Any] = []
     early: dict[str, tuple[Any, ...]] = {}  # rows read before their entry, whole
-    postings_of, read = v._implied_postings, 0
+    read, loads = 0, orjson.loads
+    rules = {term: rule for term, rule in v.terms.items() if _plain(rule)}  # written in JSON as they are
+    house: dict[str, tuple[str, str] | None] = {}
     try:
         for entry in walk:
             action = entry[3]
@@ -137,10 +189,11 @@ def _fast(v: Verifier, walk: Any, bound: str, rows_from: int) -> tuple[Any, list
                     at = len(head)
                     at += 5 if payload.startswith("true,", at) else 6 if payload.startswith("false,", at) else 0
                     if (initiator == entry[2] and payload.startswith(head) and len(head) < at
-                            and payload.startswith(tail, at)):
+                            and payload.startswith(tail, at) and "\\" not in head and "\\" not in tail
+                            and "\x00" not in initiator):
                         if status == "posted":
                             try:
-                                implied = postings_of(orjson.loads(payload))
+                                implied = _implied_json(v, loads(payload), rules, house)
                             except orjson.JSONDecodeError:
                                 implied = None
                             if implied is not None and implied[1] == postings and implied[0] == fee:
@@ -165,8 +218,10 @@ def _fast(v: Verifier, walk: Any, bound: str, rows_from: int) -> tuple[Any, list
 def _fast_sql(bound: str) -> str:
     """SQLite: each row of the half in id order as (name, id, the JSON
     text of the record's elements 0-8 up to and with the comma after
-    them, the text of elements 10-13 likewise, status, initiator, fee,
-    postings as ``_stored`` writes them). Read in rowid order."""
+    them, the text of elements 10-13 likewise, status (null when the time,
+    amount, fee or profile version is not an integer), initiator, fee,
+    postings as JSON arrays (account, amount, rule, currency) joined by
+    ``SEP``). Read in rowid order."""
     head = ("rtrim(json_array(2, t.idempotency_key, t.kind, t.source_account_id, t.dest_account_id, "
             "t.amount_minor, t.currency, t.channel, t.memo), ']') || ','")
     # the time as ``_SQLITE_AT`` writes it, for half the cost (no format
@@ -174,9 +229,53 @@ def _fast_sql(bound: str) -> str:
     at = ("replace(datetime(t.at / 1000000, 'unixepoch'), ' ', 'T') || CASE t.at % 1000000 WHEN 0 "
           "THEN '' ELSE '.' || substr(1000000 + t.at % 1000000, 2) END || '+00:00'")
     tail = f"substr(rtrim(json_array({at}, t.status, t.code, t.profile_version), ']'), 2) || ','"
-    return (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {head}, {tail}, t.status, "
-            f"t.initiator, t.fee_minor, {_SQLITE_POSTINGS_JOINED} FROM txn t NOT INDEXED "
+    status = ("CASE WHEN typeof(t.at) = 'integer' AND typeof(t.amount_minor) = 'integer' AND "
+              "typeof(t.fee_minor) = 'integer' AND typeof(t.profile_version) = 'integer' THEN t.status END")
+    # json_array: cheaper than joining the fields with || (and it shows their types)
+    postings = ("(SELECT group_concat(json_array(account_id, amount_minor, rule, currency), char(30)) "
+                "FROM posting p WHERE p.txn_id = t.id)")
+    return (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {head}, {tail}, {status}, "
+            f"t.initiator, t.fee_minor, {postings} FROM txn t NOT INDEXED "
             f"WHERE t.institution_id = ? AND {bound} ORDER BY t.id")
+
+
+def _implied_json(v: Verifier, r: Any, rules: dict[int, str],
+                  house: dict[str, tuple[str, str] | None]) -> tuple[int, str] | None:
+    """The fee and the postings a posted format-2 record implies, as
+    ``_fast_sql`` reads them; None for anything unexpected. Every text in
+    it must be one JSON writes as it is (``_plain``): the record's own
+    (its head, read as JSON without a backslash), the house accounts and
+    the rules (``rules``: only such terms)."""
+    try:
+        _, _, kind, source, dest, amount, currency = r[:7]
+        accounts = house.get(currency, False)
+        if accounts is False:
+            found = v.house.get(currency) or v._house(currency)
+            accounts = house[currency] = found if _plain(found[0]) and _plain(found[1]) else None
+        if accounts is None or type(amount) is not int:
+            return None
+        cash, income = accounts
+        end = f'","{currency}"]'
+        postings = f'["{source or cash}",{-amount},"{kind}{end}\x1e["{dest or cash}",{amount},"{kind}{end}'
+        fee = 0
+        for answer in r[15]:
+            if len(answer) > 6:
+                payer = source or dest
+                for i in range(6, len(answer), 3):
+                    line, rule = answer[i + 1], rules.get(answer[i])
+                    if type(line) is not int or rule is None:
+                        return None
+                    postings += f'\x1e["{payer}",{-line},"{rule}{end}\x1e["{income}",{line},"{rule}{end}'
+                    fee += line
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+    return fee, postings
+
+
+def _plain(text: Any) -> bool:
+    """A text JSON writes as it is between its quotes (no quote, backslash
+    or control character to escape)."""
+    return type(text) is str and json.dumps(text, ensure_ascii=False)[1:-1] == text
 
 
 class _Walked:

@@ -150,6 +150,15 @@ MISTYPED = {
     "memo_blob": ("txn", "memo = x'00ff'"),
     "posting_rule": ("posting", "rule = CAST(rule AS BLOB)"),
     "posting_rule_nul": ("posting", "rule = rule || x'00' || 'forged'"),
+    "at": ("txn", "at = CAST(CAST(at AS TEXT) AS BLOB)"),
+    "fee": ("txn", "fee_minor = CAST(CAST(fee_minor AS TEXT) AS BLOB)"),
+    "profile_version": ("txn", "profile_version = CAST(CAST(profile_version AS TEXT) AS BLOB)"),
+    "initiator_nul": ("txn", "initiator = initiator || x'00'"),
+    "code_nul": ("txn", "code = coalesce(code, '') || x'00'"),
+    "posting_amount": ("posting", "amount_minor = CAST(CAST(amount_minor AS TEXT) AS BLOB)"),
+    "posting_currency": ("posting", "currency = CAST(currency AS BLOB)"),
+    "posting_currency_nul": ("posting", "currency = currency || x'00'"),
+    "posting_account_nul": ("posting", "account_id = account_id || x'00'"),
 }
 
 
