@@ -175,6 +175,29 @@ def test_a_value_stored_with_another_type_is_named(bank: Bank, field: str) -> No
     assert_one_error_line(bank.verify(), 1, "ledger does not verify", "coverage", bank.transfer)
 
 
+def forge_without_foreign_keys(bank: Bank, statement: str, **params: Any) -> None:
+    """SQL on a SQLite connection of the forger's own: the engine's turn
+    the foreign keys on, a forger's need not."""
+    import sqlite3
+
+    with sqlite3.connect(bank.url.removeprefix("sqlite:///")) as conn:
+        conn.execute(statement, params)
+    conn.close()
+
+
+ORPHAN = ("INSERT INTO posting (txn_id, institution_id, account_id, amount_minor, currency, rule, posted_at) "
+          "SELECT 999999, institution_id, account_id, 0, currency, rule, posted_at FROM posting "
+          "WHERE txn_id = :t LIMIT 1")
+
+
+def test_a_posting_without_its_transaction_is_named(bank: Bank) -> None:
+    """A posting of nothing (moving no money: only the orphan check sees it)."""
+    if not bank.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL enforces the posting's foreign key")
+    forge_without_foreign_keys(bank, ORPHAN, t=number(bank.transfer))
+    assert_one_error_line(bank.verify(), 1, "postings", "txn_999999", "no transaction row")
+
+
 def test_a_row_inserted_or_deleted_with_sql_is_named(bank: Bank) -> None:
     forged = number(bank.rejected) + 1000
     bank.sql("INSERT INTO txn SELECT :f, institution_id, 'inserted', kind, status, amount_minor, fee_minor, "

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from cli_support import BANK_VARS, Cli, bank_executable
-from test_integrity import CHAIN_ATTACKS, EDITS, FIELD_EDITS, MISTYPED, Bank, number, rechain, rows
+from test_integrity import (CHAIN_ATTACKS, EDITS, FIELD_EDITS, MISTYPED, ORPHAN, Bank,
+                            forge_without_foreign_keys, number, rechain, rows)
 
 ONE, TWO = "1000000000", "1"
 
@@ -142,6 +143,24 @@ def test_a_nul_the_chain_and_the_row_agree_on_is_named_as_one_process_names_it(l
             entry["payload"] = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
     rechain(ledger, entries)
     ledger.sql("UPDATE txn SET memo = 'rent' || x'00' || 'forged' WHERE id = :t", t=number(ledger.transfer))
+    assert not same(ledger)["ok"]
+
+
+def test_a_posting_without_its_transaction_or_of_another_institution_is_named_as_one_process_names_it(
+        ledger: Bank) -> None:
+    """The halves count the institution's postings the settled rows have
+    (a posting of another institution keeps its row from being settled)
+    against all it has: the orphan check of one process, by counting."""
+    forge_without_foreign_keys(ledger, ORPHAN, t=number(ledger.transfer))
+    assert not same(ledger)["ok"]
+    forge_without_foreign_keys(ledger, "DELETE FROM posting WHERE txn_id = 999999")
+    assert same(ledger)["ok"]
+    # one of the transfer's postings handed to another institution, and the
+    # same posting again as an orphan: every sum and count as before
+    forge_without_foreign_keys(ledger, ORPHAN.replace("0, currency", "amount_minor, currency"),
+                               t=number(ledger.transfer))
+    forge_without_foreign_keys(ledger, "UPDATE posting SET institution_id = 'elsewhere' WHERE id = "
+                                       "(SELECT min(id) FROM posting WHERE txn_id = :t)", t=number(ledger.transfer))
     assert not same(ledger)["ok"]
 
 
