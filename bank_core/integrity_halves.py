@@ -27,7 +27,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from bank_core.integrity import _POSTING_MISTYPED, _TXN_TYPED, First, Verifier, _order
+from bank_core.integrity import First, Verifier, _order
+from bank_core.integrity_sums import _POSTING_MISTYPED, _TXN_TYPED
 from bank_core.messages import TXN_ID_PREFIX
 from bank_core.ports import AccountsPort, AuditPort, AuditVerdict
 from bank_core.storage.forked import Helper
