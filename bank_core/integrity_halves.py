@@ -145,7 +145,8 @@ def _left(v: Verifier, numbers: list[int]) -> tuple[bool, int]:
     return bool(mistyped), own
 
 
-def _fast(v: Verifier, walk: Any, bound: str, rows_from: int) -> tuple[Any, list[Any], list[Any], int] | None:
+def _fast(v: Verifier, walk: Any, bound: str,
+          rows_from: int) -> tuple[Any, list[Any], list[Any], int, int] | None:
     """One half: its chain entries walked (``walk``: hashes, links,
     anchors) and its rows (``bound`` on ``t.id``) compared; returns
     (``_Walked`` of the chain half, the entries left for ``_pair``, the
