@@ -16,7 +16,8 @@ Only a difference, a hold (whose state depends on later entries), a reversal
 or a revision-0001 record takes the slow path, which compares field by
 field and names the first that differs.
 
-Then set-based checks (SQL aggregates, one row per account at most):
+Then set-based checks (``bank_core.integrity_sums``: SQL aggregates, one row
+per account at most):
 every posted transaction's postings sum to zero per currency and match its
 amount and fees; its status agrees with its postings; every stored balance
 (posted and pending) equals its postings and open holds; each
@@ -26,26 +27,18 @@ Both cores at once (``Verifier.run``): the database assembles the rows and
 the aggregates on other connections reading the same snapshot while this
 thread walks the chain and compares (``bank_core.storage.snapshot``).
 
-On a SQLite file, two processes (``Verifier._halves``): the chain and the
-rows are cut at a transaction near the middle; a helper forked before the
-read began (``bank_core.storage.forked``) walks and compares the later
-half while this process does the earlier one, with the aggregates in a
-thread. A half settles a posted or rejected row when SQLite's JSON of the
-row is the record's own text and its fee and postings are the ones the
-record implies (``_fast``: no field rendered in Python but the fee lines);
-everything else is paired here by ``_pair`` in chain order, and the first
-problem of any kind sends verify back to the one-process check above,
-which names it: a failure is always named the same way.
+On a SQLite file, two processes first (``bank_core.integrity_halves``,
+handed to ``verify_ledger`` as ``first``): whatever they settle is the
+answer; the first problem of any kind sends verify back to the
+one-process check here, which names it: a failure is always named the
+same way.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import time
-from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,22 +46,16 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from bank_core.ledger import deltas_for, lines_from_json
-from bank_core.messages import TXN_ID_PREFIX, parse_txn_id, public_txn_id
-from bank_core.money import MoneyError, format_minor, parse_minor
+from bank_core import integrity_sums
+from bank_core.messages import TXN_ID_PREFIX, parse_txn_id
+from bank_core.money import MoneyError, parse_minor
 from bank_core.record import FORMAT
 from bank_core.ports import AccountsPort, AuditPort, AuditVerdict
 from bank_core.storage.base import micros
 from bank_core.storage.bulk import stream_rows
-from bank_core.storage.forked import Helper
 from bank_core.storage.snapshot import Beside, rows_in_process, twins
 
 DECISIONS = frozenset(("txn.posted", "txn.held", "txn.rejected"))
-SETTLED = frozenset(("txn.posted", "txn.rejected"))  # decisions a half settles alone when the row equals them
-LEFT_TO_PAIR = frozenset(("txn.held", "txn.approved", "txn.expired", "txn.reversed"))  # what ``_pair`` acts on
-TWO_PROCESSES_FROM = 20_000  # transactions; below, one process (the fork costs more than it saves)
-ENV_TWO_PROCESSES_FROM = "BANK_VERIFY_TWO_PROCESSES_FROM"  # another threshold (tests: 1)
-EARLIER_SHARE = 0.5  # of the rows, for the parent: its aggregates run in a thread beside its half
 RELEASES = frozenset(("txn.rejected", "txn.expired"))
 FIELDS = ("ref", "kind", "status", "amount", "fee", "currency", "from", "to", "channel", "memo",
           "at", "initiator", "profile version", "code", "postings")
@@ -96,7 +83,7 @@ class Report:
     stored_checkpoints: int = 0
     keyed: bool = False
     problems: list[Problem] = field(default_factory=list)
-    processes: int = 1  # 2: the halves settled it (``Verifier._halves``)
+    processes: int = 1  # 2: the halves settled it (``bank_core.integrity_halves``)
 
     @property
     def ok(self) -> bool:
@@ -127,6 +114,11 @@ class _Expected:
         self.lines = lines
 
 
+# A check tried before the one-process one (``Verifier.run``): its answer,
+# or None for "check again here" (``bank_core.integrity_halves``).
+First = Callable[["Verifier", dict[int, tuple[str, str]]], "tuple[AuditVerdict, list[Problem]] | None"]
+
+
 class Verifier:
     def __init__(self, conn: Connection, institution_id: str, audit: AuditPort,
                  accounts: AccountsPort) -> None:
@@ -151,11 +143,11 @@ class Verifier:
     # ---------------------------------------------------------------- run
 
     def run(self, anchors: dict[int, tuple[str, str]],
-            helper: Helper | None = None) -> tuple[AuditVerdict, list[Problem]]:
-        """With a forked ``helper`` (SQLite): two processes (``_halves``),
-        and when they find anything to report, everything again in this
-        one, which names it. Without: the chain walk and the row comparison
-        run on this thread. Beside
+            first: First | None = None) -> tuple[AuditVerdict, list[Problem]]:
+        """With ``first`` (SQLite: two processes, ``bank_core.integrity_halves``)
+        its answer when it has one (it finds nothing to report), else
+        everything again in this one, which names what differs. Here the
+        chain walk and the row comparison run on this thread. Beside
         them, on connections reading the same snapshot (``twins``): the
         aggregates in a worker thread (few rows: the database works without
         the GIL) and the assembled rows, by a worker thread on PostgreSQL
@@ -163,8 +155,8 @@ class Verifier:
         driver takes the GIL back for every row. Without such a connection
         all is read here, one after the other."""
         self.terms = dict(self.conn.exec_driver_sql("SELECT id, text FROM decision_term").all())
-        if helper is not None:
-            found = self._halves(anchors, helper)
+        if first is not None:
+            found = first(self, anchors)
             if found is not None:
                 self.processes = 2
                 return found
@@ -191,140 +183,6 @@ class Verifier:
         if walk.verdict.ok and reads is not None:
             self._aggregates(*reads)
         return walk.verdict, sorted(self.problems.values(), key=_order)
-
-    # ------------------------------------------------------ two processes
-
-    def _halves(self, anchors: dict[int, tuple[str, str]], helper: Helper) -> Any:
-        """The chain and the rows cut in two at a transaction near the
-        middle: the forked ``helper`` walks and compares the later half
-        (``verify_later``) while this process does the earlier one (the
-        same ``_fast`` pass), then the aggregates. Each pass settles the
-        rows that equal their posted or rejected decision and hands back
-        the rest: the entries the row comparison of ``_pair`` must see
-        (holds, their resolutions, reversals, anything that differs) and
-        the rows no entry settled. Those go through ``_pair`` here, in
-        chain order, as if the walk had been one.
-
-        Returns None (the caller starts again, alone, and names what is
-        wrong as it always has) when the halves cannot be had, when either
-        half of the chain fails or they do not join, and when ``_pair``
-        finds any problem in what was handed back: so a ledger that passes
-        here passes the one-process check, and a failure is named by it."""
-        head = self.audit.head(self.conn, self.inst)
-        m = self.mark
-        count = self.conn.exec_driver_sql(f"SELECT count(*) FROM txn WHERE institution_id = {m}",
-                                          (self.inst,)).scalar() or 0
-        if head is None or count < int(os.environ.get(ENV_TWO_PROCESSES_FROM) or TWO_PROCESSES_FROM):
-            return None
-        middle = self.conn.exec_driver_sql(
-            f"SELECT id, coalesce(legacy_id, '{TXN_ID_PREFIX}' || id) FROM txn WHERE institution_id = {m} "
-            f"ORDER BY id LIMIT 1 OFFSET {m}", (self.inst, int(count * EARLIER_SHARE))).first()
-        first = self.audit.first_seq(self.conn, self.inst, middle[1]) if middle is not None else None
-        if first is None or first < 2:
-            return None
-        cut, rows_from = first - 1, middle[0]
-        helper.submit({"fingerprint": head, "inst": self.inst, "anchors": anchors, "cut": cut,
-                       "rows_from": rows_from})
-        fingerprint = lambda conn: self.audit.head(conn, self.inst)  # noqa: E731
-        with twins(self.conn, 1, fingerprint) as others, Beside(1) as beside:
-            # the aggregates in a thread (the database works without the GIL)
-            ahead = beside.submit(self._aggregate_reads, others[0]) if others is not None else None
-            earlier = self._fast(self.audit.walk(self.conn, self.inst, anchors, span=(1, cut)),
-                                 f"t.id < {m}", rows_from)
-            reads = ahead.result() if ahead is not None else None
-        if reads is None and earlier is not None:
-            reads = self._aggregate_reads(self.conn)
-        later = helper.result()
-        if earlier is None or later is None:
-            return None
-        (walk, residue, rows, txns), (later_walk, later_residue, later_rows, later_txns) = earlier, later
-        if walk.last != (cut, later_walk.first_link):
-            return None  # the halves of the chain do not join
-        self.txns = txns + later_txns
-        verdict = AuditVerdict(True, walk.verdict.entries + later_walk.verdict.entries)
-        self._pair(_Walked(residue + later_residue, verdict), iter(rows + later_rows))
-        if self.problems:
-            return None
-        self._aggregates(*reads)
-        return verdict, sorted(self.problems.values(), key=_order)
-
-    def _fast(self, walk: Any, bound: str, rows_from: int) -> tuple[Any, list[Any], list[Any], int] | None:
-        """One half: its chain entries walked (``walk``: hashes, links,
-        anchors) and its rows (``bound`` on ``t.id``) compared; returns
-        (``_Walked`` of the chain half, the entries left for ``_pair``, the
-        rows no entry settled, in id order, and how many rows were read),
-        or None when the chain half fails or a row cannot be read so.
-
-        A posted or rejected decision settles its row when the row, as
-        SQLite writes it in JSON (``_fast_sql``), is the record's own text:
-        its first nine elements and, after ``at_given``, the next four; the
-        initiator is the entry's actor; and a rejected row has no fee and
-        no postings, a posted one the fee and postings its record implies
-        (``_implied_postings``). Equal JSON texts are equal values, so no
-        field is parsed or rendered in Python but the fee lines."""
-        rows = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # SQLite's own
-        rows.execute(self._fast_sql(bound), (self.inst, rows_from))
-        residue: list[Any] = []
-        early: dict[str, tuple[Any, ...]] = {}  # rows read before their entry, whole
-        postings_of, read = self._implied_postings, 0
-        try:
-            for entry in walk:
-                action = entry[3]
-                if action in SETTLED:
-                    subject, payload = entry[4], entry[5]
-                    row = early.pop(subject, None)
-                    while row is None:
-                        row = next(rows, None)
-                        if row is None:
-                            break
-                        read += 1
-                        if row[0] != subject:
-                            early[row[0]] = row
-                            row = None
-                    if row is not None:
-                        _name, _number, head, tail, status, initiator, fee, postings = row
-                        at = len(head)
-                        at += 5 if payload.startswith("true,", at) else 6 if payload.startswith("false,", at) else 0
-                        if (initiator == entry[2] and payload.startswith(head) and len(head) < at
-                                and payload.startswith(tail, at)):
-                            if status == "posted":
-                                try:
-                                    implied = postings_of(orjson.loads(payload))
-                                except orjson.JSONDecodeError:
-                                    implied = None
-                                if implied is not None and implied[1] == postings and implied[0] == fee:
-                                    continue
-                            elif status == "rejected" and fee == 0 and postings is None:
-                                continue
-                        early[subject] = row  # left for ``_pair``, which names what differs
-                    residue.append(entry)
-                elif action in LEFT_TO_PAIR:
-                    residue.append(entry)
-            rest = rows.fetchall()
-        except sqlite3.Error:
-            return None  # a value SQLite's JSON does not take (a blob): the one-process check names it
-        finally:
-            rows.close()
-        if not walk.verdict.ok:
-            return None
-        left = sorted([*early.values(), *rest], key=lambda row: row[1])
-        return _Walked.of(walk), residue, left, read + len(rest)
-
-    def _fast_sql(self, bound: str) -> str:
-        """SQLite: each row of the half in id order as (name, id, the JSON
-        text of the record's elements 0-8 up to and with the comma after
-        them, the text of elements 10-13 likewise, status, initiator, fee,
-        postings as ``_stored`` writes them). Read in rowid order."""
-        head = ("rtrim(json_array(2, t.idempotency_key, t.kind, t.source_account_id, t.dest_account_id, "
-                "t.amount_minor, t.currency, t.channel, t.memo), ']') || ','")
-        # the time as ``_SQLITE_AT`` writes it, for half the cost (no format
-        # string to parse; a time before 1970 comes out otherwise: slow path)
-        at = ("replace(datetime(t.at / 1000000, 'unixepoch'), ' ', 'T') || CASE t.at % 1000000 WHEN 0 "
-              "THEN '' ELSE '.' || substr(1000000 + t.at % 1000000, 2) END || '+00:00'")
-        tail = f"substr(rtrim(json_array({at}, t.status, t.code, t.profile_version), ']'), 2) || ','"
-        return (f"SELECT coalesce(t.legacy_id, '{TXN_ID_PREFIX}' || t.id), t.id, {head}, {tail}, t.status, "
-                f"t.initiator, t.fee_minor, {_SQLITE_POSTINGS_JOINED} FROM txn t NOT INDEXED "
-                f"WHERE t.institution_id = ? AND {bound} ORDER BY t.id")
 
     def _rows(self, stored: Iterator[tuple[str, int, str | None]]) -> Iterator[tuple[str, int, str | None]]:
         """Every transaction row of the institution in id order, as
@@ -575,126 +433,11 @@ class Verifier:
 
     # ----------------------------------------------------------- aggregates
 
-    def _aggregate_reads(self, conn: Connection) -> tuple[Any, dict[str, tuple[int, int]], list[Any], list[Any],
-                                                         int | None]:
-        """What the set-based checks read (on ``conn``, possibly in a worker
-        thread): the first orphan posting's transaction, each account's
-        posting sums, the open holds' lines, the stored balances and (SQLite)
-        the first transaction with a value of another type than the engine
-        writes. Judged by ``_aggregates``, in its order, on the verifier's
-        own thread."""
-        m, inst = self.mark, self.inst
-        orphan_sql = (f"SELECT p.txn_id FROM posting p WHERE p.institution_id = {m} AND NOT EXISTS "
-                      "(SELECT 1 FROM txn t WHERE t.id = p.txn_id AND t.institution_id = p.institution_id) "
-                      "LIMIT 1")
-        if self.sqlite:
-            # One pass over the table (not a lookup per posting through the
-            # account index) that also counts the postings without their
-            # transaction; only when there are any is the first one looked for.
-            sums, orphans, typed = {}, 0, []
-            for acc, debits, credits, without, mistyped in conn.exec_driver_sql(
-                    "SELECT p.account_id, sum(CASE WHEN p.amount_minor < 0 THEN -p.amount_minor ELSE 0 END), "
-                    "sum(CASE WHEN p.amount_minor > 0 THEN p.amount_minor ELSE 0 END), count(*) - count(t.id), "
-                    f"min(CASE WHEN {_POSTING_MISTYPED} THEN p.txn_id END) "
-                    "FROM posting p NOT INDEXED LEFT JOIN txn t ON t.id = p.txn_id "
-                    "AND t.institution_id = p.institution_id WHERE p.institution_id = ? GROUP BY p.account_id",
-                    (inst,)):
-                sums[acc] = (debits, credits)
-                orphans += without
-                if mistyped is not None:
-                    typed.append(mistyped)
-            orphan = conn.exec_driver_sql(orphan_sql, (inst,)).first() if orphans else None
-            # SQLite keeps whatever type a value is written with: a blob where
-            # the engine writes text can read as the same text (one that starts
-            # with a NUL byte reads as ''), so the types are checked too.
-            typed.append(conn.exec_driver_sql(
-                f"SELECT min(id) FROM txn WHERE institution_id = ? AND NOT ({_TXN_TYPED})", (inst,)).scalar())
-            mistyped_txn = min((t for t in typed if t is not None), default=None)
-        else:  # PostgreSQL's columns hold their declared types
-            mistyped_txn = None
-            orphan = conn.exec_driver_sql(orphan_sql, (inst,)).first()
-            sums = {acc: (debits, credits) for acc, debits, credits in conn.exec_driver_sql(
-                "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
-                f"sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) FROM posting "
-                f"WHERE institution_id = {m} GROUP BY account_id", (inst,))}
-        held = conn.exec_driver_sql(
-            f"SELECT lines FROM txn WHERE institution_id = {m} AND status = 'held'", (inst,)).all()
-        balances = conn.exec_driver_sql(
-            "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
-            f"FROM balance WHERE institution_id = {m} ORDER BY account_id", (inst,)).all()
-        return orphan, sums, held, balances, mistyped_txn
+    def _aggregate_reads(self, conn: Connection) -> Any:
+        return integrity_sums.reads(self, conn)
 
-    def _aggregates(self, orphan: Any, sums: dict[str, tuple[int, int]], held: list[Any],
-                    balances: list[Any], mistyped: int | None = None) -> None:
-        if mistyped is not None:  # (after the row pass: a difference it named comes first)
-            self.problem("coverage", f"transaction {public_txn_id(mistyped)}",
-                         "a value of its row or postings is stored with another type than the engine "
-                         "writes (edited outside the bank engine)")
-        if "coverage" in self.problems:
-            self._per_txn()  # name what the stored postings break (else they equal the chain's)
-        if orphan is not None:
-            self.problem("postings", f"transaction {public_txn_id(orphan[0])}",
-                         "has postings but no transaction row")
-        self._balances(sums, held, balances)
-
-    def _per_txn(self) -> None:
-        """Every posted transaction's postings sum to zero per currency and
-        move its amount plus fees; its status agrees with its postings. (When
-        coverage passed, every row's postings equal those its record implies,
-        which hold all three by construction, so this scan is skipped.)"""
-        m = self.mark
-        row = self.conn.exec_driver_sql(
-            "SELECT t.id, t.status, t.amount_minor, t.fee_minor, t.currency, p.n, p.total, p.credits, "
-            "p.lowc, p.highc FROM txn t LEFT JOIN (SELECT txn_id, count(*) AS n, sum(amount_minor) AS total, "
-            "sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) AS credits, "
-            f"min(currency) AS lowc, max(currency) AS highc FROM posting WHERE institution_id = {m} "
-            f"GROUP BY txn_id) p ON p.txn_id = t.id WHERE t.institution_id = {m} AND ("
-            "(t.status = 'posted' AND p.n IS NULL) OR (t.status <> 'posted' AND p.n IS NOT NULL) "
-            "OR p.total <> 0 OR p.lowc <> t.currency OR p.highc <> t.currency "
-            "OR (t.kind <> 'reversal' AND p.credits <> t.amount_minor + t.fee_minor)) "
-            "ORDER BY t.id LIMIT 1", (self.inst, self.inst)).first()
-        if row is not None:
-            tid, status, amount, fee, cur, n, total, credits, low, high = row
-            where = f"transaction {public_txn_id(tid)}"
-            if (status == "posted") != (n is not None):
-                self.problem("status", where, f"is {status} but has {n or 0} postings")
-            elif total != 0 or low != cur or high != cur:
-                self.problem("postings", where, f"postings do not sum to zero in {cur} "
-                             f"(they sum to {format_minor(total, cur)} {cur})")
-            else:
-                self.problem("postings", where, f"postings move {format_minor(credits, cur)} {cur}, "
-                             f"not its amount plus fees {format_minor(amount + fee, cur)} {cur}")
-
-    def _balances(self, sums: dict[str, tuple[int, int]], held: list[Any], rows: list[Any]) -> None:
-        pending: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-        for (lines,) in held:
-            for acc, d in deltas_for(lines_from_json(lines), "hold").items():
-                pending[acc][2] += d[2]
-                pending[acc][3] += d[3]
-        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for acc, cur, dp, cp, dpend, cpend in rows:
-            want_d, want_c = sums.pop(acc, (0, 0))
-            hold = pending.pop(acc, [0, 0, 0, 0])
-            if (dp, cp) != (want_d, want_c):
-                self.problem("balance", f"account {acc}",
-                             f"stored posted balance {format_minor(cp - dp, cur)} {cur} "
-                             f"(debits {format_minor(dp, cur)}, credits {format_minor(cp, cur)}) but its "
-                             f"postings sum to {format_minor(want_c - want_d, cur)} {cur} "
-                             f"(debits {format_minor(want_d, cur)}, credits {format_minor(want_c, cur)})")
-            elif (dpend, cpend) != (hold[2], hold[3]):
-                self.problem("balance", f"account {acc}",
-                             f"stored pending debits {format_minor(dpend, cur)} and credits "
-                             f"{format_minor(cpend, cur)} {cur} but its open holds reserve "
-                             f"{format_minor(hold[2], cur)} and {format_minor(hold[3], cur)}")
-            totals[cur][0] += cp - dp
-            totals[cur][1] += cpend - dpend
-        for acc in sorted({*sums, *pending}):
-            self.problem("balance", f"account {acc}", "has postings or holds but no balance row")
-        for cur, (posted, held) in sorted(totals.items()):
-            if posted or held:
-                self.problem("institution", f"institution {self.inst}",
-                             f"its accounts sum to {format_minor(posted, cur)} {cur} posted and "
-                             f"{format_minor(held, cur)} {cur} pending, not zero")
+    def _aggregates(self, *reads: Any) -> None:
+        integrity_sums.judge(self, *reads)
 
 
 _SQLITE_AT = ("strftime('%Y-%m-%dT%H:%M:%S', t.at / 1000000, 'unixepoch') || CASE t.at % 1000000 "
@@ -704,48 +447,6 @@ _SQLITE_POSTINGS = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_
 # the same text with ||: every byte of a value (printf() stops at a NUL)
 _SQLITE_POSTINGS_JOINED = ("(SELECT group_concat(account_id || ':' || amount_minor || ':' || rule, char(30)) "
                            "FROM posting p WHERE p.txn_id = t.id)")
-
-
-def _text(column: str, nullable: bool = False) -> str:
-    """SQLite: ``column`` holds text (or null) without a NUL character, as
-    the engine writes it (it refuses control characters)."""
-    typed = f"typeof({column}) IN ('text', 'null')" if nullable else f"typeof({column}) = 'text'"
-    return f"{typed} AND coalesce(instr(CAST({column} AS BLOB), x'00'), 0) = 0"
-
-
-# What the engine writes into each column: SQLite stores any type anywhere,
-# and its printf() reads a text with a NUL as the text before it.
-_TXN_TYPED = " AND ".join(
-    [_text(c) for c in ("idempotency_key", "kind", "status", "currency", "channel", "memo", "initiator")]
-    + [_text(c, nullable=True) for c in ("source_account_id", "dest_account_id", "code")]
-    + [f"typeof({c}) = 'integer'" for c in ("amount_minor", "fee_minor", "at", "profile_version")])
-_POSTING_MISTYPED = (f"NOT ({_text('p.account_id')} AND {_text('p.rule')} AND {_text('p.currency')} "
-                     "AND typeof(p.amount_minor) = 'integer')")
-
-
-class _Walked:
-    """A chain half's outcome as the joining process needs it (picklable),
-    or the entries handed back to ``_pair`` as a walk that already passed."""
-
-    def __init__(self, entries: list[Any], verdict: AuditVerdict, last: Any = None,
-                 first_link: str | None = None) -> None:
-        self.entries, self.verdict, self.last, self.first_link = entries, verdict, last, first_link
-
-    @classmethod
-    def of(cls, walk: Any) -> _Walked:
-        return cls([], walk.verdict, walk.last, walk.first_link)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.entries)
-
-
-def verify_later(conn: Connection, request: dict[str, Any], audit: AuditPort,
-                 accounts: AccountsPort) -> Any:
-    """The forked helper's job (``Verifier._halves``): the later half."""
-    verifier = Verifier(conn, request["inst"], audit, accounts)
-    verifier.terms = dict(conn.exec_driver_sql("SELECT id, text FROM decision_term").all())
-    walk = audit.walk(conn, request["inst"], request["anchors"], span=(request["cut"] + 1, None))
-    return verifier._fast(walk, f"t.id >= {verifier.mark}", request["rows_from"])
 
 
 class _Skip:
@@ -792,16 +493,16 @@ def _shown(name: str, value: Any) -> str:
 
 
 def verify_ledger(conn: Connection, institution_id: str, audit: AuditPort, accounts: AccountsPort,
-                  anchors: dict[int, tuple[str, str]], helper: Helper | None = None) -> Report:
+                  anchors: dict[int, tuple[str, str]], first: First | None = None) -> Report:
     """Check the chain and the money of one institution, in the caller's
     (read) transaction; the report names the first failure of each check.
-    ``helper``: a forked process (``bank_core.storage.forked``) whose job is
-    ``verify_later``."""
+    ``first``: a faster check tried before (``Verifier.run``), e.g.
+    ``bank_core.integrity_halves.in_halves(helper)``."""
     started = time.perf_counter()
     verifier = Verifier(conn, institution_id, audit, accounts)
-    chain, problems = verifier.run(anchors, helper)
+    chain, problems = verifier.run(anchors, first)
     return Report(institution_id, chain, verifier.txns, time.perf_counter() - started,
                   len(anchors), problems=problems, processes=verifier.processes)
 
 
-__all__ = ["Problem", "Report", "verify_ledger", "verify_later", "parse_txn_id"]
+__all__ = ["First", "Problem", "Report", "Verifier", "verify_ledger", "parse_txn_id"]

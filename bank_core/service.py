@@ -504,13 +504,15 @@ class BankService:
         """The chain, the signed checkpoints (with ``public_key``, a PEM
         file) or an exported one (``checkpoint``, a file), and the money
         (``bank_core.integrity``), in one consistent read."""
-        from bank_core.integrity import Problem, verify_later, verify_ledger
+        from bank_core.integrity import Problem, verify_ledger
+        from bank_core.integrity_halves import in_halves, verify_later
         from bank_core.storage.forked import forked_helper
 
         def work(conn: Connection) -> Report:
             self.institution(conn, institution_id)
             anchors, problems, stored = self.audit.anchors(conn, institution_id, public_key, checkpoint)
-            report = verify_ledger(conn, institution_id, self.audit, self.accounts, anchors, helper)
+            first = in_halves(helper) if helper is not None else None
+            report = verify_ledger(conn, institution_id, self.audit, self.accounts, anchors, first)
             report.problems[:0] = [Problem("checkpoint", f"institution {institution_id}", p)
                                    for p in problems]
             report.stored_checkpoints, report.keyed = stored, public_key is not None

@@ -150,6 +150,15 @@ MISTYPED = {
     "memo_blob": ("txn", "memo = x'00ff'"),
     "posting_rule": ("posting", "rule = CAST(rule AS BLOB)"),
     "posting_rule_nul": ("posting", "rule = rule || x'00' || 'forged'"),
+    "at": ("txn", "at = CAST(CAST(at AS TEXT) AS BLOB)"),
+    "fee": ("txn", "fee_minor = CAST(CAST(fee_minor AS TEXT) AS BLOB)"),
+    "profile_version": ("txn", "profile_version = CAST(CAST(profile_version AS TEXT) AS BLOB)"),
+    "initiator_nul": ("txn", "initiator = initiator || x'00'"),
+    "code_nul": ("txn", "code = coalesce(code, '') || x'00'"),
+    "posting_amount": ("posting", "amount_minor = CAST(CAST(amount_minor AS TEXT) AS BLOB)"),
+    "posting_currency": ("posting", "currency = CAST(currency AS BLOB)"),
+    "posting_currency_nul": ("posting", "currency = currency || x'00'"),
+    "posting_account_nul": ("posting", "account_id = account_id || x'00'"),
 }
 
 
@@ -164,6 +173,29 @@ def test_a_value_stored_with_another_type_is_named(bank: Bank, field: str) -> No
     column = "id" if table == "txn" else "txn_id"
     bank.sql(f"UPDATE {table} SET {change} WHERE {column} = :t", t=number(bank.transfer))
     assert_one_error_line(bank.verify(), 1, "ledger does not verify", "coverage", bank.transfer)
+
+
+def forge_without_foreign_keys(bank: Bank, statement: str, **params: Any) -> None:
+    """SQL on a SQLite connection of the forger's own: the engine's turn
+    the foreign keys on, a forger's need not."""
+    import sqlite3
+
+    with sqlite3.connect(bank.url.removeprefix("sqlite:///")) as conn:
+        conn.execute(statement, params)
+    conn.close()
+
+
+ORPHAN = ("INSERT INTO posting (txn_id, institution_id, account_id, amount_minor, currency, rule, posted_at) "
+          "SELECT 999999, institution_id, account_id, 0, currency, rule, posted_at FROM posting "
+          "WHERE txn_id = :t LIMIT 1")
+
+
+def test_a_posting_without_its_transaction_is_named(bank: Bank) -> None:
+    """A posting of nothing (moving no money: only the orphan check sees it)."""
+    if not bank.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL enforces the posting's foreign key")
+    forge_without_foreign_keys(bank, ORPHAN, t=number(bank.transfer))
+    assert_one_error_line(bank.verify(), 1, "postings", "txn_999999", "no transaction row")
 
 
 def test_a_row_inserted_or_deleted_with_sql_is_named(bank: Bank) -> None:

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from cli_support import BANK_VARS, Cli, bank_executable
-from test_integrity import CHAIN_ATTACKS, EDITS, FIELD_EDITS, Bank, number
+from test_integrity import (CHAIN_ATTACKS, EDITS, FIELD_EDITS, MISTYPED, ORPHAN, Bank,
+                            forge_without_foreign_keys, number, rechain, rows)
 
 ONE, TWO = "1000000000", "1"
 
@@ -116,6 +117,50 @@ def test_each_field_edit_is_named_as_one_process_names_it(ledger: Bank, field: s
     change = change or "at = at + 1000000"
     column = "id" if table == "txn" else "txn_id"
     ledger.sql(f"UPDATE {table} SET {change} WHERE {column} = :t", t=number(ledger.transfer), a=ledger.a)
+    assert not same(ledger)["ok"]
+
+
+@pytest.mark.parametrize("field", list(MISTYPED))
+def test_each_value_of_another_type_is_named_as_one_process_names_it(ledger: Bank, field: str) -> None:
+    """The halves see the types in the JSON they compare (and test the
+    rows they hand back as the one-process check does): every value of
+    another type than the engine writes is named as one process names it."""
+    table, change = MISTYPED[field]
+    column = "id" if table == "txn" else "txn_id"
+    ledger.sql(f"UPDATE {table} SET {change} WHERE {column} = :t", t=number(ledger.transfer))
+    assert not same(ledger)["ok"]
+
+
+def test_a_nul_the_chain_and_the_row_agree_on_is_named_as_one_process_names_it(ledger: Bank) -> None:
+    """A forger without the key rewrites a record and its row alike, with
+    a NUL in the memo: the JSON texts are equal, yet one process names the
+    text with a NUL, so the halves must not settle that row."""
+    entries = [dict(r._mapping) for r in rows(ledger)]
+    for entry in entries:
+        if entry["subject"] == ledger.transfer and entry["action"] == "txn.posted":
+            record = json.loads(entry["payload"])
+            record[8] = "rent\x00forged"
+            entry["payload"] = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    rechain(ledger, entries)
+    ledger.sql("UPDATE txn SET memo = 'rent' || x'00' || 'forged' WHERE id = :t", t=number(ledger.transfer))
+    assert not same(ledger)["ok"]
+
+
+def test_a_posting_without_its_transaction_or_of_another_institution_is_named_as_one_process_names_it(
+        ledger: Bank) -> None:
+    """The halves count the institution's postings the settled rows have
+    (a posting of another institution keeps its row from being settled)
+    against all it has: the orphan check of one process, by counting."""
+    forge_without_foreign_keys(ledger, ORPHAN, t=number(ledger.transfer))
+    assert not same(ledger)["ok"]
+    forge_without_foreign_keys(ledger, "DELETE FROM posting WHERE txn_id = 999999")
+    assert same(ledger)["ok"]
+    # one of the transfer's postings handed to another institution, and the
+    # same posting again as an orphan: every sum and count as before
+    forge_without_foreign_keys(ledger, ORPHAN.replace("0, currency", "amount_minor, currency"),
+                               t=number(ledger.transfer))
+    forge_without_foreign_keys(ledger, "UPDATE posting SET institution_id = 'elsewhere' WHERE id = "
+                                       "(SELECT min(id) FROM posting WHERE txn_id = :t)", t=number(ledger.transfer))
     assert not same(ledger)["ok"]
 
 

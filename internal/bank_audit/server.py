@@ -128,7 +128,9 @@ class AuditServer:
 
     def first_seq(self, conn: Connection, institution_id: str, subject: str) -> int | None:
         """The sequence number of the first entry about ``subject``."""
-        return conn.execute(select(func.min(AuditEntryRow.seq)).where(
+        # min(seq + 0): through the subject index (0.05 ms); min(seq) has SQLite
+        # walk the chain in seq order until the subject comes (30 ms mid-chain)
+        return conn.execute(select(func.min(AuditEntryRow.seq + 0)).where(
             AuditEntryRow.institution_id == institution_id, AuditEntryRow.subject == subject)).scalar()
 
     def verify(self, conn: Connection, institution_id: str) -> AuditVerdict:
