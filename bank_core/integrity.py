@@ -205,8 +205,8 @@ class Verifier:
             utc = "t.at AT TIME ZONE 'UTC'"
             at = (f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE to_char({utc}, 'US') WHEN '000000' "
                   f"THEN '' ELSE '.' || to_char({utc}, 'US') END || '+00:00'")
-            postings = ("(SELECT string_agg(format('%%s:%%s:%%s', account_id, amount_minor, rule), chr(30) "
-                        "ORDER BY id) FROM posting p WHERE p.txn_id = t.id)")
+            postings = (f"(SELECT string_agg(format('%%s:%%s:%%s', account_id, amount_minor, rule) || "
+                        f"{_CURRENCY_PG}, chr(30) ORDER BY id) FROM posting p WHERE p.txn_id = t.id)")
         nullable = "CASE WHEN {0} IS NULL THEN '' ELSE '=' || {0} END".format
         fields = ("t.idempotency_key", "t.kind", "t.status", "t.amount_minor", "t.fee_minor", "t.currency",
                   nullable("t.source_account_id"), nullable("t.dest_account_id"), "t.channel",
@@ -218,8 +218,8 @@ class Verifier:
     def _full_row(self, txn_number: int) -> tuple[Any, ...] | None:
         """One row as ``_compare`` reads it (the slow path that names a field)."""
         concat = (_SQLITE_POSTINGS_JOINED if self.sqlite else
-                  "(SELECT string_agg(account_id || ':' || amount_minor || ':' || rule, chr(30) ORDER BY id) "
-                  "FROM posting p WHERE p.txn_id = t.id)")
+                  f"(SELECT string_agg(account_id || ':' || amount_minor || ':' || rule || {_CURRENCY_PG}, "
+                  "chr(30) ORDER BY id) FROM posting p WHERE p.txn_id = t.id)")
         row = self.conn.exec_driver_sql(
             "SELECT t.idempotency_key, t.kind, t.status, t.amount_minor, t.fee_minor, t.currency, "
             "t.source_account_id, t.dest_account_id, t.channel, t.memo, t.at, t.initiator, "
@@ -442,11 +442,15 @@ class Verifier:
 
 _SQLITE_AT = ("strftime('%Y-%m-%dT%H:%M:%S', t.at / 1000000, 'unixepoch') || CASE t.at % 1000000 "
               "WHEN 0 THEN '' ELSE printf('.%06d', t.at % 1000000) END || '+00:00'")
-_SQLITE_POSTINGS = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_minor, rule), char(30)) "
-                    "FROM posting p WHERE p.txn_id = t.id)")
+# A posting in another currency than its transaction's (which the row
+# comparison covers) has that currency after a GS: a text no record implies.
+_CURRENCY_SQLITE = "CASE WHEN p.currency = t.currency THEN '' ELSE char(29) || p.currency END"
+_CURRENCY_PG = "CASE WHEN p.currency = t.currency THEN '' ELSE chr(29) || p.currency END"
+_SQLITE_POSTINGS = ("(SELECT group_concat(printf('%s:%s:%s', account_id, amount_minor, rule) || "
+                    f"{_CURRENCY_SQLITE}, char(30)) FROM posting p WHERE p.txn_id = t.id)")
 # the same text with ||: every byte of a value (printf() stops at a NUL)
-_SQLITE_POSTINGS_JOINED = ("(SELECT group_concat(account_id || ':' || amount_minor || ':' || rule, char(30)) "
-                           "FROM posting p WHERE p.txn_id = t.id)")
+_SQLITE_POSTINGS_JOINED = ("(SELECT group_concat(account_id || ':' || amount_minor || ':' || rule || "
+                           f"{_CURRENCY_SQLITE}, char(30)) FROM posting p WHERE p.txn_id = t.id)")
 
 
 class _Skip:
@@ -485,7 +489,7 @@ def _minor(text: Any, currency: Any) -> int | None:
 
 def _shown(name: str, value: Any) -> str:
     if name == "postings":
-        return "[" + ", ".join(value.split(SEP)) + "]" if value else "none"
+        return "[" + ", ".join(value.replace("\x1d", " in ").split(SEP)) + "]" if value else "none"
     if name == "at" and type(value) is int:
         from bank_core.storage.base import from_micros
         return from_micros(value).isoformat()

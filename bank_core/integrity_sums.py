@@ -107,7 +107,10 @@ def _per_txn(self: Any) -> None:
         where = f"transaction {public_txn_id(tid)}"
         if (status == "posted") != (n is not None):
             self.problem("status", where, f"is {status} but has {n or 0} postings")
-        elif total != 0 or low != cur or high != cur:
+        elif low != cur or high != cur:
+            other = low if low != cur else high
+            self.problem("postings", where, f"has a posting in {other!r}, not in its currency {cur}")
+        elif total != 0:
             self.problem("postings", where, f"postings do not sum to zero in {cur} "
                          f"(they sum to {format_minor(total, cur)} {cur})")
         else:

@@ -125,6 +125,8 @@ FIELD_EDITS = {
     "code": ("txn", "code = 'forged'", "code"),
     "posting_rule": ("posting", "rule = 'forged'", "postings"),
     "posting_account": ("posting", "account_id = :a", "postings"),
+    # every posting of the transfer, so that they still sum to zero per currency
+    "posting_currency": ("posting", "currency = 'EUR'", "postings"),
 }
 
 
