@@ -28,7 +28,7 @@ import orjson
 from sqlalchemy import Connection
 
 from bank_core.integrity import First, Verifier, _order
-from bank_core.integrity_sums import _POSTING_MISTYPED, _TXN_TYPED
+from bank_core.integrity_sums import _POSTING_MISTYPED, _TXN_TYPED, holds_and_balances
 from bank_core.messages import TXN_ID_PREFIX
 from bank_core.ports import AccountsPort, AuditPort, AuditVerdict
 from bank_core.storage.forked import Helper
@@ -119,12 +119,7 @@ def _aggregate_reads(v: Verifier, conn: Connection) -> tuple[int, dict[str, tupl
             "FROM posting NOT INDEXED WHERE institution_id = ? GROUP BY account_id", (v.inst,)):
         sums[acc] = (debits, credits)
         postings += count
-    held = conn.exec_driver_sql("SELECT lines FROM txn WHERE institution_id = ? AND status = 'held'",
-                                (v.inst,)).all()
-    balances = conn.exec_driver_sql(
-        "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
-        "FROM balance WHERE institution_id = ? ORDER BY account_id", (v.inst,)).all()
-    return postings, sums, held, balances
+    return (postings, sums, *holds_and_balances(conn, v.inst, v.mark))
 
 
 def _left(v: Verifier, numbers: list[int]) -> tuple[bool, int]:
@@ -170,7 +165,7 @@ def _fast(v: Verifier, walk: Any, bound: str,
     backslash (nor its implied postings, which are built without one), its
     integers are integers (``_fast_sql`` reads no status otherwise) and
     its initiator, the entry's actor, has no NUL. The rest is handed back,
-    and ``_mistyped`` tests their types as the one-process check does."""
+    and ``_left`` tests their types as the one-process check does."""
     rows = v.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # SQLite's own
     rows.execute(_fast_sql(bound), (v.inst, rows_from))
     residue: list[Any] = []

@@ -66,15 +66,22 @@ def reads(self: Any, conn: Connection) -> tuple[Any, dict[str, tuple[int, int]],
             "SELECT account_id, sum(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), "
             f"sum(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) FROM posting "
             f"WHERE institution_id = {m} GROUP BY account_id", (inst,))}
+    return (orphan, sums, *holds_and_balances(conn, inst, m), mistyped_txn)
+
+
+def holds_and_balances(conn: Connection, inst: str, m: str) -> tuple[list[Any], list[Any]]:
+    """The open holds' lines and the stored balances of institution
+    ``inst`` (``m``: the driver's parameter mark), as ``judge`` reads them."""
     held = conn.exec_driver_sql(
         f"SELECT lines FROM txn WHERE institution_id = {m} AND status = 'held'", (inst,)).all()
     balances = conn.exec_driver_sql(
         "SELECT account_id, currency, debits_posted, credits_posted, debits_pending, credits_pending "
         f"FROM balance WHERE institution_id = {m} ORDER BY account_id", (inst,)).all()
-    return orphan, sums, held, balances, mistyped_txn
+    return held, balances
+
 
 def judge(self: Any, orphan: Any, sums: dict[str, tuple[int, int]], held: list[Any],
-                balances: list[Any], mistyped: int | None = None) -> None:
+          balances: list[Any], mistyped: int | None = None) -> None:
     if mistyped is not None:  # (after the row pass: a difference it named comes first)
         self.problem("coverage", f"transaction {public_txn_id(mistyped)}",
                      "a value of its row or postings is stored with another type than the engine "
@@ -85,6 +92,7 @@ def judge(self: Any, orphan: Any, sums: dict[str, tuple[int, int]], held: list[A
         self.problem("postings", f"transaction {public_txn_id(orphan[0])}",
                      "has postings but no transaction row")
     _balances(self, sums, held, balances)
+
 
 def _per_txn(self: Any) -> None:
     """Every posted transaction's postings sum to zero per currency and
@@ -116,6 +124,7 @@ def _per_txn(self: Any) -> None:
         else:
             self.problem("postings", where, f"postings move {format_minor(credits, cur)} {cur}, "
                          f"not its amount plus fees {format_minor(amount + fee, cur)} {cur}")
+
 
 def _balances(self: Any, sums: dict[str, tuple[int, int]], held: list[Any], rows: list[Any]) -> None:
     pending: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
