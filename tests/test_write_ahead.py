@@ -36,7 +36,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from bank_cli.main import app
@@ -48,11 +47,16 @@ from bank_core.service import BankService
 from bank_test_support import check_ledger, deposit
 from bank_wiring import build
 from conftest import profile_doc
+from simulation_support import profile_doc as package_profile
+from simulation_support import write_profile
 
 BANK = str(Path(sys.executable).with_name("bank"))
 ENV = "BANK_WRITE_AHEAD"
 INSTITUTIONS = ("northwind", "harbor")
 HEADER = "ref,type,from,to,amount,currency,channel,memo,at"
+SHADOW_FEES = [
+    {"driver": "northwind.transfer_fee", "params": {"percent": "1.0", "min": "0.50", "max": "30.00"}},
+    {"driver": "northwind.atm_withdrawal_fee", "params": {"free_per_month": 1, "fee": "3.00", "channel": "atm"}}]
 
 
 def _money(minor: int) -> str:
@@ -208,6 +212,8 @@ def _state(db: Path) -> dict[str, list[tuple]]:
             "terms": conn.execute("SELECT id, text FROM decision_term ORDER BY id").fetchall(),
             "audit": conn.execute("SELECT institution_id, seq, actor, action, subject, payload "
                                   "FROM audit_entry ORDER BY institution_id, seq").fetchall(),
+            "shadow": conn.execute("SELECT institution_id, txn_id, shadow, status, code, fee_minor, record "
+                                   "FROM shadow_decision ORDER BY institution_id, txn_id").fetchall(),
         }
 
 
@@ -227,30 +233,155 @@ def _results(path: Path) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------
-# 1. Differential: write-ahead or not, any chunk size, the same everything
+# Where chunks are written, and a write step that fails
 # --------------------------------------------------------------------------
+#
+# The same code runs in this process (``_Trace``, ``_fail_writes``) and in a
+# ``bank`` process started by ``_bank`` (``_PRELUDE``): it records one line
+# per ``INSERT INTO txn`` (process id, main thread or not) in a file, which a
+# writer thread and a forked writer process append to alike; and it can make
+# the chunk's write step fail, counting calls in a file for the same reason.
+# The write step is taken to be ``AuditServer.append_many``: every chunk's
+# write (one at a time, or by a write-ahead writer) ends with it, after the
+# transaction, posting, balance and usage rows.
 
-class _TxnInserts:
-    """Which threads insert transaction rows (every engine, while listening)."""
+_PRELUDE = r"""
+import os, sqlite3, threading
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 
-    def __init__(self) -> None:
-        self.threads: list[bool] = []  # True: the main thread
-
-    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+def _trace_inserts(path):
+    def listener(conn, cursor, statement, *args):
         if statement.lstrip().upper().startswith("INSERT INTO TXN "):
-            self.threads.append(threading.current_thread() is threading.main_thread())
+            main = threading.current_thread() is threading.main_thread()
+            with open(path, "a") as handle:
+                handle.write(f"{os.getpid()} {int(main)}\n")
+    event.listen(Engine, "before_cursor_execute", listener)
+    return listener
 
-    def __enter__(self) -> _TxnInserts:
-        event.listen(Engine, "before_cursor_execute", self)
+def _fail_appends(counter, failing, kind):
+    from bank_audit.server import AuditServer
+    original = AuditServer.append_many
+    def append_many(self, conn, institution_id, entries):
+        head = original(self, conn, institution_id, entries)
+        if entries:
+            with open(counter, "a") as handle:
+                handle.write(f"{os.getpid()} {int(threading.current_thread() is threading.main_thread())}\n")
+            with open(counter) as handle:
+                number = sum(1 for _ in handle)
+            if number in failing:
+                message = "database is locked" if kind == "retryable" else "disk I/O error"
+                raise OperationalError("INSERT INTO audit_entry", {}, sqlite3.OperationalError(message))
+        return head
+    AuditServer.append_many = append_many
+    return original
+"""
+_prelude: dict[str, Any] = {}
+exec(_PRELUDE, _prelude)  # noqa: S102 - the same source as the bank processes run
+
+_MAIN = _PRELUDE + r"""
+import sys
+if os.environ.get("WA_TRACE"):
+    _trace_inserts(os.environ["WA_TRACE"])
+if os.environ.get("WA_FAIL"):
+    _fail_appends(os.environ["WA_COUNTER"], {int(n) for n in os.environ["WA_FAIL"].split(",")},
+                  os.environ["WA_FAIL_KIND"])
+from bank_cli.main import main
+sys.argv[0] = "bank"
+sys.exit(main())
+"""
+
+
+class _Places:
+    """Where the writes recorded in ``path`` ran, seen from process ``pid``."""
+
+    def __init__(self, path: Path, pid: int) -> None:
+        self.path, self.pid = path, pid
+
+    def lines(self) -> list[tuple[int, bool]]:
+        if not self.path.exists():
+            return []
+        return [(int(p), m == "1") for p, m in (line.split() for line in self.path.read_text().splitlines())]
+
+    def here(self) -> bool:
+        """Every write ran on the main thread of process ``pid``."""
+        return all(p == self.pid and main for p, main in self.lines())
+
+    def elsewhere(self) -> bool:
+        """Some write ran off it: a writer thread or a writer process."""
+        return any(p != self.pid or not main for p, main in self.lines())
+
+
+class _Trace(_Places):
+    """``INSERT INTO txn`` of this process (and of any process it forks) while listening."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, os.getpid())
+
+    def __enter__(self) -> _Trace:
+        self.listener = _prelude["_trace_inserts"](str(self.path))
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        event.remove(Engine, "before_cursor_execute", self)
+        event.remove(Engine, "before_cursor_execute", self.listener)
 
+
+def _fail_writes(monkeypatch: pytest.MonkeyPatch, counter: Path, failing: set[int], kind: str) -> _Places:
+    """Make this process's chunk write steps numbered in ``failing`` (1-based,
+    counting those that wrote decisions) raise, after their statements: a
+    ``database is locked`` (retryable) or a ``disk I/O error`` (not)."""
+    from bank_audit.server import AuditServer
+
+    original = _prelude["_fail_appends"](str(counter), failing, kind)
+    patched = AuditServer.append_many
+    AuditServer.append_many = original  # let monkeypatch restore it
+    monkeypatch.setattr(AuditServer, "append_many", patched)
+    return _Places(counter, os.getpid())
+
+
+def _bank(tmp_path: Path, db: Path, inst: str, *args: str, mode: str | None = None,
+          fail: tuple[set[int], str] | None = None) -> tuple[subprocess.CompletedProcess[str], _Places, _Places]:
+    """``bank --db DB --profile INST ... ARGS`` in a process of its own (with
+    ``BANK_WRITE_AHEAD=mode`` when given), tracing where it inserts
+    transactions and, with ``fail``, failing those write steps."""
+    scratch = Path(tempfile.mkdtemp(dir=tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    if mode is not None:
+        env[ENV] = mode
+    env["WA_TRACE"] = str(scratch / "trace")
+    env["WA_COUNTER"] = str(scratch / "counter")
+    if fail is not None:
+        env["WA_FAIL"] = ",".join(str(n) for n in sorted(fail[0]))
+        env["WA_FAIL_KIND"] = fail[1]
+    child = subprocess.Popen([sys.executable, "-c", _MAIN, "--db", f"sqlite:///{db}", "--profile", inst,
+                              "--actor", "ops", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    out, err = child.communicate(timeout=120)
+    done = subprocess.CompletedProcess(child.args, child.returncode, out, err)
+    return done, _Places(scratch / "trace", child.pid), _Places(scratch / "counter", child.pid)
+
+
+# --------------------------------------------------------------------------
+# 1. Differential: write-ahead or not, any chunk size, the same everything
+# --------------------------------------------------------------------------
 
 def test_write_ahead_and_serial_leave_identical_ledgers_and_results(
         tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]]) -> None:
+    """One workload per institution on copies of one database: with
+    ``BANK_WRITE_AHEAD=0`` and ``=1`` and chunks of 1, 7, 50 and 1,000 rows,
+    the same transactions, postings, balances, usage, decision terms, audit
+    entries, shadow decisions and results files; and the chain verifies.
+    Write-ahead runs are real ``bank`` processes (where nothing has run
+    before them), and must have written off their main thread."""
     seed_db, ids = seeded
+    # Northwind runs a shadow profile too (stricter limits, other fees): its
+    # decisions read the same usage and balances, and are written with the chunk.
+    seed_db = _copy(seed_db, tmp_path / "shadowed.db")
+    candidate = write_profile(tmp_path / "candidate.toml", package_profile("northwind", fee=SHADOW_FEES, limit=[
+        {"driver": "northwind.daily_withdrawal", "params": {"max": "900.00"}},
+        {"driver": "core.no_overdraft", "params": {}}]))
+    code, out, err = _run(seed_db, "northwind", "profile", "shadow", str(candidate))
+    assert code == 0, out + err
     files = {inst: _workload(tmp_path / f"{inst}.csv", inst, ids[inst], 260, seed)
              for seed, inst in enumerate(INSTITUTIONS, start=1)}
     runs: dict[tuple[str, int], tuple[dict[str, Any], dict[str, str]]] = {}
@@ -259,18 +390,21 @@ def test_write_ahead_and_serial_leave_identical_ledgers_and_results(
             db = _copy(seed_db, tmp_path / f"wa{mode}-{size}.db")
             outputs = {}
             for inst, file in files.items():
-                out = tmp_path / f"wa{mode}-{size}-{inst}.jsonl"
-                with _TxnInserts() as inserts:
-                    code, _stdout, err = _run(db, inst, "txn", "process", str(file), "--out", str(out),
-                                              "--chunk-size", str(size), env={ENV: mode})
+                out_file = tmp_path / f"wa{mode}-{size}-{inst}.jsonl"
+                args = ("txn", "process", str(file), "--out", str(out_file), "--chunk-size", str(size))
+                if mode == "0":
+                    with _Trace(tmp_path / f"trace-{size}-{inst}") as trace:
+                        code, _stdout, err = _run(db, inst, *args, env={ENV: mode})
+                    assert trace.lines() and trace.here()  # one chunk at a time: on this thread
+                else:
+                    done, trace, _calls = _bank(tmp_path, db, inst, *args, mode=mode)
+                    code, err = done.returncode, done.stderr
+                    assert trace.lines()
+                    if size < 200:
+                        assert trace.elsewhere(), f"chunks of {size}: nothing written off the main thread"
                 assert code == 5, err  # the invalid rows
                 assert "Traceback" not in err
-                assert inserts.threads
-                if mode == "0":
-                    assert all(inserts.threads)  # one chunk at a time: on this thread
-                elif size < 260:
-                    assert not all(inserts.threads)  # a writer thread wrote chunks
-                outputs[inst] = out.read_text()
+                outputs[inst] = out_file.read_text()
             runs[(mode, size)] = (_state(db), outputs)
             if size in (1, 50):
                 for inst in INSTITUTIONS:
@@ -292,6 +426,8 @@ def test_write_ahead_and_serial_leave_identical_ledgers_and_results(
         assert all(statuses[inst].values()), statuses
         errors = " ".join(r["error"] or "" for r in results if r["status"] == "invalid")
         assert "already used for a different request" in errors
+    shadowed = reference_state["shadow"]
+    assert len(shadowed) > 100 and any(row[4] == "northwind.daily_withdrawal" for row in shadowed)
     codes = {row[15] for row in reference_state["txn"] if row[15]}
     assert {"northwind.daily_withdrawal", "harbor.velocity_review", "harbor.new_account_review",
             "northwind.large_transfer_review", "core.no_overdraft"} <= codes, codes
@@ -306,6 +442,56 @@ def test_write_ahead_and_serial_leave_identical_ledgers_and_results(
         txn_ids = [json.loads(line)["txn_id"] for line in reference_out[inst].splitlines()]
         found = [t for t in txn_ids if t is not None]
         assert len(found) - len(set(found)) >= 3  # rows that replayed an earlier row
+
+
+@pytest.mark.parametrize("size", [1, 7, 40])
+def test_velocity_past_the_recent_times_limit(tmp_path: Path, size: int) -> None:
+    """Harbor's velocity review over a day-long window: more outgoing rows per
+    account than the kernel lists (``RECENT_OUT_LIMIT``), with ties and
+    backdated rows, so a chunk's recent times come from the database, from
+    the chunk before it (not yet committed) and from its own rows, truncated."""
+    from bank_core.contract import UsageCounters
+
+    with resources.as_file(resources.files("harbor_policies") / "profile.toml") as toml:
+        doc = read_toml(Path(toml))
+    doc = {**doc, "id": "harborday", "name": "Harbor by the day",
+           "approval": [{"driver": "core.frozen_reject", "params": {}},
+                        {"driver": "harbor.velocity_review", "params": {"max_per_window": 51,
+                                                                        "window_minutes": 1440}}]}
+    seed_db = tmp_path / "seed.db"
+    svc = build(f"sqlite:///{seed_db}")
+    svc.apply_profile(doc, "setup")
+    accounts = [svc.open_account("harborday", holder=f"h{n}", opened_at=NOW - timedelta(days=30)).id
+                for n in range(2)]
+    for n, account in enumerate(accounts):
+        deposit(svc, "harborday", account, 900_000, f"seed-{n}")
+    svc.engine.dispose()
+    rng = random.Random(size)
+    requests = []
+    for n in range(170):
+        at = BASE + timedelta(minutes=n // 4) if rng.random() < 0.85 else BASE - timedelta(
+            hours=rng.randint(0, 20), minutes=rng.randint(0, 59))
+        account = accounts[0] if rng.random() < 0.8 else accounts[1]
+        kind = "withdrawal" if rng.random() < 0.85 else "deposit"
+        requests.append(TxnRequest("harborday", f"v{n}", kind, _money(rng.randint(1, 900)),
+                                   source=account if kind == "withdrawal" else None,
+                                   dest=account if kind == "deposit" else None, at=at))
+    seen = {}
+    for write_ahead in (False, True):
+        db = _copy(seed_db, tmp_path / f"{write_ahead}.db")
+        svc = build(f"sqlite:///{db}")
+        try:
+            with _Trace(tmp_path / f"trace-{write_ahead}") as trace:
+                outcomes = [_outcome_view(o) for o in svc.submit_batch(
+                    "harborday", iter(requests), chunk_size=size, write_ahead=write_ahead)]
+        finally:
+            svc.engine.dispose()
+        assert trace.elsewhere() == write_ahead
+        seen[write_ahead] = (outcomes, _state(db))
+    held = [row for row in seen[False][1]["txn"] if row[4] == "held"]
+    outgoing = [row for row in seen[False][1]["txn"] if row[3] == "withdrawal" and row[8] == accounts[0]]
+    assert held and len(outgoing) > UsageCounters.RECENT_OUT_LIMIT + 20
+    assert seen[True] == seen[False]
 
 
 # --------------------------------------------------------------------------
@@ -369,11 +555,13 @@ def test_property_write_ahead_equals_serial(seeded: tuple[Path, dict[str, list[s
             db = _copy(seed_db, Path(scratch) / f"{write_ahead}.db")
             svc = build(f"sqlite:///{db}")
             try:
-                outcomes = [_outcome_view(o) for o in svc.submit_batch(inst, iter(requests), chunk_size=size,
-                                                                        write_ahead=write_ahead)]
+                with _Trace(Path(scratch) / f"trace-{write_ahead}") as trace:
+                    outcomes = [_outcome_view(o) for o in svc.submit_batch(
+                        inst, iter(requests), chunk_size=size, write_ahead=write_ahead)]
                 check_ledger(svc, inst, no_overdraft=inst == "northwind")
             finally:
                 svc.engine.dispose()
+            assert trace.elsewhere() == (write_ahead and bool(trace.lines()))
             seen[write_ahead] = (outcomes, _state(db))
     assert len(seen[True][0]) == len(requests)
     assert seen[True] == seen[False]
@@ -391,8 +579,18 @@ def _batch(service: BankService, inst: str, requests: list[TxnRequest], size: in
     return service.submit_batch(inst, iter(requests), chunk_size=size, write_ahead=True)
 
 
+@pytest.fixture
+def trace(tmp_path: Path, service: BankService) -> Iterator[_Trace]:
+    """Where the test's chunks are written. On SQLite, ``write_ahead=True``
+    must write them off this process's main thread (on PostgreSQL it may)."""
+    with _Trace(tmp_path / "trace") as found:
+        yield found
+    if service.engine.dialect.name == "sqlite":
+        assert found.elsewhere(), "write_ahead=True wrote every chunk on the main thread of this process"
+
+
 def test_freeze_between_chunks(service: BankService, make_service: Callable[[], BankService],
-                               inst: str) -> None:
+                               inst: str, trace: _Trace) -> None:
     account = service.open_account(inst, holder="Ann").id
     deposit(service, inst, account, 100_000, "seed")
     batch = _batch(service, inst, _withdrawals(inst, account, "w", 6, "1.00"), 2)
@@ -404,7 +602,7 @@ def test_freeze_between_chunks(service: BankService, make_service: Callable[[], 
 
 
 def test_deposit_between_chunks(service: BankService, make_service: Callable[[], BankService],
-                                inst: str) -> None:
+                                inst: str, trace: _Trace) -> None:
     account = service.open_account(inst, holder="Ann").id
     deposit(service, inst, account, 300, "seed")  # 3.00
     batch = _batch(service, inst, _withdrawals(inst, account, "w", 4, "1.50"), 2)
@@ -419,7 +617,7 @@ def test_deposit_between_chunks(service: BankService, make_service: Callable[[],
 
 
 def test_profile_change_between_chunks(service: BankService, make_service: Callable[[], BankService],
-                                       inst: str) -> None:
+                                       inst: str, trace: _Trace) -> None:
     account = service.open_account(inst, holder="Ann").id
     deposit(service, inst, account, 10_000, "seed")
     batch = _batch(service, inst, _withdrawals(inst, account, "w", 6, "1.00"), 2)
@@ -441,7 +639,7 @@ def test_profile_change_between_chunks(service: BankService, make_service: Calla
 
 
 def test_closed_account_between_chunks(service: BankService, make_service: Callable[[], BankService],
-                                       inst: str) -> None:
+                                       inst: str, trace: _Trace) -> None:
     closing = service.open_account(inst, holder="Ann").id
     other = service.open_account(inst, holder="Bob").id
     deposit(service, inst, closing, 200, "seed")
@@ -459,7 +657,7 @@ def test_closed_account_between_chunks(service: BankService, make_service: Calla
 
 
 def test_usage_between_chunks(service: BankService, make_service: Callable[[], BankService],
-                              inst: str) -> None:
+                              inst: str, trace: _Trace) -> None:
     """Daily usage: another client's withdrawal between chunks counts."""
     service.apply_profile(profile_doc(inst, limit=[
         {"driver": "northwind.daily_withdrawal", "params": {"max": "5.00"}},
@@ -477,7 +675,7 @@ def test_usage_between_chunks(service: BankService, make_service: Callable[[], B
 
 def test_same_ref_from_another_client_between_chunks(service: BankService,
                                                      make_service: Callable[[], BankService],
-                                                     inst: str) -> None:
+                                                     inst: str, trace: _Trace) -> None:
     account = service.open_account(inst, holder="Ann").id
     deposit(service, inst, account, 10_000, "seed")
     requests = _withdrawals(inst, account, "w", 6, "1.00")
@@ -501,7 +699,7 @@ def test_same_ref_from_another_client_between_chunks(service: BankService,
 
 
 def test_reversal_between_chunks(service: BankService, make_service: Callable[[], BankService],
-                                 inst: str) -> None:
+                                 inst: str, trace: _Trace) -> None:
     account = service.open_account(inst, holder="Ann").id
     deposit(service, inst, account, 300, "seed")
     requests = [TxnRequest(inst, "w-0", "withdrawal", "3.00", source=account),
@@ -630,40 +828,12 @@ def test_another_process_deposits_during_a_long_write_ahead_run(
 # 4. The write step failing
 # --------------------------------------------------------------------------
 
-def _retryable() -> Exception:
-    return OperationalError("INSERT INTO txn", {}, sqlite3.OperationalError("database is locked"))
-
-
-def _fatal() -> Exception:
-    return OperationalError("INSERT INTO txn", {}, sqlite3.OperationalError("disk I/O error"))
-
-
-def _fail_writes(monkeypatch: pytest.MonkeyPatch, failing: set[int],
-                 error: Callable[[], Exception]) -> dict[str, Any]:
-    """Make the chunk's write step (``Chunk.write``: what the write-ahead
-    writer, and one chunk at a time ``flush``, run inside the write
-    transaction) raise ``error`` after its statements on the calls numbered
-    in ``failing`` (1-based): the transaction must roll them back."""
-    from bank_core import chunk as chunk_module
-
-    original = chunk_module.Chunk.write
-    calls: dict[str, Any] = {"n": 0, "threads": set()}
-
-    def write(self: Any, conn: Any) -> Any:
-        calls["n"] += 1
-        calls["threads"].add(threading.current_thread() is threading.main_thread())
-        head = original(self, conn)
-        if calls["n"] in failing:
-            raise error()
-        return head
-    monkeypatch.setattr(chunk_module.Chunk, "write", write)
-    return calls
-
-
 @pytest.mark.parametrize("mode", ["1", "0"])
 def test_a_retryable_write_failure_is_retried_and_changes_nothing(
-        tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]], monkeypatch: pytest.MonkeyPatch,
-        mode: str) -> None:
+        tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]], mode: str) -> None:
+    """The write step fails with ``database is locked`` after its statements,
+    on the first chunk, on one chunk twice in a row and on the last: each is
+    rolled back and retried, and the run equals a clean one."""
     seed_db, ids = seeded
     file = _workload(tmp_path / "w.csv", "northwind", ids["northwind"], 120, 5)
     clean = _copy(seed_db, tmp_path / "clean.db")
@@ -672,17 +842,16 @@ def test_a_retryable_write_failure_is_retried_and_changes_nothing(
     assert code == 5, err
     chunks = -(-len(_file_requests(file)) // 10)
     faulty = _copy(seed_db, tmp_path / "faulty.db")
-    # the first chunk, a chunk twice in a row, the last chunk
-    calls = _fail_writes(monkeypatch, {1, 4, 5, chunks + 3}, _retryable)
-    code, _out, err = _run(faulty, "northwind", "txn", "process", str(file), "--out", str(tmp_path / "f.jsonl"),
-                           "--chunk-size", "10", env={ENV: mode})
-    assert code == 5, err
-    assert calls["n"] == chunks + 4
-    assert "Traceback" not in err
+    done, trace, calls = _bank(tmp_path, faulty, "northwind", "txn", "process", str(file), "--out",
+                               str(tmp_path / "f.jsonl"), "--chunk-size", "10", mode=mode,
+                               fail=({1, 4, 5, chunks + 3}, "retryable"))
+    assert done.returncode == 5, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(calls.lines()) == chunks + 4  # every fault fired, each chunk's write then held
     assert _state(faulty) == _state(clean)
     assert (tmp_path / "f.jsonl").read_text() == (tmp_path / "clean.jsonl").read_text()
     if mode == "1":
-        assert False in calls["threads"]  # written by the writer thread
+        assert calls.elsewhere()  # by the writer
     _verify(faulty, "northwind")
 
 
@@ -713,6 +882,11 @@ def _refs_in(db: Path) -> list[str]:
 
 def test_a_fatal_write_failure_keeps_earlier_chunks_and_writes_nothing_of_its_own(
         tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``submit_batch(write_ahead=True)``: the third chunk's write fails
+    (``disk I/O error``, not retryable) after its statements. The two chunks
+    before it were committed and yielded, nothing of the third (nor of the
+    fourth, decided meanwhile) is in the database, the error reaches the
+    caller, and a run again ends as one clean run."""
     seed_db, ids = seeded
     requests = _northwind_requests(ids["northwind"], 40)
     clean = _copy(seed_db, tmp_path / "clean.db")
@@ -723,20 +897,21 @@ def test_a_fatal_write_failure_keeps_earlier_chunks_and_writes_nothing_of_its_ow
     finally:
         svc.engine.dispose()
     db = _copy(seed_db, tmp_path / "a.db")
-    calls = _fail_writes(monkeypatch, {3}, _fatal)
+    calls = _fail_writes(monkeypatch, tmp_path / "counter", {3}, "fatal")
     svc = build(f"sqlite:///{db}")
     got = []
     try:
-        with pytest.raises(OperationalError, match="disk I/O error"):
+        with pytest.raises(Exception, match="disk I/O error"):
             for outcome in svc.submit_batch("northwind", iter(requests), chunk_size=5, write_ahead=True):
                 got.append(_outcome_view(outcome))
         check_ledger(svc, "northwind")
     finally:
         svc.engine.dispose()
-    assert calls["n"] == 3 and False in calls["threads"]
+    assert len(calls.lines()) == 3
     assert got == expected[:10]  # the two chunks that committed, and only they
     assert _refs_in(db) == [r.ref for r in requests[:10]]  # nothing of the failing chunk, nor later
     _verify(db, "northwind")
+    assert calls.elsewhere(), "write_ahead=True wrote every chunk on the main thread of this process"
     # Run again to the end: the same as one clean run.
     monkeypatch.undo()
     svc = build(f"sqlite:///{db}")
@@ -745,28 +920,29 @@ def test_a_fatal_write_failure_keeps_earlier_chunks_and_writes_nothing_of_its_ow
                                                              write_ahead=True)]
     finally:
         svc.engine.dispose()
-    assert [v for v in again[10:]] == expected[10:]
+    assert again[10:] == expected[10:]
     assert _state(db) == _state(clean)
 
 
 def test_a_fatal_write_failure_is_one_line_from_bank_txn_process(
-        tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]], monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]]) -> None:
+    """The same through ``bank txn process``: exit 7 and one line naming the
+    error, no traceback, no results file, the first two chunks' rows only."""
     seed_db, ids = seeded
     file = _workload(tmp_path / "w.csv", "northwind", ids["northwind"], 60, 6)
     clean = _copy(seed_db, tmp_path / "clean.db")
     _run(clean, "northwind", "txn", "process", str(file), "--chunk-size", "10", env={ENV: "0"})
     with sqlite3.connect(clean) as conn:
         clean_rows = conn.execute("SELECT idempotency_key FROM txn WHERE idempotency_key NOT LIKE 'seed-%' "
-                                 "ORDER BY id").fetchall()
+                                  "ORDER BY id").fetchall()
     db = _copy(seed_db, tmp_path / "a.db")
-    calls = _fail_writes(monkeypatch, {3}, _fatal)
-    code, out, err = _run(db, "northwind", "txn", "process", str(file), "--out", str(tmp_path / "r.jsonl"),
-                          "--chunk-size", "10", env={ENV: "1"})
-    assert calls["n"] == 3
-    assert code == 7, out + err
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("line ")]
-    assert len(lines) == 1 and "disk I/O error" in lines[0], err
-    assert "Traceback" not in err + out
+    done, _trace, calls = _bank(tmp_path, db, "northwind", "txn", "process", str(file), "--out",
+                                str(tmp_path / "r.jsonl"), "--chunk-size", "10", mode="1", fail=({3}, "fatal"))
+    assert len(calls.lines()) == 3 and calls.elsewhere()
+    assert done.returncode == 7, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("line ")]
+    assert len(lines) == 1 and "disk I/O error" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
     assert not (tmp_path / "r.jsonl").exists()
     with sqlite3.connect(db) as conn:
         written = conn.execute("SELECT idempotency_key FROM txn WHERE idempotency_key NOT LIKE 'seed-%' "
@@ -795,11 +971,13 @@ def test_the_input_failing_mid_run_keeps_what_one_chunk_at_a_time_keeps(
         svc = build(f"sqlite:///{db}")
         got = []
         try:
-            with pytest.raises(RuntimeError, match="the input broke"):
+            with _Trace(tmp_path / f"trace-{write_ahead}") as trace, \
+                    pytest.raises(RuntimeError, match="the input broke"):
                 for outcome in svc.submit_batch("northwind", broken(), chunk_size=5, write_ahead=write_ahead):
                     got.append(_outcome_view(outcome))
         finally:
             svc.engine.dispose()
+        assert trace.elsewhere() == write_ahead
         seen[write_ahead] = (got, _refs_in(db), _state(db))
     assert len(seen[False][0]) == 20 and seen[False][1] == [r.ref for r in requests[:20]]
     assert seen[True] == seen[False]
