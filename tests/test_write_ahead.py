@@ -20,6 +20,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -856,7 +857,7 @@ def test_a_retryable_write_failure_is_retried_and_changes_nothing(
 
 
 def _file_requests(file: Path) -> list[TxnRequest]:
-    """The requests ``bank txn process`` makes of a file (rows that do not parse are no request)."""
+    """The requests ``bank txn process`` hands ``submit_batch`` for a file, in order (its chunks)."""
     with file.open() as handle:
         return [r for _line, r in read_rows(handle, "csv", "northwind", "ops") if isinstance(r, TxnRequest)]
 
@@ -981,6 +982,71 @@ def test_the_input_failing_mid_run_keeps_what_one_chunk_at_a_time_keeps(
         seen[write_ahead] = (got, _refs_in(db), _state(db))
     assert len(seen[False][0]) == 20 and seen[False][1] == [r.ref for r in requests[:20]]
     assert seen[True] == seen[False]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _file_refs(db: Path) -> list[str]:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return [r for (r,) in conn.execute("SELECT idempotency_key FROM txn WHERE idempotency_key LIKE 'L%'")]
+    except sqlite3.OperationalError:
+        return []
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the writer process through /proc")
+def test_a_killed_writer_process_fails_the_run_cleanly(
+        tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]]) -> None:
+    """Where the writer is a process of its own, kill -9 it mid-run: the run
+    ends with one line and no traceback, nothing half-written (the committed
+    rows are whole chunks from the start of the file), the chain verifies,
+    and a run again ends as one clean run."""
+    seed_db, ids = seeded
+    file = _long_file(tmp_path / "long.csv", ids["northwind"], 3000)
+    requests = [r.ref for r in _file_requests(file)]
+    clean = _copy(seed_db, tmp_path / "clean.db")
+    code, _out, err = _run(clean, "northwind", "txn", "process", str(file), "--out", str(tmp_path / "clean.jsonl"),
+                           "--chunk-size", "10", env={ENV: "0"})
+    assert code == 5, err
+    db = _copy(seed_db, tmp_path / "a.db")
+    args = [BANK, "--db", f"sqlite:///{db}", "--profile", "northwind", "--actor", "ops", "txn", "process",
+            str(file), "--out", str(tmp_path / "r.jsonl"), "--chunk-size", "10"]
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, ENV: "1"})
+    killed = None
+    deadline = time.monotonic() + 60
+    while run.poll() is None and time.monotonic() < deadline:
+        children = _children(run.pid)
+        if children and len(_file_refs(db)) >= 200:
+            killed = children[0]
+            os.kill(killed, signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    out, err = run.communicate(timeout=60)
+    if killed is None:
+        pytest.skip("no writer process to kill (a writer thread, or the run ended first)")
+    assert run.returncode not in (0, 5), out + err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("line ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "r.jsonl").exists()
+    landed = set(_file_refs(db))
+    whole = [set(r for r in requests[:k] if int(r[1:]) % 10 != 9) for k in range(0, len(requests) + 1, 10)]
+    assert landed in whole, "not whole chunks from the start of the file"
+    assert 200 <= len(landed) < len(whole[-1])
+    _verify(db, "northwind")
+    code, _out, err = _run(db, "northwind", "txn", "process", str(file), "--out", str(tmp_path / "r.jsonl"),
+                           "--chunk-size", "10", env={ENV: "1"})
+    assert code == 5, err
+    assert _state(db) == _state(clean)
+    assert (tmp_path / "r.jsonl").read_text() == (tmp_path / "clean.jsonl").read_text()
 
 
 # --------------------------------------------------------------------------
