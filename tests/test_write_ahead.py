@@ -1,8 +1,8 @@
 """Write-ahead chunks (``BANK_WRITE_AHEAD``, ``submit_batch(write_ahead=...)``).
 
-With write-ahead, chunk N is written and committed by a writer thread while
-chunk N+1 is decided on the main thread against a snapshot taken before
-chunk N went to the writer plus chunk N's effects applied in memory
+With write-ahead, chunk N is written and committed by a writer (a thread or
+a process of its own) while chunk N+1 is decided against a snapshot taken
+before chunk N went to the writer plus chunk N's effects applied in memory
 (balances, usage counters, recent outgoing times, idempotency refs, the next
 transaction id). Another client's write in between is caught by the writer
 (the institution's audit head moved) and the chunks decided on stale state
@@ -10,8 +10,10 @@ are decided again on the database's state.
 
 Everything runs through the real parts: real SQLite files (and PostgreSQL
 where ``BANK_TEST_POSTGRES_URL`` names a server), the real ``bank`` command
-(CliRunner in-process, and real subprocesses), and the Northwind and Harbor
-drivers loaded by stevedore from their installed policy packages.
+(CliRunner in-process, and real processes), and the Northwind and Harbor
+drivers loaded by stevedore from their installed policy packages. Tests that
+ask for write-ahead also check that it ran: some transaction rows were
+inserted off the main thread of the deciding process (``_Trace``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -566,6 +569,62 @@ def test_property_write_ahead_equals_serial(seeded: tuple[Path, dict[str, list[s
             seen[write_ahead] = (outcomes, _state(db))
     assert len(seen[True][0]) == len(requests)
     assert seen[True] == seen[False]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_write_ahead_equals_serial_on_either_engine(request: pytest.FixtureRequest, tmp_path: Path,
+                                                    engine: str) -> None:
+    """The same requests on two fresh databases of one engine, with
+    ``write_ahead`` True and False: the same outcomes and ledger (on
+    PostgreSQL write-ahead may or may not apply; the answer is the same)."""
+    if engine == "sqlite":
+        urls = [f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"]
+    else:
+        server = request.getfixturevalue("pg_server")
+        urls = [server.create(), server.create()]
+    inst = "wa-either"
+    doc = profile_doc(inst, fee=[{"driver": "testkit.flat_fee", "params": {"amount": "0.10"}}], limit=[
+        {"driver": "northwind.daily_withdrawal", "params": {"max": "40.00"}}, {"driver": "core.no_overdraft"}])
+    seen = []
+    try:
+        for url, write_ahead in zip(urls, (False, True)):
+            svc = build(url)
+            try:
+                svc.apply_profile(doc, "setup")
+                accounts = [svc.open_account(inst, holder=f"h{n}", opened_at=NOW - timedelta(days=30)).id
+                            for n in range(4)]
+                for n, account in enumerate(accounts[:3]):
+                    deposit(svc, inst, account, 5_000, f"seed-{n}")
+                rng = random.Random(11)
+                rows = [(rng.choice(["deposit", "withdrawal", "withdrawal", "transfer", "replay", "reuse", "bad"]),
+                         rng.randrange(4), rng.randrange(4), rng.randint(1, 2_500), rng.randint(0, 30),
+                         rng.random() < 0.5) for _ in range(80)]
+                requests = _requests(inst, accounts, rows)
+                with _Trace(tmp_path / f"trace-{write_ahead}") as trace:
+                    outcomes = [_outcome_view(o) for o in svc.submit_batch(inst, iter(requests), chunk_size=4,
+                                                                            write_ahead=write_ahead)]
+                if engine == "sqlite":
+                    assert trace.elsewhere() == write_ahead
+                ledger = check_ledger(svc, inst)
+                seen.append((outcomes, {accounts.index(a) if a in accounts else ledger.role[a]: v
+                                        for a, v in ledger.posted.items()}, ledger.txn_status))
+            finally:
+                svc.engine.dispose()
+    finally:
+        if engine == "postgres":
+            for url in urls:
+                server.drop(url)
+    assert {s for view in seen[0][0] if view[0] == "result" for s in [json.loads(view[1])["status"]]} >= {
+        "posted", "rejected"}
+    assert seen[1][1:] == seen[0][1:]
+    assert _by_appearance(seen[1][0]) == _by_appearance(seen[0][0])
+
+
+def _by_appearance(views: list[tuple[Any, ...]]) -> str:
+    """Outcomes as text, each account id replaced by the order it first appears in."""
+    text = repr(views)
+    names: dict[str, str] = {}
+    return re.sub(r"acc_[0-9a-f]{12}", lambda m: names.setdefault(m.group(0), f"<account {len(names)}>"), text)
 
 
 # --------------------------------------------------------------------------
