@@ -36,13 +36,17 @@ A chunk's outcomes are yielded only after it commits. New decision terms
 thread only reads.
 
 The writer is forked (``bank_core.storage.forked``: every module already
-imported, no SQLite connection inherited) when the file starts and ends
-with it; a chunk it was given when this process died is committed whole
-or not at all, like any chunk, and a re-run replays it. Write-ahead runs
-on a SQLite file, where the writer's ``BEGIN IMMEDIATE`` makes the head
-check and the writes one step, and only where forking is safe (no other
-threads, no connection in use); elsewhere, and for dry runs, chunks go one
-at a time. ``BANK_WRITE_AHEAD=0`` turns it off.
+imported, no connection inherited) when the file starts and ends with it;
+a chunk it was given when this process died is committed whole or not at
+all, like any chunk, and a re-run replays it. The head check and the
+writes are one step: SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL the
+institution's advisory lock and SERIALIZABLE (a concurrent writer's
+commit is a serialization failure, retried, and then a moved head). The
+snapshot on PostgreSQL is a REPEATABLE READ transaction that locks
+nothing (``Chunk.lock_rows``). Write-ahead runs only where forking is safe
+(no other threads but the kernel's own idle ones, no connection in use:
+``bank txn process``, not a server); elsewhere, and for dry runs, chunks go
+one at a time. ``BANK_WRITE_AHEAD=0`` turns it off.
 """
 
 
@@ -61,7 +65,7 @@ from bank_core.chunk import Carry, Chunk, Outcome, Writes, check_rows, decide_ro
 from bank_core.errors import BankError, InvalidRequest
 from bank_core.messages import TxnRequest, utc_now
 from bank_core.storage.engine import StorageError, make_engine, run_in_transaction
-from bank_core.storage.forked import forkable
+from bank_core.storage.forked import forkable, quiet
 
 if TYPE_CHECKING:
     from bank_core.service import BankService
@@ -86,7 +90,8 @@ def available(engine: Engine) -> bool:
     other thread but the kernel's own around the drivers (the hang
     watchdog, and the driver thread, which runs a driver only while this
     thread waits for it: never while a batch forks)."""
-    return forkable(engine, idle=(WATCHDOG_THREAD, DRIVER_THREAD))
+    idle = (WATCHDOG_THREAD, DRIVER_THREAD)
+    return forkable(engine, idle) or (engine.dialect.name == "postgresql" and quiet(engine, idle))
 
 
 class Stale(Exception):
@@ -234,7 +239,10 @@ def process(service: BankService, institution_id: str, chunks: Iterator[list[Txn
     done = 0
     try:
         with engine.connect() as raw:
-            reader = raw.execution_options(bank_read_only=True)
+            # one snapshot per chunk: SQLite's read transaction; PostgreSQL's
+            # REPEATABLE READ (not READ ONLY: the chunk's ids come from a sequence)
+            reader = raw.execution_options(bank_read_only=True) if raw.dialect.name == "sqlite" else \
+                raw.execution_options(isolation_level="REPEATABLE READ")
             for requests in chunks:
                 if sent is not None:
                     try:
@@ -253,6 +261,7 @@ def process(service: BankService, institution_id: str, chunks: Iterator[list[Txn
                     kinds, outcomes = check_rows(inst, requests, now, done)
                     chunk = Chunk(service.pipeline, reader, inst, now, carry)
                     chunk.terms.engine = engine  # new terms: committed apart (this process only reads)
+                    chunk.lock_rows = False  # the writer's head check stands for the locks
                     if decided is not None:
                         chunk.ahead, chunk.id_floor = decided.chunk, decided.last_id()
                     chunk.load(requests, kinds)  # the snapshot starts here, without ``decided``

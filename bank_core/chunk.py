@@ -211,6 +211,7 @@ class Chunk:
         # one, not yet committed, whose effects the load adds to what the
         # database shows; and what this chunk leaves for the next one
         self.ahead: Chunk | None = None
+        self.lock_rows = True  # the load locks what it reads (not on a write-ahead snapshot)
         self.id_floor = 0  # the largest transaction id taken before this chunk (SQLite)
         self.written: dict[str, tuple[str, str]] = {}  # ref -> (txn id, decision record's text)
         self.outgoing: list[tuple[str, datetime]] = []  # (source, at) of the outgoing rows it recorded
@@ -227,7 +228,7 @@ class Chunk:
             self.records, self.balances = carry.records, carry.balances
         missing = sorted(ids - self.records.keys())
         if missing:
-            self.records.update(self.p.accounts.get_many(conn, inst.id, missing, for_update=True))
+            self.records.update(self.p.accounts.get_many(conn, inst.id, missing, for_update=self.lock_rows))
         for cur in sorted({self.records[i].currency for i in ids if i in self.records}):
             for role in ("cash", "fee_income"):
                 found = self.p.internal_account(conn, inst.id, role, cur)
@@ -235,7 +236,7 @@ class Chunk:
                     self.internal[(role, cur)] = found
         missing = sorted((ids | set(self.internal.values())) - self.balances.keys())
         if missing:
-            self.balances.update(self.p.load_balances(conn, inst.id, missing))
+            self.balances.update(self.p.load_balances(conn, inst.id, missing, self.lock_rows))
         if carry is not None:
             carry.records, carry.balances = self.records, self.balances
         refs = [r.ref for r, k in zip(requests, kinds) if k is not None]

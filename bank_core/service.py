@@ -337,7 +337,7 @@ class BankService:
         rolled back at the end: later rows see earlier ones as if posted,
         and nothing is written. ``write_ahead`` (default: ``BANK_WRITE_AHEAD``,
         on): a chunk is written while the next is decided, with the same
-        outcomes (``bank_core.ahead``; SQLite only).
+        outcomes (``bank_core.ahead``; where a writer process can be forked).
         """
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
             raise InvalidRequest(f"chunk size must be 1..{MAX_CHUNK_SIZE}")

@@ -78,12 +78,21 @@ class Helper:
 
 
 def forkable(engine: Engine, idle: tuple[str, ...] = ()) -> bool:
-    """Whether a process may be forked to work on ``engine``'s database:
-    a SQLite file, no connection checked out, and no other thread but
-    those named in ``idle`` (threads that never hold a lock the child
-    could need, such as the hang watchdog, ``bank_core.decide``)."""
+    """Whether a process may be forked to work on ``engine``'s SQLite
+    file (``quiet``)."""
     database = engine.url.database
-    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:") or not hasattr(os, "fork"):
+    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+        return False
+    return quiet(engine, idle)
+
+
+def quiet(engine: Engine, idle: tuple[str, ...] = ()) -> bool:
+    """Whether this process may fork a child that opens its own
+    connections to ``engine``'s database: no connection checked out
+    (``dispose`` then closes them all), and no other thread but those
+    named in ``idle`` (threads that never hold a lock the child could
+    need, such as the hang watchdog, ``bank_core.decide``)."""
+    if not hasattr(os, "fork"):
         return False
     if any(t is not threading.current_thread() and t.name not in idle for t in threading.enumerate()):
         return False  # forking a process with other threads (a server) is not safe
