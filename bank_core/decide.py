@@ -378,6 +378,10 @@ class _Hang(BaseException):
     A BaseException, so a driver's ``except Exception`` cannot swallow it."""
 
 
+WATCHDOG_THREAD = "bank-watchdog"
+DRIVER_THREAD = "bank-drivers"  # (a thread of ``_Worker``)
+
+
 class _Watchdog:
     """A thread that interrupts the main thread when a row's drivers have
     not returned for the row's budgets plus the grace period (wall time).
@@ -392,7 +396,7 @@ class _Watchdog:
         self.limit_s = 0.0
         self.main_ident = threading.main_thread().ident
         signal.signal(signal.SIGALRM, self._on_alarm)
-        threading.Thread(target=self._loop, name="bank-watchdog", daemon=True).start()
+        threading.Thread(target=self._loop, name=WATCHDOG_THREAD, daemon=True).start()
 
     def _on_alarm(self, _signum: int, _frame: Any) -> None:
         if self.in_drivers and self.rows == self.kill_row:  # still the row it meant
@@ -416,7 +420,7 @@ class _Worker:
 
     def __init__(self) -> None:
         self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], list[Any], threading.Event]] = queue.SimpleQueue()
-        threading.Thread(target=self._loop, name="bank-drivers", daemon=True).start()
+        threading.Thread(target=self._loop, name=DRIVER_THREAD, daemon=True).start()
 
     def _loop(self) -> None:
         while True:
