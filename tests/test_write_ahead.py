@@ -79,13 +79,13 @@ NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
 BASE = NOW - timedelta(hours=30)  # the workloads' rows start here (inside max_backdate)
 
 
-def _seed(path: Path) -> dict[str, list[str]]:
+def _seed(path: Path | str) -> dict[str, list[str]]:
     """Northwind and Harbor in one SQLite file, six accounts each:
     [hot0, hot1, hot2, other, drained, special]. ``special`` holds 30,000.00,
     ``drained`` nothing, the others 3,000.00. Harbor's hot2 is a checking-plus account (overdraft up to
     500.00, with Harbor's overdraft fee) and its ``special`` was opened three
     days ago (new-account review from 1,000.00)."""
-    svc = build(f"sqlite:///{path}")
+    svc = build(path if isinstance(path, str) else f"sqlite:///{path}")
     ids: dict[str, list[str]] = {}
     for inst in INSTITUTIONS:
         package = f"{inst}_policies"
@@ -105,8 +105,9 @@ def _seed(path: Path) -> dict[str, list[str]]:
                 assert result.status == "posted", result
         ids[inst] = accounts
     svc.engine.dispose()
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if isinstance(path, Path):
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return ids
 
 
@@ -343,7 +344,7 @@ def _fail_writes(monkeypatch: pytest.MonkeyPatch, counter: Path, failing: set[in
     return _Places(counter, os.getpid())
 
 
-def _bank(tmp_path: Path, db: Path, inst: str, *args: str, mode: str | None = None,
+def _bank(tmp_path: Path, db: Path | str, inst: str, *args: str, mode: str | None = None,
           fail: tuple[set[int], str] | None = None) -> tuple[subprocess.CompletedProcess[str], _Places, _Places]:
     """``bank --db DB --profile INST ... ARGS`` in a process of its own (with
     ``BANK_WRITE_AHEAD=mode`` when given), tracing where it inserts
@@ -357,7 +358,8 @@ def _bank(tmp_path: Path, db: Path, inst: str, *args: str, mode: str | None = No
     if fail is not None:
         env["WA_FAIL"] = ",".join(str(n) for n in sorted(fail[0]))
         env["WA_FAIL_KIND"] = fail[1]
-    child = subprocess.Popen([sys.executable, "-c", _MAIN, "--db", f"sqlite:///{db}", "--profile", inst,
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
+    child = subprocess.Popen([sys.executable, "-c", _MAIN, "--db", url, "--profile", inst,
                               "--actor", "ops", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env)
     out, err = child.communicate(timeout=120)
@@ -884,6 +886,87 @@ def test_another_process_deposits_during_a_long_write_ahead_run(
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+@pytest.mark.postgres
+def test_another_process_deposits_during_a_long_write_ahead_run_on_postgres(
+        tmp_path: Path, pg_server: Any) -> None:
+    """The same on PostgreSQL (where write-ahead may apply): every file row's
+    outcome as without the other process, every deposit posted once, the
+    ledger and the chain whole."""
+    clean_url, busy_url = pg_server.create(), pg_server.create()
+    try:
+        nw_clean = _seed(clean_url)["northwind"]
+        nw = _seed(busy_url)["northwind"]
+        rows = 1500
+        file = _long_file(tmp_path / "long.csv", nw, rows)
+        clean_file = tmp_path / "clean.csv"
+        text = file.read_text()
+        for old, new in zip(nw, nw_clean):
+            text = text.replace(old, new)
+        clean_file.write_text(text)
+        done, _t, _c = _bank(tmp_path, clean_url, "northwind", "txn", "process", str(clean_file), "--out",
+                             str(tmp_path / "clean.jsonl"), "--chunk-size", "1000", mode="0")
+        assert done.returncode == 5, done.stderr
+        target = nw[3]
+        env = {**os.environ, ENV: "1"}
+        base = [BANK, "--db", busy_url, "--profile", "northwind", "--actor", "ops"]
+        stop = threading.Event()
+        deposits: list[tuple[str, int, str]] = []
+
+        def depositor(who: int) -> None:
+            n = 0
+            while not stop.is_set():
+                ref = f"dep-{who}-{n}"
+                made = subprocess.run([*base, "txn", "deposit", target, "1.00", "--ref", ref],
+                                      capture_output=True, text=True, env=env)
+                deposits.append((ref, made.returncode, made.stderr))
+                n += 1
+
+        workers = [threading.Thread(target=depositor, args=(who,)) for who in range(2)]
+        for worker in workers:
+            worker.start()
+        try:
+            time.sleep(0.5)
+            run, trace, _c = _bank(tmp_path, busy_url, "northwind", "txn", "process", str(file), "--out",
+                                   str(tmp_path / "busy.jsonl"), "--chunk-size", "10", mode="1")
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join()
+        assert run.returncode == 5, run.stderr
+        assert "Traceback" not in run.stderr
+        assert all(code == 0 for _ref, code, _err in deposits), deposits
+        busy_out = (tmp_path / "busy.jsonl").read_text()
+        assert len(busy_out.splitlines()) == rows
+        clean_docs = _strip_ids((tmp_path / "clean.jsonl").read_text())
+        assert _by_appearance(_strip_ids(busy_out)) == _by_appearance(clean_docs)
+        svc = build(busy_url)
+        try:
+            state = check_ledger(svc, "northwind")
+            with svc.engine.connect() as conn:
+                from sqlalchemy import text as sql
+
+                file_refs = conn.execute(sql("SELECT idempotency_key, COUNT(*) FROM txn WHERE institution_id = "
+                                             "'northwind' AND idempotency_key LIKE 'L%' GROUP BY idempotency_key")
+                                         ).all()
+                dep_refs = conn.execute(sql("SELECT idempotency_key FROM txn WHERE institution_id = 'northwind' "
+                                            "AND idempotency_key LIKE 'dep-%'")).scalars().all()
+                interleaved = conn.execute(sql(
+                    "SELECT COUNT(*) FROM txn WHERE idempotency_key LIKE 'dep-%' AND id > (SELECT MIN(id) FROM "
+                    "txn WHERE idempotency_key LIKE 'L%') AND id < (SELECT MAX(id) FROM txn WHERE "
+                    "idempotency_key LIKE 'L%')")).scalar_one()
+        finally:
+            svc.engine.dispose()
+        assert len(file_refs) == rows - rows // 10 and all(c == 1 for _r, c in file_refs)
+        assert sorted(dep_refs) == sorted(ref for ref, _c, _e in deposits)
+        assert interleaved >= 1, "no deposit landed while the file ran"
+        assert state.posted[target] == 300_000 + 100 * len(deposits)
+        verify = subprocess.run([*base, "audit", "verify"], capture_output=True, text=True, env=env)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    finally:
+        pg_server.drop(clean_url)
+        pg_server.drop(busy_url)
+
+
 # --------------------------------------------------------------------------
 # 4. The write step failing
 # --------------------------------------------------------------------------
@@ -1160,3 +1243,23 @@ def test_good_values_and_unset_run(tmp_path: Path, seeded: tuple[Path, dict[str,
     assert code == 5, err
     assert _state(db) == _state(unset)
     assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+
+
+def test_a_dry_run_is_never_write_ahead(tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]]) -> None:
+    """``--dry-run`` with ``BANK_WRITE_AHEAD=1``: decided and written (to its
+    throw-away copy) one chunk at a time on the main thread, nothing written
+    to the database, and the same results as the real run after it."""
+    seed_db, ids = seeded
+    file = _workload(tmp_path / "w.csv", "northwind", ids["northwind"], 80, 8)
+    db = _copy(seed_db, tmp_path / "a.db")
+    before = _state(db)
+    done, trace, _calls = _bank(tmp_path, db, "northwind", "txn", "process", str(file), "--dry-run", "--out",
+                                str(tmp_path / "dry.jsonl"), "--chunk-size", "7", mode="1")
+    assert done.returncode == 5, done.stderr
+    assert trace.here()
+    assert _state(db) == before
+    done, trace, _calls = _bank(tmp_path, db, "northwind", "txn", "process", str(file), "--out",
+                                str(tmp_path / "real.jsonl"), "--chunk-size", "7", mode="1")
+    assert done.returncode == 5, done.stderr
+    assert trace.elsewhere()
+    assert (tmp_path / "dry.jsonl").read_text() == (tmp_path / "real.jsonl").read_text()
