@@ -233,10 +233,6 @@ def _verify(db: Path, inst: str) -> None:
     assert code == 0, out + err
 
 
-def _results(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 # --------------------------------------------------------------------------
 # Where chunks are written, and a write step that fails
 # --------------------------------------------------------------------------
