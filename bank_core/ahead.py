@@ -78,7 +78,7 @@ def wanted(write_ahead: bool | None) -> bool:
     default, or 0)."""
     if write_ahead is not None:
         return write_ahead
-    text = os.environ.get(ENV_WRITE_AHEAD, "1").strip()
+    text = os.environ.get(ENV_WRITE_AHEAD, "1")
     if text not in ("0", "1"):
         raise InvalidRequest(f"{ENV_WRITE_AHEAD}: {text!r} is not 1 (write a chunk while deciding the next, "
                              "the default) or 0 (one chunk at a time)")
@@ -237,13 +237,21 @@ def process(service: BankService, institution_id: str, chunks: Iterator[list[Txn
     sent: _Decided | None = None  # with the writer
     base: tuple[int, str] | None = None  # the head the writer must find for ``decided``
     done = 0
+    failed: Exception | None = None  # the input's own error: raised once what was read has landed
     try:
         with engine.connect() as raw:
             # one snapshot per chunk: SQLite's read transaction; PostgreSQL's
             # REPEATABLE READ (not READ ONLY: the chunk's ids come from a sequence)
             reader = raw.execution_options(bank_read_only=True) if raw.dialect.name == "sqlite" else \
                 raw.execution_options(isolation_level="REPEATABLE READ")
-            for requests in chunks:
+            while True:
+                try:
+                    requests = next(chunks)
+                except StopIteration:
+                    break
+                except Exception as exc:  # noqa: BLE001 - the chunks read before it land first, as one at a time
+                    failed = exc
+                    break
                 if sent is not None:
                     try:
                         base = writer.result()
@@ -291,6 +299,8 @@ def process(service: BankService, institution_id: str, chunks: Iterator[list[Txn
                 yield from _again(service, institution_id, [last])
             else:
                 yield from last.outcomes
+        if failed is not None:
+            raise failed
     except Exception:
         if sent is not None and writer.busy:  # this process failed while the writer wrote: let it land
             try:
