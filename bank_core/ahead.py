@@ -65,7 +65,7 @@ from bank_core.chunk import Carry, Chunk, Outcome, Writes, check_rows, decide_ro
 from bank_core.errors import BankError, InvalidRequest
 from bank_core.messages import TxnRequest, utc_now
 from bank_core.storage.engine import StorageError, make_engine, run_in_transaction
-from bank_core.storage.forked import forkable, quiet
+from bank_core.storage.forked import fork_child, forkable, quiet
 
 if TYPE_CHECKING:
     from bank_core.service import BankService
@@ -133,16 +133,7 @@ class _Writer:
 
     def __init__(self, engine: Engine, audit: Any) -> None:
         url = engine.url.render_as_string(hide_password=False)
-        engine.dispose()  # no SQLite connection of this process crosses the fork
-        down_r, down_w = os.pipe()
-        up_r, up_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child
-            os.close(down_w)
-            os.close(up_r)
-            _serve(url, audit, down_r, up_w)  # no return
-        os.close(down_r)
-        os.close(up_w)
+        pid, down_w, up_r = fork_child(engine, lambda down, up: _serve(url, audit, down, up))
         self.pid = pid
         self.to_child = os.fdopen(down_w, "wb")
         self.from_child = os.fdopen(up_r, "rb")

@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -805,23 +806,13 @@ def _strip_ids(text: str) -> list[dict[str, Any]]:
     return docs
 
 
-def test_another_process_deposits_during_a_long_write_ahead_run(
-        tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]]) -> None:
-    seed_db, ids = seeded
-    nw = ids["northwind"]
-    target = nw[3]  # deposits go here; the file never names it
-    rows = 3000
-    file = _long_file(tmp_path / "long.csv", nw, rows)
-    clean = _copy(seed_db, tmp_path / "clean.db")
-    code, _out, err = _run(clean, "northwind", "txn", "process", str(file), "--out",
-                           str(tmp_path / "clean.jsonl"), "--chunk-size", "10", env={ENV: "0"})
-    assert code == 5, err
-
-    busy = _copy(seed_db, tmp_path / "busy.db")
-    env = {**os.environ, ENV: "1"}
-    base = [BANK, "--db", f"sqlite:///{busy}", "--profile", "northwind", "--actor", "ops"]
+@contextmanager
+def _depositing(base: list[str], target: str, env: dict[str, str]) -> Iterator[list[tuple[str, int, str]]]:
+    """Two loops of ``bank txn deposit`` of 1.00 into ``target`` while the
+    body runs (started half a second before it); yields the deposits made:
+    (ref, exit code, stderr)."""
     stop = threading.Event()
-    deposits: list[tuple[str, int, str]] = []  # (ref, exit code, stderr)
+    deposits: list[tuple[str, int, str]] = []
 
     def depositor(who: int) -> None:
         n = 0
@@ -837,12 +828,31 @@ def test_another_process_deposits_during_a_long_write_ahead_run(
         worker.start()
     try:
         time.sleep(0.5)  # the depositors are running
-        run = subprocess.run([*base, "txn", "process", str(file), "--out", str(tmp_path / "busy.jsonl"),
-                              "--chunk-size", "10"], capture_output=True, text=True, env=env, timeout=120)
+        yield deposits
     finally:
         stop.set()
         for worker in workers:
             worker.join()
+
+
+def test_another_process_deposits_during_a_long_write_ahead_run(
+        tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]]) -> None:
+    seed_db, ids = seeded
+    nw = ids["northwind"]
+    target = nw[3]  # deposits go here; the file never names it
+    rows = 3000
+    file = _long_file(tmp_path / "long.csv", nw, rows)
+    clean = _copy(seed_db, tmp_path / "clean.db")
+    code, _out, err = _run(clean, "northwind", "txn", "process", str(file), "--out",
+                           str(tmp_path / "clean.jsonl"), "--chunk-size", "10", env={ENV: "0"})
+    assert code == 5, err
+
+    busy = _copy(seed_db, tmp_path / "busy.db")
+    env = {**os.environ, ENV: "1"}
+    base = [BANK, "--db", f"sqlite:///{busy}", "--profile", "northwind", "--actor", "ops"]
+    with _depositing(base, target, env) as deposits:
+        run = subprocess.run([*base, "txn", "process", str(file), "--out", str(tmp_path / "busy.jsonl"),
+                              "--chunk-size", "10"], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 5, run.stderr
     assert "Traceback" not in run.stderr
     assert all(code == 0 for _ref, code, _err in deposits), deposits
@@ -905,29 +915,9 @@ def test_another_process_deposits_during_a_long_write_ahead_run_on_postgres(
         target = nw[3]
         env = {**os.environ, ENV: "1"}
         base = [BANK, "--db", busy_url, "--profile", "northwind", "--actor", "ops"]
-        stop = threading.Event()
-        deposits: list[tuple[str, int, str]] = []
-
-        def depositor(who: int) -> None:
-            n = 0
-            while not stop.is_set():
-                ref = f"dep-{who}-{n}"
-                made = subprocess.run([*base, "txn", "deposit", target, "1.00", "--ref", ref],
-                                      capture_output=True, text=True, env=env)
-                deposits.append((ref, made.returncode, made.stderr))
-                n += 1
-
-        workers = [threading.Thread(target=depositor, args=(who,)) for who in range(2)]
-        for worker in workers:
-            worker.start()
-        try:
-            time.sleep(0.5)
+        with _depositing(base, target, env) as deposits:
             run, trace, _c = _bank(tmp_path, busy_url, "northwind", "txn", "process", str(file), "--out",
                                    str(tmp_path / "busy.jsonl"), "--chunk-size", "10", mode="1")
-        finally:
-            stop.set()
-            for worker in workers:
-                worker.join()
         assert run.returncode == 5, run.stderr
         assert "Traceback" not in run.stderr
         assert all(code == 0 for _ref, code, _err in deposits), deposits
@@ -1019,6 +1009,15 @@ def _refs_in(db: Path) -> list[str]:
                                            "ORDER BY id")]
 
 
+def _views_of_batch(db: Path, requests: list[TxnRequest], *, write_ahead: bool) -> list[Any]:
+    """Northwind's ``submit_batch`` of ``requests`` in chunks of 5 on ``db``: each outcome's view."""
+    svc = build(f"sqlite:///{db}")
+    try:
+        return [_outcome_view(o) for o in svc.submit_batch("northwind", iter(requests), chunk_size=5,
+                                                            write_ahead=write_ahead)]
+    finally:
+        svc.engine.dispose()
+
 def test_a_fatal_write_failure_keeps_earlier_chunks_and_writes_nothing_of_its_own(
         tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]], monkeypatch: pytest.MonkeyPatch) -> None:
     """``submit_batch(write_ahead=True)``: the third chunk's write fails
@@ -1029,12 +1028,7 @@ def test_a_fatal_write_failure_keeps_earlier_chunks_and_writes_nothing_of_its_ow
     seed_db, ids = seeded
     requests = _northwind_requests(ids["northwind"], 40)
     clean = _copy(seed_db, tmp_path / "clean.db")
-    svc = build(f"sqlite:///{clean}")
-    try:
-        expected = [_outcome_view(o) for o in svc.submit_batch("northwind", iter(requests), chunk_size=5,
-                                                                write_ahead=False)]
-    finally:
-        svc.engine.dispose()
+    expected = _views_of_batch(clean, requests, write_ahead=False)
     db = _copy(seed_db, tmp_path / "a.db")
     calls = _fail_writes(monkeypatch, tmp_path / "counter", {3}, "fatal")
     svc = build(f"sqlite:///{db}")
@@ -1053,12 +1047,7 @@ def test_a_fatal_write_failure_keeps_earlier_chunks_and_writes_nothing_of_its_ow
     assert calls.elsewhere(), "write_ahead=True wrote every chunk on the main thread of this process"
     # Run again to the end: the same as one clean run.
     monkeypatch.undo()
-    svc = build(f"sqlite:///{db}")
-    try:
-        again = [_outcome_view(o) for o in svc.submit_batch("northwind", iter(requests), chunk_size=5,
-                                                             write_ahead=True)]
-    finally:
-        svc.engine.dispose()
+    again = _views_of_batch(db, requests, write_ahead=True)
     assert again[10:] == expected[10:]
     assert _state(db) == _state(clean)
 

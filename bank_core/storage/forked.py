@@ -111,21 +111,32 @@ def forked_helper(engine: Engine, job: Job,
     if not forkable(engine):
         yield None
         return
-    engine.dispose()  # no SQLite connection of this process crosses the fork
+    url = engine.url.render_as_string(hide_password=False)
+    pid, down_w, up_r = fork_child(engine, lambda down, up: _serve(url, job, fingerprint, down, up))
+    helper = Helper(pid, down_w, up_r)
+    try:
+        yield helper
+    finally:
+        helper.stop()
+
+
+def fork_child(engine: Engine, serve: Callable[[int, int], Any]) -> tuple[int, int, int]:
+    """Fork a child that runs ``serve(requests_fd, answers_fd)`` and never
+    returns (it ends with ``os._exit``); ``engine``'s pool is emptied first,
+    so no connection of this process crosses the fork. Returns (pid, the
+    fd to write requests to, the fd to read answers from)."""
+    engine.dispose()
     down_r, down_w = os.pipe()
     up_r, up_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
         os.close(down_w)
         os.close(up_r)
-        _serve(engine.url.render_as_string(hide_password=False), job, fingerprint, down_r, up_w)  # no return
+        serve(down_r, up_w)
+        os._exit(1)  # (serve ends the process itself)
     os.close(down_r)
     os.close(up_w)
-    helper = Helper(pid, down_w, up_r)
-    try:
-        yield helper
-    finally:
-        helper.stop()
+    return pid, down_w, up_r
 
 
 def _serve(url: str, job: Job, fingerprint: Callable[[Connection], Any], down: int, up: int) -> None:
