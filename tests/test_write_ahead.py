@@ -1018,6 +1018,7 @@ def _views_of_batch(db: Path, requests: list[TxnRequest], *, write_ahead: bool) 
     finally:
         svc.engine.dispose()
 
+
 def test_a_fatal_write_failure_keeps_earlier_chunks_and_writes_nothing_of_its_own(
         tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]], monkeypatch: pytest.MonkeyPatch) -> None:
     """``submit_batch(write_ahead=True)``: the third chunk's write fails
