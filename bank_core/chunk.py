@@ -55,6 +55,7 @@ from bank_core.ledger import (
     next_txn_ids,
     one_of,
     period_keys,
+    seal_rows,
 )
 from bank_core.messages import TxnRequest, as_utc, public_txn_id
 from bank_core.money import MoneyError, parse_minor
@@ -206,6 +207,15 @@ class Chunk:
         self.usage_deltas: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         self.audit: list[tuple[str, str, str, str, datetime]] = []
         self.shadow_rows: list[tuple[Any, ...]] = []  # the shadow profile's decisions, if one runs
+        # write-ahead (bank_core.ahead): the chunk decided just before this
+        # one, not yet committed, whose effects the load adds to what the
+        # database shows; and what this chunk leaves for the next one
+        self.ahead: Chunk | None = None
+        self.lock_rows = True  # the load locks what it reads (not on a write-ahead snapshot)
+        self.id_floor = 0  # the largest transaction id taken before this chunk (SQLite)
+        self.written: dict[str, tuple[str, str]] = {}  # ref -> (txn id, decision record's text)
+        self.outgoing: list[tuple[str, datetime]] = []  # (source, at) of the outgoing rows it recorded
+        self.sealed: tuple[dict[str, list[int]], dict[str, str]] | None = None  # balance deltas, seals
         # what the chunk loads: the live profile's reads, and a shadow's
         self.reads = inst.reads if inst.shadow is None else inst.reads | inst.shadow.reads
 
@@ -218,7 +228,7 @@ class Chunk:
             self.records, self.balances = carry.records, carry.balances
         missing = sorted(ids - self.records.keys())
         if missing:
-            self.records.update(self.p.accounts.get_many(conn, inst.id, missing, for_update=True))
+            self.records.update(self.p.accounts.get_many(conn, inst.id, missing, for_update=self.lock_rows))
         for cur in sorted({self.records[i].currency for i in ids if i in self.records}):
             for role in ("cash", "fee_income"):
                 found = self.p.internal_account(conn, inst.id, role, cur)
@@ -226,10 +236,17 @@ class Chunk:
                     self.internal[(role, cur)] = found
         missing = sorted((ids | set(self.internal.values())) - self.balances.keys())
         if missing:
-            self.balances.update(self.p.load_balances(conn, inst.id, missing))
+            self.balances.update(self.p.load_balances(conn, inst.id, missing, self.lock_rows))
         if carry is not None:
             carry.records, carry.balances = self.records, self.balances
-        self._load_earlier([r.ref for r, k in zip(requests, kinds) if k is not None])
+        refs = [r.ref for r, k in zip(requests, kinds) if k is not None]
+        self._load_earlier(refs)
+        ahead = self.ahead
+        if ahead is not None:  # its rows as the database will hold them once it commits
+            for ref in refs:
+                found = ahead.written.get(ref)
+                if found is not None:
+                    self.seen[ref] = (found[0], loads(found[1]))
         if self.reads:
             self._load_usage(requests, kinds)
 
@@ -277,6 +294,13 @@ class Chunk:
                 U.period.in_(sorted(periods))))
             for acc, period, kind, channel, amount, fee, count in rows:
                 self.usage.setdefault((acc, period), {})[(Kind(kind), channel)] = [amount, fee, count]
+            if self.ahead is not None:
+                for (acc, period, kind, channel), delta in self.ahead.usage_deltas.items():
+                    if acc in sources and period in periods:
+                        tally = self.usage.setdefault((acc, period), {}).setdefault((Kind(kind), channel), [0, 0, 0])
+                        tally[0] += delta[0]
+                        tally[1] += delta[1]
+                        tally[2] += delta[2]
         if "recent" not in self.reads:
             return
         ranked = (select(Txn.source_account_id.label("acc"), Txn.at.label("at"),
@@ -290,10 +314,16 @@ class Chunk:
                   .subquery())
         for acc, at, _rn in self.conn.execute(select(ranked).where(ranked.c.rn <= RECENT_LIMIT)):
             self.recent.setdefault(acc, []).append(as_utc(at))
+        if self.ahead is not None:
+            low, high = min(times) - RECENT_WINDOW, max(times)
+            for acc, at in self.ahead.outgoing:
+                if acc in sources and low < at <= high:
+                    self.recent.setdefault(acc, []).append(at)
         for acc, found in self.recent.items():
             found.sort()
             if len(found) >= RECENT_LIMIT:
                 self.recent_truncated.add(acc)
+                del found[:-RECENT_LIMIT]  # the latest, as the query's ranking keeps them
 
     def at(self, request: TxnRequest) -> datetime:
         return as_utc(request.at) if request.at is not None else self.now
@@ -520,6 +550,9 @@ class Chunk:
                                  Txn.kind.in_([str(k) for k in OUTGOING]),
                                  Txn.at > at - RECENT_WINDOW, Txn.at <= at)
             .order_by(Txn.at.desc()).limit(RECENT_LIMIT)).scalars().all()
+        if self.ahead is not None:  # and the uncommitted chunk's, ranked with them
+            rows = sorted([as_utc(t) for t in rows] + [t for a, t in self.ahead.outgoing if a == account and
+                                                       at - RECENT_WINDOW < t <= at])[-RECENT_LIMIT:]
         merged = sorted({as_utc(t) for t in rows} | {
             t for t in self.recent.get(account, []) if at - RECENT_WINDOW < t <= at})
         return merged[-RECENT_LIMIT:]
@@ -548,7 +581,7 @@ class Chunk:
         if total != 0:
             require(False, f"unbalanced lines: {lines}")
         if not self.ids:  # once per chunk: one id for every row left to decide
-            self.ids = next_txn_ids(self.conn, self.remaining)[::-1]
+            self.ids = next_txn_ids(self.conn, self.remaining, self.id_floor)[::-1]
             self.remaining = 0
         txn_number = self.ids.pop()
         txn_id = public_txn_id(txn_number)
@@ -592,7 +625,9 @@ class Chunk:
         if status != "rejected" and kind in OUTGOING:
             self._count(source, local_date, kind, request.channel, amount_minor, fee_minor, at)  # type: ignore[arg-type]
         self.seen[request.ref] = (txn_id, record)
-        self.audit.append((request.actor, f"txn.{status}", txn_id, dumps(record), self.now))
+        payload = dumps(record)
+        self.written[request.ref] = (txn_id, payload)
+        self.audit.append((request.actor, f"txn.{status}", txn_id, payload, self.now))
         return Outcome(index, request, txn_id=txn_id, institution=inst.id, record=record,
                        text=self.terms.text, fee_minor=fee_minor)
 
@@ -613,20 +648,50 @@ class Chunk:
             delta[2] += 1
         if "recent" in self.reads:
             bisect.insort(self.recent.setdefault(account, []), at)
+            self.outgoing.append((account, at))
 
     # ----------------------------------------------------------------- write
 
     def flush(self) -> None:
-        conn, inst = self.conn, self.inst
-        insert_rows(conn, Txn.__table__, TXN_COLUMNS, self.txn_rows)
-        insert_rows(conn, Txn.metadata.tables["posting"], POSTING_COLUMNS, self.posting_rows)
-        apply_deltas(conn, inst.id, {a: d for a, d in self.deltas.items() if any(d)}, after=self.balances)
-        bump_usage_many(conn, inst.id, self.usage_deltas)
-        head = self.p.audit.append_many(conn, inst.id, self.audit)
-        if self.shadow_rows:
-            insert_rows(conn, ShadowDecision.__table__, SHADOW_COLUMNS, self.shadow_rows)
+        self.seal()
+        head = self.write(self.conn)
         if head is not None and self.carry is not None:
             self.carry.head = head
+
+    def seal(self) -> None:
+        """Fix what the balance update writes (the deltas and the rows'
+        new seals) while the balances are as this chunk left them: a
+        write-ahead writer writes it while the next chunk changes them."""
+        deltas = {a: d for a, d in self.deltas.items() if any(d)}
+        self.sealed = deltas, seal_rows(self.balances, deltas)
+
+    def writes(self) -> Writes:
+        """What the sealed chunk writes, as plain data (a write-ahead
+        writer gets it through a pipe)."""
+        deltas, seals = self.sealed  # type: ignore[misc]
+        return (self.inst.id, self.txn_rows, self.posting_rows, deltas, seals, dict(self.usage_deltas),
+                self.audit, self.shadow_rows)
+
+    def write(self, conn: Connection) -> tuple[int, str] | None:
+        """Write the sealed chunk on ``conn``; returns the audit chain's new head."""
+        return write_chunk(conn, self.p.audit, self.writes())
+
+
+Writes = tuple[Any, ...]  # Chunk.writes(): institution, txn rows, postings, deltas, seals, usage, audit, shadow
+
+
+def write_chunk(conn: Connection, audit: Any, writes: Writes) -> tuple[int, str] | None:
+    """A chunk's writes, set-based (statements only: everything was decided
+    and sealed before); returns the audit chain's new head."""
+    institution, txn_rows, posting_rows, deltas, seals, usage_deltas, entries, shadow_rows = writes
+    insert_rows(conn, Txn.__table__, TXN_COLUMNS, txn_rows)
+    insert_rows(conn, Txn.metadata.tables["posting"], POSTING_COLUMNS, posting_rows)
+    apply_deltas(conn, institution, deltas, seals=seals)
+    bump_usage_many(conn, institution, usage_deltas)
+    head = audit.append_many(conn, institution, entries)
+    if shadow_rows:
+        insert_rows(conn, ShadowDecision.__table__, SHADOW_COLUMNS, shadow_rows)
+    return head
 
 
 def _without_traceback(error: BankError) -> BankError:
@@ -658,6 +723,18 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
     """Decide and write one chunk inside the caller's database transaction.
     ``carry``: the file's :class:`Carry`; call its ``committed()`` once the
     transaction commits."""
+    kinds, outcomes = check_rows(inst, requests, now, first_index)
+    chunk = Chunk(pipeline, conn, inst, now, carry)
+    chunk.load(requests, kinds)
+    decide_rows(chunk, requests, kinds, outcomes, first_index)
+    chunk.flush()
+    return outcomes  # type: ignore[return-value]
+
+
+def check_rows(inst: InstitutionView, requests: list[TxnRequest], now: datetime, first_index: int
+               ) -> tuple[list[Kind | None], list[Outcome | None]]:
+    """Each row's kind, or (kind None) its outcome: the error of a row
+    whose shape, time or channel is wrong, before anything is loaded."""
     kinds: list[Kind | None] = []
     outcomes: list[Outcome | None] = []
     for offset, request in enumerate(requests):
@@ -672,13 +749,16 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
         except BankError as exc:
             kinds.append(None)
             outcomes.append(Outcome(first_index + offset, request, error=exc))
-    chunk = Chunk(pipeline, conn, inst, now, carry)
-    chunk.load(requests, kinds)
+    return kinds, outcomes
+
+
+def decide_rows(chunk: Chunk, requests: list[TxnRequest], kinds: list[Kind | None],
+                outcomes: list[Outcome | None], first_index: int) -> None:
+    """Decide the loaded chunk's valid rows in order, filling ``outcomes``."""
     chunk.remaining = sum(1 for k in kinds if k is not None)
-    if inst.remote is not None:
-        _decide_in_waves(chunk, inst.remote, requests, kinds, outcomes, first_index)
-        chunk.flush()
-        return outcomes  # type: ignore[return-value]
+    if chunk.inst.remote is not None:
+        _decide_in_waves(chunk, chunk.inst.remote, requests, kinds, outcomes, first_index)
+        return
     for offset, (request, kind) in enumerate(zip(requests, kinds)):
         if kind is None:
             continue
@@ -686,8 +766,6 @@ def process_chunk(pipeline: Pipeline, conn: Connection, inst: InstitutionView,
             outcomes[offset] = chunk.decide(first_index + offset, request, kind)
         except BankError as exc:
             outcomes[offset] = Outcome(first_index + offset, request, error=exc)
-    chunk.flush()
-    return outcomes  # type: ignore[return-value]
 
 
 def _decide_in_waves(chunk: Chunk, remote: Any, requests: list[TxnRequest], kinds: list[Kind | None],

@@ -72,7 +72,7 @@ def check_balanced(lines: Sequence[Line], currencies: dict[str, str]) -> None:
     require(all(total == 0 for total in sums.values()), f"unbalanced lines: {dict(sums)}")
 
 
-def next_txn_ids(conn: Connection, count: int) -> list[int]:
+def next_txn_ids(conn: Connection, count: int, floor: int = 0) -> list[int]:
     """``count`` new time-ordered transaction ids, ascending.
 
     SQLite: after the largest id (writers hold the database's write lock, so
@@ -80,14 +80,15 @@ def next_txn_ids(conn: Connection, count: int) -> list[int]:
     ``txn_id_seq`` sequence, which concurrent writers share without
     waiting; a dry run's transaction has a private stand-in of it that
     starts where the live one would go on (``storage/dryrun.py``), so its
-    ids are those the real run that follows will get."""
+    ids are those the real run that follows will get. ``floor`` (SQLite):
+    ids taken by a chunk not yet committed (write-ahead, bank_core.ahead)."""
     if count <= 0:
         return []
     if conn.dialect.name == "postgresql":
         rows = conn.exec_driver_sql(
             f"SELECT nextval('txn_id_seq') FROM generate_series(1, {int(count)})").scalars().all()
         return sorted(rows)
-    start = conn.exec_driver_sql("SELECT COALESCE(max(id), 0) FROM txn").scalar_one()
+    start = max(conn.exec_driver_sql("SELECT COALESCE(max(id), 0) FROM txn").scalar_one(), floor)
     return list(range(start + 1, start + 1 + count))
 
 
@@ -160,20 +161,22 @@ def deltas_for(lines: Sequence[Line], stage: str) -> dict[str, list[int]]:
 
 def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[int]],
                  cached: dict[str, BalanceRow] | None = None, *,
-                 after: dict[str, BalanceRow] | None = None) -> None:
+                 after: dict[str, BalanceRow] | None = None, seals: dict[str, str] | None = None) -> None:
     """Increment counters in one set-based statement and reseal the rows
     (``bank_core.seal``). ``cached``: the rows as loaded, kept in step;
     ``after``: rows that already hold the values after ``deltas`` (a chunk);
-    with neither, the rows are loaded (locked) and their seals checked first."""
+    ``seals``: the new seals, already made from such rows (``seal_rows``);
+    with none, the rows are loaded (locked) and their seals checked first."""
     if not deltas:
         return
-    if after is None:
-        if cached is None:
-            cached = load_balances(conn, institution_id, sorted(deltas), for_update=True)
-            check_seals(institution_id, cached)
-        _keep_cached(cached, deltas)
-        after = cached
-    seals = _seals(after, deltas)
+    if seals is None:
+        if after is None:
+            if cached is None:
+                cached = load_balances(conn, institution_id, sorted(deltas), for_update=True)
+                check_seals(institution_id, cached)
+            _keep_cached(cached, deltas)
+            after = cached
+        seals = seal_rows(after, deltas)
     if conn.dialect.name == "postgresql":  # one statement, one round trip, for the whole chunk
         accounts = list(deltas)
         columns = [[deltas[acc][i] for acc in accounts] for i in range(4)]
@@ -205,7 +208,7 @@ def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[i
                          "dpend": d[2], "cpend": d[3], "sealed": seals[acc]} for acc, d in deltas.items()])
 
 
-def _seals(after: dict[str, BalanceRow], deltas: dict[str, list[int]]) -> dict[str, str]:
+def seal_rows(after: dict[str, BalanceRow], deltas: dict[str, list[int]]) -> dict[str, str]:
     """The new seal of every changed row, from its values after the deltas."""
     found = {}
     for acc in deltas:

@@ -114,8 +114,10 @@ class Pipeline:
         return found
 
     @staticmethod
-    def load_balances(conn: Connection, institution_id: str, ids: list[str]) -> dict[str, BalanceRow]:
-        """The chunk's balances, locked, their seals checked (``bank_core.seal``)."""
-        found = load_balances(conn, institution_id, ids, for_update=True)
+    def load_balances(conn: Connection, institution_id: str, ids: list[str], lock: bool = True
+                      ) -> dict[str, BalanceRow]:
+        """The chunk's balances, locked (unless ``lock`` is false), their
+        seals checked (``bank_core.seal``)."""
+        found = load_balances(conn, institution_id, ids, for_update=lock)
         check_seals(institution_id, found)
         return found

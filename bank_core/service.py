@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from bank_core import ledger, limits
+from bank_core.ahead import available, wanted
+from bank_core.ahead import process as write_ahead_process
 from bank_core.chunk import Carry, Outcome, process_chunk
 from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
@@ -325,21 +327,27 @@ class BankService:
         return TxnResult.model_validate(outcome.result)
 
     def submit_batch(self, institution_id: str, requests: Iterable[TxnRequest], *,
-                     chunk_size: int = DEFAULT_CHUNK_SIZE, dry_run: bool = False
-                     ) -> Iterator[Outcome]:
+                     chunk_size: int = DEFAULT_CHUNK_SIZE, dry_run: bool = False,
+                     write_ahead: bool | None = None) -> Iterator[Outcome]:
         """Decide many requests of one institution, in order, one database
         transaction per chunk, with exactly the semantics of ``submit``: a
         rejection or an invalid request is that request's outcome and never
         rolls back its neighbours. A chunk's outcomes are yielded after it
         commits. With ``dry_run`` every chunk runs in one transaction that is
         rolled back at the end: later rows see earlier ones as if posted,
-        and nothing is written.
+        and nothing is written. ``write_ahead`` (default: ``BANK_WRITE_AHEAD``,
+        on): a chunk is written while the next is decided, with the same
+        outcomes (``bank_core.ahead``; where a writer process can be forked).
         """
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
             raise InvalidRequest(f"chunk size must be 1..{MAX_CHUNK_SIZE}")
+        ahead = wanted(write_ahead)
         chunks = _chunks(requests, chunk_size)
         if dry_run:
             yield from self._dry_run(institution_id, chunks)
+            return
+        if ahead and available(self.engine):
+            yield from write_ahead_process(self, institution_id, chunks)
             return
         done = 0
         carry = Carry()  # accounts and balances from chunk to chunk, while nobody else writes

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
-from bank_core.storage.engine import after_commit
+from bank_core.storage.engine import after_commit, run_in_transaction
 from bank_core.storage.models import Term
 
 
@@ -25,8 +25,8 @@ class Terms:
         self.ids: dict[str, int] = {}
         self.texts: dict[int, str] = {}
 
-    def session(self, conn: Connection) -> TermSession:
-        return TermSession(self, conn)
+    def session(self, conn: Connection, engine: Engine | None = None) -> TermSession:
+        return TermSession(self, conn, engine)
 
     def learn(self, found: dict[str, int]) -> None:
         self.ids.update(found)
@@ -34,11 +34,15 @@ class Terms:
 
 
 class TermSession:
-    """Term ids and texts within one unit of work; creates missing terms in it."""
+    """Term ids and texts within one unit of work; creates missing terms in
+    it, or, with ``engine`` (a unit of work that only reads: write-ahead,
+    ``bank_core.ahead``), each in a transaction of its own, committed at
+    once (a term nobody's record names is harmless)."""
 
-    def __init__(self, terms: Terms, conn: Connection) -> None:
+    def __init__(self, terms: Terms, conn: Connection, engine: Engine | None = None) -> None:
         self.terms = terms
         self.conn = conn
+        self.engine = engine
         self.ids = terms.ids
         self.new: dict[str, int] = {}
         self.new_texts: dict[int, str] = {}
@@ -55,6 +59,10 @@ class TermSession:
         return self(bound.term)
 
     def _resolve(self, text: str) -> int:
+        if self.engine is not None:
+            found = run_in_transaction(self.engine, lambda conn: _find_or_add(conn, text))
+            self.terms.learn({text: found})  # committed
+            return found
         conn = self.conn
         found = conn.execute(select(Term.id).where(Term.text == text)).scalar()
         if found is not None:
@@ -84,3 +92,10 @@ class TermSession:
             if found is None:
                 raise LookupError(f"decision term {term_id} is missing")
         return found
+
+
+def _find_or_add(conn: Connection, text: str) -> int:
+    found = conn.execute(select(Term.id).where(Term.text == text)).scalar()
+    if found is None:
+        found = conn.execute(insert(Term).values(text=text).returning(Term.id)).scalar_one()
+    return found

@@ -50,6 +50,19 @@ def pytest_configure(config: pytest.Config) -> None:
             "pip install -e tests/plugins/testkit") from None
 
 
+FIRST = ("test_write_ahead.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The write-ahead tests first. Write-ahead forks its writer only from a
+    process with no threads but the kernel's own (``bank_core.ahead``), and
+    those tests check that it ran in this process; tests of the HTTP adapter
+    leave threads behind (AnyIO's idle workers, group-commit threads of apps
+    whose lifespan a bare ``TestClient`` never ends), after which this
+    process falls back, correctly, to one chunk at a time."""
+    items.sort(key=lambda item: item.path.name not in FIRST)
+
+
 # --------------------------------------------------------------------------
 # SQLite
 # --------------------------------------------------------------------------

@@ -65,6 +65,9 @@ class Bank:
 
     def close(self) -> None:
         if self.client is not None:
+            committer = getattr(self.client.app.state, "committer", None)
+            if committer is not None:  # its threads end here (the client never ran the app's lifespan)
+                committer.close()
             self.client.close()
         if self.service is not None:
             self.service.engine.dispose()

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from cli_support import Cli
@@ -69,6 +69,9 @@ COUNTER = itertools.count()
        rows=st.lists(st.dictionaries(st.sampled_from(FIELDS), value), max_size=12),
        json_rows=st.lists(st.dictionaries(st.one_of(st.sampled_from(FIELDS), any_text), json_value), max_size=6),
        raw=st.lists(st.binary(max_size=30), max_size=3))
+# found by the suite on 2026-12-04: a lone surrogate in the ref of a row whose type is also too long
+# reached the results line, and orjson refused it (exit 7)
+@example(fmt="jsonl", rows=[{"ref": "\ud800", "type": "9" * 5000, "amount": "9" * 5000}], json_rows=[], raw=[])
 def test_generated_rows_never_crash_or_wedge_a_file(cli: Cli, tmp_path: Path, fmt: str,
                                                     rows: list[dict[str, str]], json_rows: list[dict],
                                                     raw: list[bytes]) -> None:

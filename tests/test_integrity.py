@@ -426,7 +426,9 @@ def test_a_deposit_during_a_dry_run_finishes_within_a_second(fresh_db_url: str, 
     cli("init", "--default-institution", expect=0)
     a = cli.open("Ann")
     rows_file = tmp_path / "day.csv"
-    rows_file.write_text("ref,type,to,amount\n" + "".join(f"r{i},deposit,{a},1.00\n" for i in range(30_000)))
+    # long enough to be still running when the deposit comes, on a fast hour of this machine too
+    # (30,000 rows took under 2.5 s there)
+    rows_file.write_text("ref,type,to,amount\n" + "".join(f"r{i},deposit,{a},1.00\n" for i in range(100_000)))
     dry = subprocess.Popen([bank_executable(), "--db", fresh_db_url, "txn", "process", str(rows_file), "--dry-run"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                            env={**os.environ, "BANK_CONFIG_DIR": str(tmp_path / "config"),

@@ -77,11 +77,24 @@ class Helper:
             pass
 
 
-def _forkable(engine: Engine) -> bool:
+def forkable(engine: Engine, idle: tuple[str, ...] = ()) -> bool:
+    """Whether a process may be forked to work on ``engine``'s SQLite
+    file (``quiet``)."""
     database = engine.url.database
-    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:") or not hasattr(os, "fork"):
+    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
         return False
-    if threading.active_count() != 1:
+    return quiet(engine, idle)
+
+
+def quiet(engine: Engine, idle: tuple[str, ...] = ()) -> bool:
+    """Whether this process may fork a child that opens its own
+    connections to ``engine``'s database: no connection checked out
+    (``dispose`` then closes them all), and no other thread but those
+    named in ``idle`` (threads that never hold a lock the child could
+    need, such as the hang watchdog, ``bank_core.decide``)."""
+    if not hasattr(os, "fork"):
+        return False
+    if any(t is not threading.current_thread() and t.name not in idle for t in threading.enumerate()):
         return False  # forking a process with other threads (a server) is not safe
     checkedout = getattr(engine.pool, "checkedout", None)
     return checkedout is not None and checkedout() == 0
@@ -95,24 +108,35 @@ def forked_helper(engine: Engine, job: Job,
     is not possible (not a SQLite file, threads, connections in use, no
     ``fork``). ``request`` must carry ``"fingerprint"``: the parent's
     ``fingerprint(conn)``; the child answers None when its own differs."""
-    if not _forkable(engine):
+    if not forkable(engine):
         yield None
         return
-    engine.dispose()  # no SQLite connection of this process crosses the fork
+    url = engine.url.render_as_string(hide_password=False)
+    pid, down_w, up_r = fork_child(engine, lambda down, up: _serve(url, job, fingerprint, down, up))
+    helper = Helper(pid, down_w, up_r)
+    try:
+        yield helper
+    finally:
+        helper.stop()
+
+
+def fork_child(engine: Engine, serve: Callable[[int, int], Any]) -> tuple[int, int, int]:
+    """Fork a child that runs ``serve(requests_fd, answers_fd)`` and never
+    returns (it ends with ``os._exit``); ``engine``'s pool is emptied first,
+    so no connection of this process crosses the fork. Returns (pid, the
+    fd to write requests to, the fd to read answers from)."""
+    engine.dispose()
     down_r, down_w = os.pipe()
     up_r, up_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
         os.close(down_w)
         os.close(up_r)
-        _serve(engine.url.render_as_string(hide_password=False), job, fingerprint, down_r, up_w)  # no return
+        serve(down_r, up_w)
+        os._exit(1)  # (serve ends the process itself)
     os.close(down_r)
     os.close(up_w)
-    helper = Helper(pid, down_w, up_r)
-    try:
-        yield helper
-    finally:
-        helper.stop()
+    return pid, down_w, up_r
 
 
 def _serve(url: str, job: Job, fingerprint: Callable[[Connection], Any], down: int, up: int) -> None:

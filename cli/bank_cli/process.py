@@ -58,9 +58,12 @@ def result_json(doc: dict[str, Any]) -> str:
     """One results-file line: sorted keys, no spaces, non-ASCII escaped (as
     ``json.dumps(doc, sort_keys=True, separators=(",", ":"))`` writes it;
     orjson writes the same bytes whenever they are printable ASCII, ~10x faster)."""
-    line = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
-    if line.isascii() and b"\x7f" not in line:  # (the standard encoder escapes DEL too)
-        return line.decode()
+    try:
+        line = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+        if line.isascii() and b"\x7f" not in line:  # (the standard encoder escapes DEL too)
+            return line.decode()
+    except orjson.JSONEncodeError:  # a lone surrogate a row's own text brought: escaped below
+        pass
     return json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n"
 
 

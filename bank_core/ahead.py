@@ -1,0 +1,319 @@
+"""Write-ahead: a file's chunks on two threads (issue 8).
+
+One chunk at a time, a file's time is the sum of deciding and writing. With
+write-ahead a writer process writes and commits chunk N while this process
+decides chunk N+1, so the two overlap on two cores. (A process, not a
+thread: measured on the 100k bench, a writer thread and the deciding
+thread took their turns at the GIL so often that both ran at about half
+speed, and the file took longer than one chunk at a time.) Per chunk:
+
+1. wait until chunk N-1 has committed, and yield its outcomes;
+2. open a read snapshot and load chunk N+1 from it: the database as chunk
+   N-1 left it, without chunk N, which is decided but not yet handed to the
+   writer; the load adds chunk N's effects from memory (``Chunk.ahead``:
+   its balances are carried, its usage increments, outgoing times,
+   idempotency keys and largest transaction id are added), so chunk N+1
+   sees exactly what it would see after chunk N's commit;
+3. hand chunk N to the writer;
+4. decide chunk N+1 on that state, and seal it (``Chunk.seal``: what its
+   balance update writes is fixed before the next chunk changes the rows;
+   ``Chunk.writes``: the rows, as plain data sent through a pipe).
+
+The writer opens its write transaction, checks that the institution's
+audit head is the one the previous chunk left (or, for the first, the one
+the snapshot showed), writes the chunk (``Chunk.write``: statements only)
+and commits. Every change to an institution's accounts, balances, profile
+or transactions appends to its chain, so an unchanged head means nobody
+else wrote since the state the chunk was decided on. When somebody did
+(``Stale``), the chunk and the one decided on top of it are decided again,
+one at a time on the database's state (``process_chunk``), and write-ahead
+starts afresh with the next chunk. The outcomes, the ledger and the chain
+are those of one chunk at a time (``tests/test_write_ahead.py`` compares
+them).
+
+A chunk's outcomes are yielded only after it commits. New decision terms
+(``bank_core.terms``) are written in transactions of their own, since this
+thread only reads.
+
+The writer is forked (``bank_core.storage.forked``: every module already
+imported, no connection inherited) when the file starts and ends with it;
+a chunk it was given when this process died is committed whole or not at
+all, like any chunk, and a re-run replays it. The head check and the
+writes are one step: SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL the
+institution's advisory lock and SERIALIZABLE (a concurrent writer's
+commit is a serialization failure, retried, and then a moved head). The
+snapshot on PostgreSQL is a REPEATABLE READ transaction that locks
+nothing (``Chunk.lock_rows``). Write-ahead runs only where forking is safe
+(no other threads but the kernel's own idle ones, no connection in use:
+``bank txn process``, not a server); elsewhere, and for dry runs, chunks go
+one at a time. ``BANK_WRITE_AHEAD=0`` turns it off.
+"""
+
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine
+
+from bank_core.decide import DRIVER_THREAD, WATCHDOG_THREAD
+from bank_core.chunk import Carry, Chunk, Outcome, Writes, check_rows, decide_rows, process_chunk, write_chunk
+from bank_core.errors import BankError, InvalidRequest
+from bank_core.messages import TxnRequest, utc_now
+from bank_core.storage.engine import StorageError, make_engine, run_in_transaction
+from bank_core.storage.forked import fork_child, forkable, quiet
+
+if TYPE_CHECKING:
+    from bank_core.service import BankService
+
+ENV_WRITE_AHEAD = "BANK_WRITE_AHEAD"
+
+
+def wanted(write_ahead: bool | None) -> bool:
+    """``write_ahead`` as asked, or from ``BANK_WRITE_AHEAD`` (1, the
+    default, or 0)."""
+    if write_ahead is not None:
+        return write_ahead
+    text = os.environ.get(ENV_WRITE_AHEAD, "1")
+    if text not in ("0", "1"):
+        raise InvalidRequest(f"{ENV_WRITE_AHEAD}: {text!r} is not 1 (write a chunk while deciding the next, "
+                             "the default) or 0 (one chunk at a time)")
+    return text == "1"
+
+
+def available(engine: Engine) -> bool:
+    """A writer can be forked: a SQLite file, no connection in use, no
+    other thread but the kernel's own around the drivers (the hang
+    watchdog, and the driver thread, which runs a driver only while this
+    thread waits for it: never while a batch forks)."""
+    idle = (WATCHDOG_THREAD, DRIVER_THREAD)
+    return forkable(engine, idle) or (engine.dialect.name == "postgresql" and quiet(engine, idle))
+
+
+class Stale(Exception):
+    """The institution's chain head is not where the chunk was decided:
+    somebody else wrote in between."""
+
+
+class _Carry(Carry):
+    """Accounts and balances from chunk to chunk; whether they still hold
+    is the writer's head check, not the load's."""
+
+    __slots__ = ()
+
+    def begin(self, head: tuple[int, str] | None, profile_version: int) -> bool:
+        usable = profile_version == self.profile_version
+        if not usable:
+            self.records, self.balances = {}, {}
+        self.profile_version = profile_version
+        return usable
+
+
+class _Decided:
+    """A chunk decided and sealed, with what it needs to be yielded or
+    decided again."""
+
+    __slots__ = ("chunk", "requests", "first", "outcomes")
+
+    def __init__(self, chunk: Chunk, requests: list[TxnRequest], first: int, outcomes: list[Any]) -> None:
+        self.chunk, self.requests, self.first, self.outcomes = chunk, requests, first, outcomes
+
+    def last_id(self) -> int:
+        rows = self.chunk.txn_rows
+        return rows[-1][0] if rows else 0
+
+
+class _Writer:
+    """The forked writer: one job at a time, ``(expected head, writes)``
+    in, ``("ok", new head)``, ``("stale", None)`` or ``("error", exc)`` out."""
+
+    def __init__(self, engine: Engine, audit: Any) -> None:
+        url = engine.url.render_as_string(hide_password=False)
+        pid, down_w, up_r = fork_child(engine, lambda down, up: _serve(url, audit, down, up))
+        self.pid = pid
+        self.to_child = os.fdopen(down_w, "wb")
+        self.from_child = os.fdopen(up_r, "rb")
+        self.busy = False
+
+    def submit(self, expected: tuple[int, str] | None, writes: Writes) -> None:
+        pickle.dump((expected, writes), self.to_child, protocol=pickle.HIGHEST_PROTOCOL)
+        self.to_child.flush()
+        self.busy = True
+
+    def result(self) -> tuple[int, str] | None:
+        """The new head; raises ``Stale``, or the writer's error."""
+        self.busy = False
+        try:
+            kind, value = pickle.load(self.from_child)
+        except (EOFError, pickle.UnpicklingError):
+            raise StorageError("the write-ahead writer stopped; the chunk it was writing was not committed, "
+                               "run the file again") from None
+        if kind == "ok":
+            return value
+        if kind == "stale":
+            raise Stale()
+        raise value
+
+    def close(self) -> None:
+        """Let it finish what it was given (committed whole or not at all) and end."""
+        for stream in (self.to_child, self.from_child):
+            if not stream.closed:
+                stream.close()
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _serve(url: str, audit: Any, down: int, up: int) -> None:
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+        engine = make_engine(url)  # its own pool: nothing inherited is used
+        with os.fdopen(down, "rb") as jobs, os.fdopen(up, "wb") as answers:
+            while True:
+                try:
+                    expected, writes = pickle.load(jobs)
+                except EOFError:
+                    break
+                try:
+                    answer: tuple[str, Any] = ("ok", _write(engine, audit, expected, writes))
+                except Stale:
+                    answer = ("stale", None)
+                except BaseException as exc:  # noqa: BLE001 - handed to the parent
+                    answer = ("error", _portable(exc))
+                pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
+                answers.flush()
+        engine.dispose()
+    except BaseException:  # noqa: BLE001
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The error as the parent can raise it: the bank's own errors as they
+    are, anything else as one line."""
+    if isinstance(exc, BankError):
+        try:
+            return pickle.loads(pickle.dumps(exc))
+        except Exception:  # noqa: BLE001
+            pass
+    return StorageError(f"{type(exc).__name__}: {exc}")
+
+
+def _write(engine: Engine, audit: Any, expected: tuple[int, str] | None, writes: Writes) -> tuple[int, str] | None:
+    """The writer's job: check the head, write, commit; the new head."""
+    institution = writes[0]
+
+    def work(conn: Connection) -> tuple[int, str] | None:
+        head = audit.head(conn, institution)
+        if head != expected:
+            raise Stale()
+        written = write_chunk(conn, audit, writes)
+        return head if written is None else written
+    return run_in_transaction(engine, work, lock=institution)
+
+
+def process(service: BankService, institution_id: str, chunks: Iterator[list[TxnRequest]]) -> Iterator[Outcome]:
+    """``submit_batch`` with write-ahead (see the module docstring)."""
+    engine = service.engine
+    writer = _Writer(engine, service.audit)
+    carry = _Carry()
+    decided: _Decided | None = None  # decided, not yet with the writer
+    sent: _Decided | None = None  # with the writer
+    base: tuple[int, str] | None = None  # the head the writer must find for ``decided``
+    done = 0
+    failed: Exception | None = None  # the input's own error: raised once what was read has landed
+    try:
+        with engine.connect() as raw:
+            # one snapshot per chunk: SQLite's read transaction; PostgreSQL's
+            # REPEATABLE READ (not READ ONLY: the chunk's ids come from a sequence)
+            reader = raw.execution_options(bank_read_only=True) if raw.dialect.name == "sqlite" else \
+                raw.execution_options(isolation_level="REPEATABLE READ")
+            while True:
+                try:
+                    requests = next(chunks)
+                except StopIteration:
+                    break
+                except Exception as exc:  # noqa: BLE001 - the chunks read before it land first, as one at a time
+                    failed = exc
+                    break
+                if sent is not None:
+                    try:
+                        base = writer.result()
+                    except Stale:
+                        yield from _again(service, institution_id, [sent, decided])
+                        decided, carry = None, _Carry()
+                    else:
+                        yield from sent.outcomes
+                    sent = None
+                with reader.begin():
+                    inst = service.institution(reader, institution_id)
+                    if decided is None:
+                        base = service.audit.head(reader, inst.id)  # the snapshot's: where we start
+                    now = utc_now()
+                    kinds, outcomes = check_rows(inst, requests, now, done)
+                    chunk = Chunk(service.pipeline, reader, inst, now, carry)
+                    chunk.terms.engine = engine  # new terms: committed apart (this process only reads)
+                    chunk.lock_rows = False  # the writer's head check stands for the locks
+                    if decided is not None:
+                        chunk.ahead, chunk.id_floor = decided.chunk, decided.last_id()
+                    chunk.load(requests, kinds)  # the snapshot starts here, without ``decided``
+                    if decided is not None:
+                        writer.submit(base, decided.chunk.writes())
+                        sent = decided
+                    decide_rows(chunk, requests, kinds, outcomes, done)
+                    chunk.seal()
+                    chunk.ahead = None  # (no chain of chunks kept alive)
+                    decided = _Decided(chunk, requests, done, outcomes)
+                done += len(requests)
+        if sent is not None:
+            try:
+                base = writer.result()
+            except Stale:
+                yield from _again(service, institution_id, [sent, decided])
+                decided = None
+            else:
+                yield from sent.outcomes
+            sent = None
+        if decided is not None:
+            last, decided = decided, None
+            writer.submit(base, last.chunk.writes())
+            try:
+                writer.result()
+            except Stale:
+                yield from _again(service, institution_id, [last])
+            else:
+                yield from last.outcomes
+        if failed is not None:
+            raise failed
+    except Exception:
+        if sent is not None and writer.busy:  # this process failed while the writer wrote: let it land
+            try:
+                writer.result()
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
+            else:
+                yield from sent.outcomes
+        raise
+    finally:
+        writer.close()
+
+
+def _again(service: BankService, institution_id: str, chunks: list[_Decided | None]) -> Iterator[Outcome]:
+    """Chunks decided on a state somebody else changed meanwhile: decided
+    again, one at a time, on the database's state."""
+    for decided in chunks:
+        if decided is None:
+            continue
+        carry = Carry()
+
+        def work(conn: Connection, d: _Decided = decided, carry: Carry = carry) -> list[Outcome]:
+            inst = service.institution(conn, institution_id)
+            return process_chunk(service.pipeline, conn, inst, d.requests, utc_now(), d.first, carry=carry)
+        yield from service.write(work, institution_id)
