@@ -52,6 +52,7 @@ one at a time. ``BANK_WRITE_AHEAD=0`` turns it off.
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import signal
@@ -220,7 +221,25 @@ def _write(engine: Engine, audit: Any, expected: tuple[int, str] | None, writes:
 
 
 def process(service: BankService, institution_id: str, chunks: Iterator[list[TxnRequest]]) -> Iterator[Outcome]:
-    """``submit_batch`` with write-ahead (see the module docstring)."""
+    """``submit_batch`` with write-ahead (see the module docstring). A file
+    of one chunk has nothing to overlap: it is decided and written here,
+    as one chunk at a time would (no writer is forked for it)."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    try:
+        second = next(chunks, None)
+    except Exception:  # the input failed after one chunk: that chunk lands first
+        yield from _one(service, institution_id, first, 0)
+        raise
+    if second is None:
+        yield from _one(service, institution_id, first, 0)
+        return
+    yield from _overlapped(service, institution_id, itertools.chain((first, second), chunks))
+
+
+def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list[TxnRequest]]
+                ) -> Iterator[Outcome]:
     engine = service.engine
     writer = _Writer(engine, service.audit)
     carry = _Carry()
@@ -309,11 +328,13 @@ def _again(service: BankService, institution_id: str, chunks: list[_Decided | No
     """Chunks decided on a state somebody else changed meanwhile: decided
     again, one at a time, on the database's state."""
     for decided in chunks:
-        if decided is None:
-            continue
-        carry = Carry()
+        if decided is not None:
+            yield from _one(service, institution_id, decided.requests, decided.first)
 
-        def work(conn: Connection, d: _Decided = decided, carry: Carry = carry) -> list[Outcome]:
-            inst = service.institution(conn, institution_id)
-            return process_chunk(service.pipeline, conn, inst, d.requests, utc_now(), d.first, carry=carry)
-        yield from service.write(work, institution_id)
+
+def _one(service: BankService, institution_id: str, requests: list[TxnRequest], first: int) -> Iterator[Outcome]:
+    """One chunk decided and written in one transaction of this process."""
+    def work(conn: Connection) -> list[Outcome]:
+        inst = service.institution(conn, institution_id)
+        return process_chunk(service.pipeline, conn, inst, requests, utc_now(), first, carry=Carry())
+    yield from service.write(work, institution_id)

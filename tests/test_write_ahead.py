@@ -564,7 +564,8 @@ def test_property_write_ahead_equals_serial(seeded: tuple[Path, dict[str, list[s
                 check_ledger(svc, inst, no_overdraft=inst == "northwind")
             finally:
                 svc.engine.dispose()
-            assert trace.elsewhere() == (write_ahead and bool(trace.lines()))
+            if not write_ahead or len(requests) <= size:  # one at a time, or a file of one chunk:
+                assert not trace.elsewhere()  # everything written by this process (no writer forked)
             seen[write_ahead] = (outcomes, _state(db))
     assert len(seen[True][0]) == len(requests)
     assert seen[True] == seen[False]
@@ -1229,6 +1230,32 @@ def test_good_values_and_unset_run(tmp_path: Path, seeded: tuple[Path, dict[str,
     assert code == 5, err
     assert _state(db) == _state(unset)
     assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+
+
+def test_a_file_of_one_chunk_forks_no_writer(tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]]) -> None:
+    """With write-ahead on, a file that fits in one chunk has nothing to
+    overlap: it is decided and written by the command's own process (no
+    writer forked), and equals one chunk at a time; a file one row longer
+    than the chunk is written ahead."""
+    seed_db, ids = seeded
+    file = _workload(tmp_path / "w.csv", "northwind", ids["northwind"], 40, 6)
+    clean = _copy(seed_db, tmp_path / "clean.db")
+    code, _out, err = _run(clean, "northwind", "txn", "process", str(file), "--out", str(tmp_path / "clean.jsonl"),
+                           env={ENV: "0"})
+    assert code == 5, err
+    one = _copy(seed_db, tmp_path / "one.db")
+    done, trace, _c = _bank(tmp_path, one, "northwind", "txn", "process", str(file), "--out",
+                            str(tmp_path / "one.jsonl"), "--chunk-size", "40", mode="1")
+    assert done.returncode == 5, done.stderr
+    assert trace.lines() and not trace.elsewhere()
+    assert _state(one) == _state(clean)
+    assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "clean.jsonl").read_text()
+    two = _copy(seed_db, tmp_path / "two.db")
+    done, trace, _c = _bank(tmp_path, two, "northwind", "txn", "process", str(file), "--out",
+                            str(tmp_path / "two.jsonl"), "--chunk-size", "39", mode="1")
+    assert done.returncode == 5, done.stderr
+    assert trace.elsewhere()
+    assert _state(two) == _state(clean)
 
 
 def test_a_dry_run_is_never_write_ahead(tmp_path: Path, seeded: tuple[Path, dict[str, list[str]]]) -> None:
