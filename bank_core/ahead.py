@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine
 
 from bank_core.decide import DRIVER_THREAD, WATCHDOG_THREAD
-from bank_core.chunk import Carry, Chunk, Outcome, Writes, check_rows, decide_rows, process_chunk, write_chunk
+from bank_core.chunk import Carry, Chunk, Outcome, Writes, check_rows, decide_rows, write_chunk
 from bank_core.errors import BankError, InvalidRequest
 from bank_core.messages import TxnRequest, utc_now
 from bank_core.storage.engine import StorageError, make_engine, run_in_transaction
@@ -105,6 +105,7 @@ class _Carry(Carry):
     is the writer's head check, not the load's."""
 
     __slots__ = ()
+    by_head = False
 
     def begin(self, head: tuple[int, str] | None, profile_version: int) -> bool:
         usable = profile_version == self.profile_version
@@ -122,10 +123,6 @@ class _Decided:
 
     def __init__(self, chunk: Chunk, requests: list[TxnRequest], first: int, outcomes: list[Any]) -> None:
         self.chunk, self.requests, self.first, self.outcomes = chunk, requests, first, outcomes
-
-    def last_id(self) -> int:
-        rows = self.chunk.txn_rows
-        return rows[-1][0] if rows else 0
 
 
 class _Writer:
@@ -248,6 +245,22 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
     base: tuple[int, str] | None = None  # the head the writer must find for ``decided``
     done = 0
     failed: Exception | None = None  # the input's own error: raised once what was read has landed
+
+    def land() -> Iterator[Outcome]:
+        """The chunk with the writer committed: its outcomes; or, decided on
+        a head that moved, it and the chunk decided on top of it again."""
+        nonlocal sent, decided, base, carry
+        if sent is None:
+            return
+        try:
+            base = writer.result()
+        except Stale:
+            yield from _again(service, institution_id, [sent, decided])
+            decided, carry = None, _Carry()
+        else:
+            yield from sent.outcomes
+        sent = None
+
     try:
         with engine.connect() as raw:
             # one snapshot per chunk: SQLite's read transaction; PostgreSQL's
@@ -262,15 +275,7 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
                 except Exception as exc:  # noqa: BLE001 - the chunks read before it land first, as one at a time
                     failed = exc
                     break
-                if sent is not None:
-                    try:
-                        base = writer.result()
-                    except Stale:
-                        yield from _again(service, institution_id, [sent, decided])
-                        decided, carry = None, _Carry()
-                    else:
-                        yield from sent.outcomes
-                    sent = None
+                yield from land()
                 with reader.begin():
                     inst = service.institution(reader, institution_id)
                     if decided is None:
@@ -280,8 +285,7 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
                     chunk = Chunk(service.pipeline, reader, inst, now, carry)
                     chunk.terms.engine = engine  # new terms: committed apart (this process only reads)
                     chunk.lock_rows = False  # the writer's head check stands for the locks
-                    if decided is not None:
-                        chunk.ahead, chunk.id_floor = decided.chunk, decided.last_id()
+                    chunk.ahead = decided.chunk if decided is not None else None
                     chunk.load(requests, kinds)  # the snapshot starts here, without ``decided``
                     if decided is not None:
                         writer.submit(base, decided.chunk.writes())
@@ -291,24 +295,11 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
                     chunk.ahead = None  # (no chain of chunks kept alive)
                     decided = _Decided(chunk, requests, done, outcomes)
                 done += len(requests)
-        if sent is not None:
-            try:
-                base = writer.result()
-            except Stale:
-                yield from _again(service, institution_id, [sent, decided])
-                decided = None
-            else:
-                yield from sent.outcomes
-            sent = None
-        if decided is not None:
-            last, decided = decided, None
-            writer.submit(base, last.chunk.writes())
-            try:
-                writer.result()
-            except Stale:
-                yield from _again(service, institution_id, [last])
-            else:
-                yield from last.outcomes
+        yield from land()
+        if decided is not None:  # the last chunk
+            writer.submit(base, decided.chunk.writes())
+            sent, decided = decided, None
+            yield from land()
         if failed is not None:
             raise failed
     except Exception:
@@ -334,7 +325,4 @@ def _again(service: BankService, institution_id: str, chunks: list[_Decided | No
 
 def _one(service: BankService, institution_id: str, requests: list[TxnRequest], first: int) -> Iterator[Outcome]:
     """One chunk decided and written in one transaction of this process."""
-    def work(conn: Connection) -> list[Outcome]:
-        inst = service.institution(conn, institution_id)
-        return process_chunk(service.pipeline, conn, inst, requests, utc_now(), first, carry=Carry())
-    yield from service.write(work, institution_id)
+    yield from service.write_chunk(institution_id, requests, first, Carry())

@@ -68,6 +68,7 @@ from bank_core.storage.models import ShadowDecision, Txn, UsageCounter
 from bank_core.terms import TermSession
 
 OUTGOING = (Kind.WITHDRAWAL, Kind.TRANSFER)
+_OUTGOING_TEXT = frozenset(str(k) for k in OUTGOING)
 RECENT_WINDOW = timedelta(hours=24)
 RECENT_LIMIT = UsageCounters.RECENT_OUT_LIMIT
 DECISION_ACTIONS = ("txn.posted", "txn.held", "txn.rejected")
@@ -157,6 +158,7 @@ class Carry:
     may have changed the balances in memory: the next load starts afresh."""
 
     __slots__ = ("head", "profile_version", "records", "balances", "in_flight")
+    by_head = True  # ``begin`` compares the head (read for it at each load)
 
     def __init__(self) -> None:
         self.head: tuple[int, str] | None = None
@@ -208,13 +210,10 @@ class Chunk:
         self.audit: list[tuple[str, str, str, str, datetime]] = []
         self.shadow_rows: list[tuple[Any, ...]] = []  # the shadow profile's decisions, if one runs
         # write-ahead (bank_core.ahead): the chunk decided just before this
-        # one, not yet committed, whose effects the load adds to what the
-        # database shows; and what this chunk leaves for the next one
+        # one, not yet committed, whose rows the load adds to what the
+        # database shows (``txn_rows`` and ``audit``, one each per row)
         self.ahead: Chunk | None = None
         self.lock_rows = True  # the load locks what it reads (not on a write-ahead snapshot)
-        self.id_floor = 0  # the largest transaction id taken before this chunk (SQLite)
-        self.written: dict[str, tuple[str, str]] = {}  # ref -> (txn id, decision record's text)
-        self.outgoing: list[tuple[str, datetime]] = []  # (source, at) of the outgoing rows it recorded
         self.sealed: tuple[dict[str, list[int]], dict[str, str]] | None = None  # balance deltas, seals
         # what the chunk loads: the live profile's reads, and a shadow's
         self.reads = inst.reads if inst.shadow is None else inst.reads | inst.shadow.reads
@@ -224,7 +223,8 @@ class Chunk:
     def load(self, requests: list[TxnRequest], kinds: list[Kind | None]) -> None:
         conn, inst, carry = self.conn, self.inst, self.carry
         ids = {a for r, k in zip(requests, kinds) if k is not None for a in (r.source, r.dest) if a}
-        if carry is not None and carry.begin(self.p.audit.head(conn, inst.id), inst.profile_version):
+        if carry is not None and carry.begin(self.p.audit.head(conn, inst.id) if carry.by_head else None,
+                                             inst.profile_version):
             self.records, self.balances = carry.records, carry.balances
         missing = sorted(ids - self.records.keys())
         if missing:
@@ -243,10 +243,10 @@ class Chunk:
         self._load_earlier(refs)
         ahead = self.ahead
         if ahead is not None:  # its rows as the database will hold them once it commits
-            for ref in refs:
-                found = ahead.written.get(ref)
-                if found is not None:
-                    self.seen[ref] = (found[0], loads(found[1]))
+            wanted = set(refs)
+            for row, (_actor, _action, txn_id, payload, _at) in zip(ahead.txn_rows, ahead.audit):
+                if row[2] in wanted:
+                    self.seen[row[2]] = (txn_id, loads(payload))
         if self.reads:
             self._load_usage(requests, kinds)
 
@@ -316,7 +316,7 @@ class Chunk:
             self.recent.setdefault(acc, []).append(as_utc(at))
         if self.ahead is not None:
             low, high = min(times) - RECENT_WINDOW, max(times)
-            for acc, at in self.ahead.outgoing:
+            for acc, at in self.ahead.outgoing():
                 if acc in sources and low < at <= high:
                     self.recent.setdefault(acc, []).append(at)
         for acc, found in self.recent.items():
@@ -551,7 +551,7 @@ class Chunk:
                                  Txn.at > at - RECENT_WINDOW, Txn.at <= at)
             .order_by(Txn.at.desc()).limit(RECENT_LIMIT)).scalars().all()
         if self.ahead is not None:  # and the uncommitted chunk's, ranked with them
-            rows = sorted([as_utc(t) for t in rows] + [t for a, t in self.ahead.outgoing if a == account and
+            rows = sorted([as_utc(t) for t in rows] + [t for a, t in self.ahead.outgoing() if a == account and
                                                        at - RECENT_WINDOW < t <= at])[-RECENT_LIMIT:]
         merged = sorted({as_utc(t) for t in rows} | {
             t for t in self.recent.get(account, []) if at - RECENT_WINDOW < t <= at})
@@ -581,7 +581,8 @@ class Chunk:
         if total != 0:
             require(False, f"unbalanced lines: {lines}")
         if not self.ids:  # once per chunk: one id for every row left to decide
-            self.ids = next_txn_ids(self.conn, self.remaining, self.id_floor)[::-1]
+            ahead = self.ahead.txn_rows if self.ahead is not None else None
+            self.ids = next_txn_ids(self.conn, self.remaining, ahead[-1][0] if ahead else 0)[::-1]
             self.remaining = 0
         txn_number = self.ids.pop()
         txn_id = public_txn_id(txn_number)
@@ -625,9 +626,7 @@ class Chunk:
         if status != "rejected" and kind in OUTGOING:
             self._count(source, local_date, kind, request.channel, amount_minor, fee_minor, at)  # type: ignore[arg-type]
         self.seen[request.ref] = (txn_id, record)
-        payload = dumps(record)
-        self.written[request.ref] = (txn_id, payload)
-        self.audit.append((request.actor, f"txn.{status}", txn_id, payload, self.now))
+        self.audit.append((request.actor, f"txn.{status}", txn_id, dumps(record), self.now))
         return Outcome(index, request, txn_id=txn_id, institution=inst.id, record=record,
                        text=self.terms.text, fee_minor=fee_minor)
 
@@ -648,7 +647,11 @@ class Chunk:
             delta[2] += 1
         if "recent" in self.reads:
             bisect.insort(self.recent.setdefault(account, []), at)
-            self.outgoing.append((account, at))
+
+    def outgoing(self) -> list[tuple[str, datetime]]:
+        """(source, at) of the outgoing rows this chunk posted or held: what
+        the recent-times query will find of it once it commits."""
+        return [(row[8], row[12]) for row in self.txn_rows if row[4] != "rejected" and row[3] in _OUTGOING_TEXT]
 
     # ----------------------------------------------------------------- write
 

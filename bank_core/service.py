@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from bank_core import ledger, limits
-from bank_core.ahead import available, wanted
-from bank_core.ahead import process as write_ahead_process
 from bank_core.chunk import Carry, Outcome, process_chunk
 from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
@@ -341,24 +339,32 @@ class BankService:
         """
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
             raise InvalidRequest(f"chunk size must be 1..{MAX_CHUNK_SIZE}")
-        ahead = wanted(write_ahead)
+        from bank_core import ahead  # (not at start-up: single commands never batch)
+
+        overlap = ahead.wanted(write_ahead)
         chunks = _chunks(requests, chunk_size)
         if dry_run:
             yield from self._dry_run(institution_id, chunks)
             return
-        if ahead and available(self.engine):
-            yield from write_ahead_process(self, institution_id, chunks)
+        if overlap and ahead.available(self.engine):
+            yield from ahead.process(self, institution_id, chunks)
             return
         done = 0
         carry = Carry()  # accounts and balances from chunk to chunk, while nobody else writes
         for chunk in chunks:
-            def work(conn: Connection, chunk: list[TxnRequest] = chunk) -> list[Outcome]:
-                inst = self.institution(conn, institution_id)
-                return process_chunk(self.pipeline, conn, inst, chunk, utc_now(), done, carry=carry)
-            outcomes = self.write(work, institution_id)
+            outcomes = self.write_chunk(institution_id, chunk, done, carry)
             carry.committed()
             done += len(chunk)
             yield from outcomes
+
+    def write_chunk(self, institution_id: str, requests: list[TxnRequest], first: int, carry: Carry
+                    ) -> list[Outcome]:
+        """One chunk of a batch (its first row the batch's ``first``),
+        decided and written in one retried unit of work."""
+        def work(conn: Connection) -> list[Outcome]:
+            inst = self.institution(conn, institution_id)
+            return process_chunk(self.pipeline, conn, inst, requests, utc_now(), first, carry=carry)
+        return self.write(work, institution_id)
 
     def _dry_run(self, institution_id: str, chunks: Iterator[list[TxnRequest]]) -> Iterator[Outcome]:
         """A dry run decides on a snapshot and never blocks writers, through

@@ -60,15 +60,14 @@ class TermSession:
 
     def _resolve(self, text: str) -> int:
         if self.engine is not None:
-            found = run_in_transaction(self.engine, lambda conn: _find_or_add(conn, text))
+            found, _added = run_in_transaction(self.engine, lambda conn: _find_or_add(conn, text))
             self.terms.learn({text: found})  # committed
             return found
         conn = self.conn
-        found = conn.execute(select(Term.id).where(Term.text == text)).scalar()
-        if found is not None:
+        found, added = _find_or_add(conn, text)
+        if not added:
             self.terms.learn({text: found})  # not one of ours, so committed
             return found
-        found = conn.execute(insert(Term).values(text=text).returning(Term.id)).scalar_one()
         if not self.new:
             new, terms = self.new, self.terms
             after_commit(conn, lambda: terms.learn(new))
@@ -94,8 +93,9 @@ class TermSession:
         return found
 
 
-def _find_or_add(conn: Connection, text: str) -> int:
+def _find_or_add(conn: Connection, text: str) -> tuple[int, bool]:
+    """The term's id, and whether this unit of work added it."""
     found = conn.execute(select(Term.id).where(Term.text == text)).scalar()
-    if found is None:
-        found = conn.execute(insert(Term).values(text=text).returning(Term.id)).scalar_one()
-    return found
+    if found is not None:
+        return found, False
+    return conn.execute(insert(Term).values(text=text).returning(Term.id)).scalar_one(), True
