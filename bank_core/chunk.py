@@ -80,6 +80,7 @@ POSTING_COLUMNS = ("txn_id", "institution_id", "account_id", "amount_minor", "cu
 SHADOW_COLUMNS = ("institution_id", "txn_id", "shadow", "status", "code", "fee_minor", "record")
 SHADOW_FAILED = "shadow_failed"  # a shadow verdict that could not be made or encoded
 SHADOW_UNAVAILABLE = "shadow_unavailable"  # the shadow's drivers no longer load
+_KIND = {kind.value: kind for kind in Kind}
 _EMPTY_WINDOW: MappingProxyType[tuple[Kind, str], Tally] = MappingProxyType({})
 
 
@@ -199,6 +200,9 @@ class Chunk:
         self.internal: dict[tuple[str, str], str] = {}
         self.seen: dict[str, tuple[str, Any]] = {}  # ref -> (txn id, record)
         self.usage: dict[tuple[str, str], dict[tuple[Kind, str], list[int]]] = {}
+        # each window's read-only view as drivers get it, made once and
+        # dropped when the window changes (``_count``), not made per row
+        self.views: dict[tuple[str, str], MappingProxyType[tuple[Kind, str], Tally]] = {}
         self.recent: dict[str, list[datetime]] = {}
         self.recent_truncated: set[str] = set()
         self.ids: list[int] = []
@@ -292,12 +296,12 @@ class Chunk:
                                             U.fee_minor, U.count).where(
                 U.institution_id == self.inst.id, one_of(self.conn, U.account_id, sorted(sources)),
                 U.period.in_(sorted(periods))))
-            for acc, period, kind, channel, amount, fee, count in rows:
-                self.usage.setdefault((acc, period), {})[(Kind(kind), channel)] = [amount, fee, count]
+            for acc, period, kind, channel, amount, fee, count in rows.all():
+                self.usage.setdefault((acc, period), {})[(_KIND[kind], channel)] = [amount, fee, count]
             if self.ahead is not None:
                 for (acc, period, kind, channel), delta in self.ahead.usage_deltas.items():
                     if acc in sources and period in periods:
-                        tally = self.usage.setdefault((acc, period), {}).setdefault((Kind(kind), channel), [0, 0, 0])
+                        tally = self.usage.setdefault((acc, period), {}).setdefault((_KIND[kind], channel), [0, 0, 0])
                         tally[0] += delta[0]
                         tally[1] += delta[1]
                         tally[2] += delta[2]
@@ -312,7 +316,7 @@ class Chunk:
                          Txn.kind.in_([str(k) for k in OUTGOING]),
                          Txn.at > min(times) - RECENT_WINDOW, Txn.at <= max(times))
                   .subquery())
-        for acc, at, _rn in self.conn.execute(select(ranked).where(ranked.c.rn <= RECENT_LIMIT)):
+        for acc, at, _rn in self.conn.execute(select(ranked).where(ranked.c.rn <= RECENT_LIMIT)).all():
             self.recent.setdefault(acc, []).append(as_utc(at))
         if self.ahead is not None:
             low, high = min(times) - RECENT_WINDOW, max(times)
@@ -538,10 +542,13 @@ class Chunk:
         return recent
 
     def _window(self, account: str, key: str) -> MappingProxyType[tuple[Kind, str], Tally]:
-        found = self.usage.get((account, key))
-        if not found:
-            return _EMPTY_WINDOW
-        return MappingProxyType({k: Tally(v[0], v[1], v[2]) for k, v in found.items()})
+        view = self.views.get((account, key))
+        if view is None:
+            found = self.usage.get((account, key))
+            view = MappingProxyType({k: Tally(v[0], v[1], v[2]) for k, v in found.items()}) if found \
+                else _EMPTY_WINDOW
+            self.views[(account, key)] = view
+        return view
 
     def _recent_exact(self, account: str, at: datetime) -> list[datetime]:
         rows = self.conn.execute(
@@ -636,6 +643,7 @@ class Chunk:
                fee_minor: int, at: datetime) -> None:
         kind_text = str(kind)
         for key in period_keys(local_date):
+            self.views.pop((account, key), None)
             window = self.usage.setdefault((account, key), {})
             tally = window.setdefault((kind, channel), [0, 0, 0])
             tally[0] += amount_minor

@@ -26,9 +26,15 @@ _REF_RE = re.compile(r"\A[\x21-\x7e]{1,200}\Z")  # printable ASCII, no spaces
 _AMOUNT_SHAPE = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
 
 
+_UTC = timezone.utc
+
+
 def as_utc(moment: datetime) -> datetime:
     """Aware UTC; naive values (as SQLite returns them) are taken as UTC."""
-    if moment.tzinfo is None:
+    tz = moment.tzinfo
+    if tz is _UTC:
+        return moment
+    if tz is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
 

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from bank_accounts.tables import Account
 from bank_core.ledger import one_of
+from bank_core.messages import as_utc
 from bank_core.ports import ROLE_CUSTOMER, AccountRecord
 
 _COLUMNS = (Account.id, Account.institution_id, Account.currency, Account.holder,
@@ -15,7 +16,10 @@ _COLUMNS = (Account.id, Account.institution_id, Account.currency, Account.holder
 
 
 def _record(row) -> AccountRecord:  # type: ignore[no-untyped-def]
-    return AccountRecord(*row)
+    """The row as a record, its times aware UTC (SQLite gives them naive,
+    PostgreSQL in the session's zone): read once here, not at every use."""
+    opened, closed = row[7], row[8]
+    return AccountRecord(*row[:7], as_utc(opened), None if closed is None else as_utc(closed))
 
 
 def new_account_id() -> str:
