@@ -32,7 +32,7 @@ from typing import IO, Any
 from bank_core import limits
 from bank_core.chunk import Outcome
 from bank_core.errors import InvalidRequest
-from bank_core.messages import DEFAULT_CHANNEL, TxnRequest
+from bank_core.messages import DEFAULT_CHANNEL, TxnRequest, request_of
 from bank_core.money import format_minor
 
 FIELDS = ("ref", "type", "from", "to", "amount", "currency", "channel", "memo", "at")
@@ -110,11 +110,10 @@ def to_request(fields: dict[str, Any], institution: str, actor: str, line: int, 
             problem = _undecodable(value) if value else None
             if problem is not None:
                 raise RowError(f"{name}: {problem}")
-    return TxnRequest(
-        institution=institution, ref=fields["ref"], kind=fields["type"], amount=fields["amount"],
-        source=fields.get("from") or None, dest=fields.get("to") or None,
-        currency=fields.get("currency") or None, channel=fields.get("channel") or DEFAULT_CHANNEL,
-        memo=fields.get("memo") or "", at=_at(fields.get("at"), line), actor=actor)
+    return request_of(institution, fields["ref"], fields["type"], fields["amount"], fields.get("from") or None,
+                      fields.get("to") or None, fields.get("currency") or None,
+                      fields.get("channel") or DEFAULT_CHANNEL, fields.get("memo") or "",
+                      _at(fields.get("at"), line), actor)
 
 
 def read_rows(handle: IO[str], fmt: str, institution: str, actor: str

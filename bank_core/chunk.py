@@ -43,6 +43,7 @@ from bank_core.contract import (
     PolicyContext,
     Tally,
     UsageCounters,
+    _tally,
 )
 from bank_core.decide import Verdict
 from bank_core.fastmake import money, policy_context, with_fees
@@ -545,7 +546,7 @@ class Chunk:
         view = self.views.get((account, key))
         if view is None:
             found = self.usage.get((account, key))
-            view = MappingProxyType({k: Tally(v[0], v[1], v[2]) for k, v in found.items()}) if found \
+            view = MappingProxyType({k: _tally(v[0], v[1], v[2]) for k, v in found.items()}) if found \
                 else _EMPTY_WINDOW
             self.views[(account, key)] = view
         return view

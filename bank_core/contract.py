@@ -273,8 +273,21 @@ class Tally:
     count: int = 0
 
     def __add__(self, other: Tally) -> Tally:
-        return Tally(self.amount_minor + other.amount_minor,
-                     self.fee_minor + other.fee_minor, self.count + other.count)
+        return _tally(self.amount_minor + other.amount_minor,
+                      self.fee_minor + other.fee_minor, self.count + other.count)
+
+
+_TALLY_SET = (Tally.amount_minor.__set__, Tally.fee_minor.__set__, Tally.count.__set__)  # type: ignore[attr-defined]
+
+
+def _tally(amount_minor: int, fee_minor: int, count: int) -> Tally:
+    """``Tally(...)`` with its slots set directly (a frozen dataclass's own
+    ``__init__`` sets each through ``object.__setattr__``)."""
+    t = object.__new__(Tally)
+    _TALLY_SET[0](t, amount_minor)
+    _TALLY_SET[1](t, fee_minor)
+    _TALLY_SET[2](t, count)
+    return t
 
 
 _EMPTY: Mapping[tuple[Kind, str], Tally] = MappingProxyType({})
@@ -303,11 +316,13 @@ class UsageCounters:
     @staticmethod
     def _total(window: Mapping[tuple[Kind, str], Tally], kind: Kind | None,
                channel: str | None) -> Tally:
-        total = Tally()
+        amount = fee = count = 0
         for (k, ch), tally in window.items():
             if (kind is None or k == kind) and (channel is None or ch == channel):
-                total = total + tally
-        return total
+                amount += tally.amount_minor
+                fee += tally.fee_minor
+                count += tally.count
+        return _tally(amount, fee, count)
 
     def day_total(self, kind: Kind | None = None, channel: str | None = None) -> Tally:
         return self._total(self.day, kind, channel)

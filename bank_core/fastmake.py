@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bank_core.contract import AccountSnapshot, AccountStatus, PolicyContext, Request, UsageCounters
-from bank_core.money import Money
+from bank_core.money import Money, _checked
 
 _new = object.__new__
 
@@ -27,15 +27,7 @@ def _setters(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(getattr(cls, name).__set__ for name in names)
 
 
-_M_AMOUNT, _M_CURRENCY = _setters(Money, ("amount_minor", "currency"))
-
-
-def money(amount_minor: int, currency: str) -> Money:
-    """``Money(amount_minor, currency)`` for an int and a known currency."""
-    m = _new(Money)
-    _M_AMOUNT(m, amount_minor)
-    _M_CURRENCY(m, currency)
-    return m
+money = _checked  # ``Money(amount_minor, currency)`` for an int and a known currency
 
 
 def _make(cls: type, setters: tuple[Any, ...], *values: Any) -> Any:

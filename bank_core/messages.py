@@ -70,11 +70,11 @@ class TxnRequest:
         if not isinstance(self.ref, str) or not _REF_RE.match(self.ref):
             raise InvalidRequest(f"ref: {limits.shown(self.ref)} must be 1-{MAX_REF_LENGTH} printable characters without spaces")
         try:
-            kind = Kind(self.kind)
-            if kind is Kind.REVERSAL:
-                raise ValueError(kind)  # made by `bank txn reverse`, never sent
-        except ValueError:
-            raise InvalidRequest(f"type: {self.kind!r} is not one of deposit, withdrawal, transfer") from None
+            kind = _SENT_KINDS.get(self.kind)
+        except TypeError:  # (not hashable: not a kind)
+            kind = None
+        if kind is None:  # (a reversal is made by `bank txn reverse`, never sent)
+            raise InvalidRequest(f"type: {self.kind!r} is not one of deposit, withdrawal, transfer")
         if isinstance(self.amount, str) and len(self.amount) > limits.MAX_AMOUNT_TEXT_LENGTH:
             raise InvalidRequest(f"amount: {limits.shown(self.amount)} has more than "
                                  f"{limits.MAX_AMOUNT_TEXT_LENGTH} characters")
@@ -105,6 +105,24 @@ class TxnRequest:
         if self.at is not None:
             limits.check_time(self.at, "at")
         return kind
+
+
+_SENT_KINDS = {kind.value: kind for kind in Kind if kind is not Kind.REVERSAL}
+_REQUEST_SET = tuple(getattr(TxnRequest, name).__set__ for name in (
+    "institution", "ref", "kind", "amount", "source", "dest", "currency", "channel", "memo", "at", "actor"))
+
+
+def request_of(institution: str, ref: str, kind: str, amount: str, source: str | None, dest: str | None,
+               currency: str | None, channel: str, memo: str, at: datetime | None, actor: str) -> TxnRequest:
+    """``TxnRequest(...)`` with every field given, its slots set directly
+    (a frozen dataclass's ``__init__`` sets each through
+    ``object.__setattr__``): for a file's rows, checked by ``check_shape``
+    like any other."""
+    r = object.__new__(TxnRequest)
+    for put, value in zip(_REQUEST_SET, (institution, ref, kind, amount, source, dest, currency, channel,
+                                         memo, at, actor)):
+        put(r, value)
+    return r
 
 
 # (needs a 'from' account, needs a 'to' account) per kind

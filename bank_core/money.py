@@ -75,16 +75,18 @@ class Money:
             raise MoneyError("currency", getattr(other, "currency", other),
                              f"does not match {self.currency}")
 
+    # (the sum of two amounts of one checked currency needs no check again:
+    # made as ``bank_core.fastmake`` makes values, slots set directly)
     def __add__(self, other: Money) -> Money:
         self._same(other)
-        return Money(self.amount_minor + other.amount_minor, self.currency)
+        return _checked(self.amount_minor + other.amount_minor, self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same(other)
-        return Money(self.amount_minor - other.amount_minor, self.currency)
+        return _checked(self.amount_minor - other.amount_minor, self.currency)
 
     def __neg__(self) -> Money:
-        return Money(-self.amount_minor, self.currency)
+        return _checked(-self.amount_minor, self.currency)
 
     def __lt__(self, other: Money) -> bool:
         self._same(other)
@@ -108,6 +110,19 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.format()} {self.currency}"
+
+
+_SET_AMOUNT, _SET_CURRENCY = Money.amount_minor.__set__, Money.currency.__set__  # type: ignore[attr-defined]
+_new = object.__new__
+
+
+def _checked(amount_minor: int, currency: str) -> Money:
+    """``Money(amount_minor, currency)`` for values already known valid
+    (an int, a currency of a ``Money`` that exists)."""
+    m = _new(Money)
+    _SET_AMOUNT(m, amount_minor)
+    _SET_CURRENCY(m, currency)
+    return m
 
 
 _SCALE = {cur: 10**exp for cur, exp in CURRENCY_EXPONENTS.items()}
