@@ -643,13 +643,15 @@ class Chunk:
     def _count(self, account: str, local_date: date, kind: Kind, channel: str, amount_minor: int,
                fee_minor: int, at: datetime) -> None:
         kind_text = str(kind)
+        read = "usage" in self.reads  # (the counters are written whatever the profile reads)
         for key in period_keys(local_date):
-            self.views.pop((account, key), None)
-            window = self.usage.setdefault((account, key), {})
-            tally = window.setdefault((kind, channel), [0, 0, 0])
-            tally[0] += amount_minor
-            tally[1] += fee_minor
-            tally[2] += 1
+            if read:
+                self.views.pop((account, key), None)
+                window = self.usage.setdefault((account, key), {})
+                tally = window.setdefault((kind, channel), [0, 0, 0])
+                tally[0] += amount_minor
+                tally[1] += fee_minor
+                tally[2] += 1
             delta = self.usage_deltas[(account, key, kind_text, channel)]
             delta[0] += amount_minor
             delta[1] += fee_minor

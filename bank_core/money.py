@@ -152,6 +152,14 @@ def parse_minor(value: object, currency: str, field: str = "amount",
     ``MAX_AMOUNT_MINOR``.
     """
     exp = exponent(currency)
+    if type(value) is str and len(value) <= MAX_AMOUNT_TEXT:  # the common case, without the pattern
+        whole, dot, frac = value.partition(".")
+        if whole.isascii() and whole.isdigit() and len(frac) <= exp and (
+                not dot or (frac.isascii() and frac.isdigit())):
+            minor = int(whole) * _SCALE[currency] + (int(frac) * 10 ** (exp - len(frac)) if frac else 0)
+            if 0 < minor <= MAX_AMOUNT_MINOR:
+                return minor
+        # anything else (zero, too large, not an amount) is named below
     if not isinstance(value, str):
         raise MoneyError(field, value, f"must be text like \"10.50\", not {type(value).__name__}")
     if len(value) > MAX_AMOUNT_TEXT:
