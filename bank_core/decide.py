@@ -124,7 +124,12 @@ class Verdict:
 
     @property
     def fee_minor(self) -> int:
-        return sum(line.amount.amount_minor for _, line in self.fee_lines)
+        lines = self.fee_lines
+        if not lines:
+            return 0
+        if len(lines) == 1:
+            return lines[0][1].amount.amount_minor
+        return sum(line.amount.amount_minor for _, line in lines)
 
     def reasons(self) -> list[Reason]:
         """Every answer as a :class:`Reason` (this is where text is made)."""
@@ -203,10 +208,11 @@ def _check(bound: BoundDriver, answer: Any, answer_type: type) -> Any:
         raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered without a rule name")
     _check_message(bound, answer.message)
     if answer_type is not FeeAnswer:
-        for value in (answer.threshold, answer.observed):
-            if value is not None and type(value) is not int and not isinstance(value, Money):
-                raise DriverFault(DRIVER_BAD_ANSWER, bound,
-                                  f"{bound.name} gave a threshold/observed that is not Money or int")
+        threshold, observed = answer.threshold, answer.observed
+        if (threshold is not None and type(threshold) is not int and not isinstance(threshold, Money)) or (
+                observed is not None and type(observed) is not int and not isinstance(observed, Money)):
+            raise DriverFault(DRIVER_BAD_ANSWER, bound,
+                              f"{bound.name} gave a threshold/observed that is not Money or int")
     return answer
 
 

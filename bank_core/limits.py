@@ -90,12 +90,16 @@ def is_institution_id(value: object) -> bool:
 
 def check_time(moment: datetime, field: str) -> datetime:
     """An aware time inside [EARLIEST, LATEST), returned in UTC."""
-    if moment.tzinfo is None:
+    tz = moment.tzinfo
+    if tz is None:
         raise InvalidRequest(f"{field}: {moment.isoformat()!r} needs a timezone, e.g. 2026-11-22T10:00:00Z")
-    try:
-        utc = moment.astimezone(timezone.utc)
-    except OverflowError:
-        utc = None
+    if tz is timezone.utc:
+        utc: datetime | None = moment
+    else:
+        try:
+            utc = moment.astimezone(timezone.utc)
+        except OverflowError:
+            utc = None
     if utc is None or not EARLIEST <= utc < LATEST:
         raise InvalidRequest(f"{field}: {moment.isoformat()!r} is outside the supported range "
                              f"{EARLIEST_DATE} to {LATEST_DATE}")

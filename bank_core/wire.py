@@ -76,15 +76,14 @@ from bank_core.contract import (
     LimitAnswer,
     Money,
     PolicyContext,
-    Request,
     Slot,
-    Tally,
     Text,
     UsageCounters,
     _EMPTY,
+    _tally,
 )
 from bank_core.decide import DriverFault, Verdict
-from bank_core.fastmake import _make, _setters, money
+from bank_core.fastmake import _make, _setters, account_snapshot, money, policy_context
 
 PROTOCOL = 2
 SLOT_LETTERS = {Slot.FEE: "f", Slot.LIMIT: "l", Slot.APPROVAL: "a"}
@@ -137,53 +136,20 @@ def encode_context(ctx: PolicyContext, run: Any = None) -> list[Any]:
 # kernel checked), each setter called by name rather than in a loop; an
 # account's opening time is parsed once per server.
 _new = object.__new__
-_M_AMOUNT, _M_CURRENCY = _setters(Money, ("amount_minor", "currency"))
-_S_ID, _S_CURRENCY, _S_STATUS, _S_PRODUCT, _S_OPENED, _S_POSTED, _S_OUT, _S_IN = _setters(
-    AccountSnapshot, ("id", "currency", "status", "product", "opened_at", "posted", "held_out", "held_in"))
-_R_INST, _R_KIND, _R_AMOUNT, _R_SOURCE, _R_DEST, _R_CHANNEL, _R_MEMO, _R_AT = _setters(
-    Request, ("institution", "kind", "amount", "source", "dest", "channel", "memo", "at"))
-_C_REQUEST, _C_SOURCE, _C_DEST, _C_USAGE, _C_TZ, _C_DATE, _C_FEES = _setters(
-    PolicyContext, ("request", "source", "dest", "usage", "timezone", "local_date", "fees"))
-_TA_AMOUNT, _TA_FEE, _TA_COUNT = _setters(Tally, ("amount_minor", "fee_minor", "count"))
 _U_DAY, _U_MONTH, _U_RECENT = _setters(UsageCounters, ("day", "month", "recent_out_at"))
 _OPENED: dict[str, datetime] = {}  # opened_at text -> its datetime (accounts share a few)
 _DATES: dict[str, date] = {}
 
 
-def _money(amount_minor: int, currency: str) -> Money:
-    m = _new(Money)
-    _M_AMOUNT(m, amount_minor)
-    _M_CURRENCY(m, currency)
-    return m
-
-
 def _snapshot(a: Any) -> AccountSnapshot | None:
     if a is None:
         return None
-    s = _new(AccountSnapshot)
-    currency = a[1]
-    _S_ID(s, a[0])
-    _S_CURRENCY(s, currency)
-    _S_STATUS(s, _STATUSES[a[2]])
-    _S_PRODUCT(s, a[3])
     opened = _OPENED.get(a[4])
     if opened is None:
         if len(_OPENED) > 100_000:
             _OPENED.clear()
         opened = _OPENED[a[4]] = _fromiso(a[4])
-    _S_OPENED(s, opened)
-    _S_POSTED(s, _money(a[5], currency))
-    _S_OUT(s, _money(a[6], currency))
-    _S_IN(s, _money(a[7], currency))
-    return s
-
-
-def _tally(amount_minor: int, fee_minor: int, count: int) -> Tally:
-    t = _new(Tally)
-    _TA_AMOUNT(t, amount_minor)
-    _TA_FEE(t, fee_minor)
-    _TA_COUNT(t, count)
-    return t
+    return account_snapshot(a[0], a[1], _STATUSES[a[2]], a[3], opened, a[5], a[6], a[7])
 
 
 def _read_window(flat: Any) -> Any:
@@ -210,29 +176,14 @@ def decode_context(w: list[Any], institution: str, timezone: str) -> PolicyConte
         _U_DAY(counters, _read_window(usage[0]))
         _U_MONTH(counters, _read_window(usage[1]))
         _U_RECENT(counters, UNDECLARED_RECENT if recent is None else tuple([_fromiso(t) for t in recent]))
-    request = _new(Request)
-    _R_INST(request, institution)
-    _R_KIND(request, _KINDS[w[1]])
-    _R_AMOUNT(request, _money(w[2], currency))
-    _R_SOURCE(request, w[4])
-    _R_DEST(request, w[5])
-    _R_CHANNEL(request, w[6])
-    _R_MEMO(request, w[7])
-    _R_AT(request, _fromiso(w[8]))
-    ctx = _new(PolicyContext)
-    _C_REQUEST(ctx, request)
-    _C_SOURCE(ctx, _snapshot(w[9]))
-    _C_DEST(ctx, _snapshot(w[10]))
-    _C_USAGE(ctx, counters)
-    _C_TZ(ctx, timezone)
     local_date = _DATES.get(w[12])
     if local_date is None:
         local_date = _DATES[w[12]] = date.fromisoformat(w[12])
         if len(_DATES) > 10_000:
             _DATES.clear()
-    _C_DATE(ctx, local_date)
-    _C_FEES(ctx, _money(w[13], currency))
-    return ctx
+    return policy_context(institution, _KINDS[w[1]], money(w[2], currency), w[4], w[5], w[6], w[7],
+                          _fromiso(w[8]), _snapshot(w[9]), _snapshot(w[10]), counters, timezone, local_date,
+                          money(w[13], currency))
 
 
 # ----------------------------------------------------------------- verdicts
