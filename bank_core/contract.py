@@ -80,7 +80,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -164,11 +164,12 @@ class Text:
     args: tuple[Money | int | str, ...]
 
     def __init__(self, template: str, *args: Money | int | str) -> None:
-        object.__setattr__(self, "template", template)
-        object.__setattr__(self, "args", args)
+        _TEXT_TEMPLATE(self, template)  # (the slots set directly: ``__setattr__`` refuses)
+        _TEXT_ARGS(self, args)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Text is immutable")
+
 
     def render(self) -> str:
         return self.template.format(*[str(a) for a in self.args])
@@ -185,6 +186,9 @@ class Text:
 
     def __hash__(self) -> int:
         return hash((self.template, self.args))
+
+
+_TEXT_TEMPLATE, _TEXT_ARGS = Text.template.__set__, Text.args.__set__  # type: ignore[attr-defined]
 
 
 class UndeclaredRead(AttributeError):
@@ -392,6 +396,56 @@ class ApprovalAnswer:
     message: str | Text = ""
     threshold: Money | int | None = None
     observed: Money | int | None = None
+
+
+# A driver builds an answer or two per row: each answer's ``__init__`` sets
+# its slots directly (the same fields, order and defaults as the dataclass's
+# own, which sets each through ``object.__setattr__`` at about twice the cost).
+def _setters(cls: type, names: str) -> tuple[Any, ...]:
+    return tuple(getattr(cls, name).__set__ for name in names.split())
+
+
+_FL = _setters(FeeLine, "rule amount memo")
+_FA = _setters(FeeAnswer, "rule lines message")
+_LA = _setters(LimitAnswer, "passed rule message threshold observed")
+_AA = _setters(ApprovalAnswer, "decision rule message threshold observed")
+
+
+def _fee_line(self: FeeLine, rule: str, amount: Money, memo: str = "") -> None:
+    _FL[0](self, rule)
+    _FL[1](self, amount)
+    _FL[2](self, memo)
+
+
+def _fee_answer(self: FeeAnswer, rule: str, lines: tuple[FeeLine, ...] = (), message: str | Text = "") -> None:
+    _FA[0](self, rule)
+    _FA[1](self, lines)
+    _FA[2](self, message)
+
+
+def _limit_answer(self: LimitAnswer, passed: bool, rule: str, message: str | Text = "",
+                  threshold: Money | int | None = None, observed: Money | int | None = None) -> None:
+    _LA[0](self, passed)
+    _LA[1](self, rule)
+    _LA[2](self, message)
+    _LA[3](self, threshold)
+    _LA[4](self, observed)
+
+
+def _approval_answer(self: ApprovalAnswer, decision: Decision, rule: str, message: str | Text = "",
+                     threshold: Money | int | None = None, observed: Money | int | None = None) -> None:
+    _AA[0](self, decision)
+    _AA[1](self, rule)
+    _AA[2](self, message)
+    _AA[3](self, threshold)
+    _AA[4](self, observed)
+
+
+for _cls, _init in ((FeeLine, _fee_line), (FeeAnswer, _fee_answer), (LimitAnswer, _limit_answer),
+                    (ApprovalAnswer, _approval_answer)):
+    _init.__qualname__ = f"{_cls.__name__}.__init__"
+    _cls.__init__ = _init  # type: ignore[assignment,method-assign]
+del _cls, _init
 
 
 # --------------------------------------------------------------------------
