@@ -54,6 +54,7 @@ from bank_core.ledger import (
     apply_deltas,
     bump_usage_many,
     next_txn_ids,
+    not_for_index,
     one_of,
     period_keys,
     seal_rows,
@@ -311,7 +312,7 @@ class Chunk:
         ranked = (select(Txn.source_account_id.label("acc"), Txn.at.label("at"),
                          func.row_number().over(partition_by=Txn.source_account_id,
                                                 order_by=Txn.at.desc()).label("rn"))
-                  .where(Txn.institution_id == self.inst.id,
+                  .where(not_for_index(self.conn, Txn.institution_id) == self.inst.id,
                          one_of(self.conn, Txn.source_account_id, sorted(sources)),
                          Txn.status.in_(("posted", "held")),
                          Txn.kind.in_([str(k) for k in OUTGOING]),
@@ -553,7 +554,8 @@ class Chunk:
 
     def _recent_exact(self, account: str, at: datetime) -> list[datetime]:
         rows = self.conn.execute(
-            select(Txn.at).where(Txn.institution_id == self.inst.id, Txn.source_account_id == account,
+            select(Txn.at).where(not_for_index(self.conn, Txn.institution_id) == self.inst.id,
+                                 Txn.source_account_id == account,
                                  Txn.status.in_(("posted", "held")),
                                  Txn.kind.in_([str(k) for k in OUTGOING]),
                                  Txn.at > at - RECENT_WINDOW, Txn.at <= at)
