@@ -19,7 +19,7 @@ from bank_core.chunk import Carry, Outcome, process_chunk
 from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.holds import Holds
-from bank_core.ledger import find_txn, txn_public_id
+from bank_core.ledger import find_txn, not_for_index, txn_public_id
 from bank_core.messages import TxnRequest, TxnResult, as_utc, parse_txn_id, public_txn_id, utc_now
 from bank_core.money import MoneyError, check_currency, format_minor
 from bank_core.pipeline import InstitutionView, Pipeline, profile_reads, zone
@@ -409,15 +409,22 @@ class BankService:
              limit: int = 100) -> list[dict[str, Any]]:
         def work(conn: Connection) -> list[dict[str, Any]]:
             self.institution(conn, institution_id)
-            query = select(Txn).where(Txn.institution_id == institution_id)
-            if account is not None:
-                self._customer(conn, institution_id, account)
-                query = query.where((Txn.source_account_id == account) | (Txn.dest_account_id == account))
+            query = self._txns_of(conn, institution_id, account)
             if status is not None:
                 query = query.where(Txn.status == status)
             rows = conn.execute(query.order_by(Txn.id.desc()).limit(limit)).all()
             return self._views_of(conn, institution_id, rows)
         return self.read(work)
+
+    def _txns_of(self, conn: Connection, institution_id: str, account: str | None) -> Any:
+        """The institution's transactions, or those of one of its customers'
+        accounts (read through the account's two indexes, not every
+        transaction of the institution)."""
+        if account is None:
+            return select(Txn).where(Txn.institution_id == institution_id)
+        self._customer(conn, institution_id, account)
+        return select(Txn).where(not_for_index(conn, Txn.institution_id) == institution_id,
+                                 (Txn.source_account_id == account) | (Txn.dest_account_id == account))
 
     def _views_of(self, conn: Connection, institution_id: str, rows: list[Any]) -> list[dict[str, Any]]:
         """Transactions as they stand now, with their decisions rendered."""
@@ -443,10 +450,7 @@ class BankService:
 
         def work(conn: Connection) -> tuple[list[dict[str, Any]], tuple[datetime, str] | None]:
             self.institution(conn, institution_id)
-            query = select(Txn).where(Txn.institution_id == institution_id)
-            if account is not None:
-                self._customer(conn, institution_id, account)
-                query = query.where((Txn.source_account_id == account) | (Txn.dest_account_id == account))
+            query = self._txns_of(conn, institution_id, account)
             for column, value in ((Txn.status, status), (Txn.kind, kind)):
                 if value is not None:
                     query = query.where(column == value)
