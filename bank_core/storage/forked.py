@@ -25,6 +25,7 @@ write moves it) equals the one the parent sends; else the child answers
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import signal
@@ -120,6 +121,20 @@ def forked_helper(engine: Engine, job: Job,
         helper.stop()
 
 
+PIPE_BYTES = 1 << 20  # Linux's limit for a process without privileges (/proc/sys/fs/pipe-max-size)
+
+
+def _widen(fd: int) -> None:
+    """A pipe of ``PIPE_BYTES`` instead of 64 KiB where the system allows
+    it: a write-ahead chunk (~650 KB for 1,000 rows) then crosses in a
+    couple of writes instead of ten turns of each process waiting for the
+    other (0.19 s of a 100k-row file)."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        pass  # not Linux, or a lower limit: the default size works, a little slower
+
+
 def fork_child(engine: Engine, serve: Callable[[int, int], Any]) -> tuple[int, int, int]:
     """Fork a child that runs ``serve(requests_fd, answers_fd)`` and never
     returns (it ends with ``os._exit``); ``engine``'s pool is emptied first,
@@ -128,6 +143,8 @@ def fork_child(engine: Engine, serve: Callable[[int, int], Any]) -> tuple[int, i
     engine.dispose()
     down_r, down_w = os.pipe()
     up_r, up_w = os.pipe()
+    for fd in (down_w, up_w):
+        _widen(fd)
     pid = os.fork()
     if pid == 0:  # the child
         os.close(down_w)
