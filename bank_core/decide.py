@@ -204,9 +204,12 @@ def _check(bound: BoundDriver, answer: Any, answer_type: type) -> Any:
     if type(answer) is not answer_type:
         raise DriverFault(DRIVER_BAD_ANSWER, bound,
                           f"{bound.name} answered {type(answer).__name__}, not {answer_type.__name__}")
-    if type(answer.rule) is not str or not answer.rule:
+    rule = answer.rule
+    if type(rule) is not str or not rule:
         raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered without a rule name")
-    _check_message(bound, answer.message)
+    message = answer.message
+    if type(message) is not str:
+        _check_message(bound, message)
     if answer_type is not FeeAnswer:
         threshold, observed = answer.threshold, answer.observed
         if (threshold is not None and type(threshold) is not int and not isinstance(threshold, Money)) or (
@@ -218,8 +221,9 @@ def _check(bound: BoundDriver, answer: Any, answer_type: type) -> Any:
 
 def _call(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
           answer_type: type, progress: list[BoundDriver],
-          attempts: guard.Attempts | None = None) -> tuple[Any, int]:
-    """One driver call timed on its own: (checked answer, CPU microseconds).
+          attempts: guard.Attempts | None = None) -> Any:
+    """One driver call timed on its own: the checked answer (a ``DriverFault``
+    past its budget of processor time).
     ``attempts`` is the row's guard, already entered (None: guard this call)."""
     own = attempts is None
     if own:
@@ -237,13 +241,13 @@ def _call(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: Polic
         raise DriverFault(DRIVER_TIMEOUT, bound,
                           f"{bound.name} used {elapsed_us // 1000} ms of processor time; "
                           f"its budget is {bound.budget_ms} ms")
-    return _check(bound, answer, answer_type), elapsed_us
+    return _check(bound, answer, answer_type)
 
 
 def _call_fast(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
-               answer_type: type, progress: list[BoundDriver], attempts: guard.Attempts) -> tuple[Any, int]:
+               answer_type: type, progress: list[BoundDriver], attempts: guard.Attempts) -> Any:
     progress.append(bound)
-    return _check(bound, _run(bound, method, ctx, attempts), answer_type), 0
+    return _check(bound, _run(bound, method, ctx, attempts), answer_type)
 
 
 def _run(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
@@ -287,7 +291,7 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
             currency = ctx.request.amount.currency
             fee_lines = verdict.fee_lines
             for bound in drivers[Slot.FEE]:
-                answer, _ = call(bound, bound.driver.fees, ctx, FeeAnswer, progress, attempts)  # type: ignore[attr-defined]
+                answer = call(bound, bound.driver.fees, ctx, FeeAnswer, progress, attempts)  # type: ignore[attr-defined]
                 _check_fee_answer(bound, answer, currency)
                 answers.append((bound, answer))
                 for line in answer.lines:
@@ -296,7 +300,7 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
                 ctx = _with_fees(ctx, money(verdict.fee_minor, currency))
         if Slot.LIMIT in slots:
             for bound in drivers[Slot.LIMIT]:
-                answer, _ = call(bound, bound.driver.check, ctx, LimitAnswer, progress, attempts)  # type: ignore[attr-defined]
+                answer = call(bound, bound.driver.check, ctx, LimitAnswer, progress, attempts)  # type: ignore[attr-defined]
                 if type(answer.passed) is not bool:
                     raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered passed={answer.passed!r}")
                 answers.append((bound, answer))
@@ -309,7 +313,7 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
             return verdict
         review_by: str | None = None
         for bound in drivers[Slot.APPROVAL]:
-            answer, _ = call(bound, bound.driver.decide, ctx, ApprovalAnswer, progress, attempts)  # type: ignore[attr-defined]
+            answer = call(bound, bound.driver.decide, ctx, ApprovalAnswer, progress, attempts)  # type: ignore[attr-defined]
             decision = answer.decision
             if type(decision) is not Decision:
                 raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered decision={decision!r}")

@@ -246,8 +246,10 @@ def test_a_garbage_collection_inside_a_driver_is_not_charged_to_it() -> None:
     from bank_core.contract import FeeAnswer
 
     def slow_collection(phase: str, _info: dict) -> None:
-        if phase == "start":
-            clock.sleep(0.2)  # a collection that takes 200 ms
+        if phase == "start":  # a collection that takes 200 ms of this thread's processor time
+            until = clock.thread_time() + 0.2
+            while clock.thread_time() < until:
+                pass
 
     class Collecting:
         def fees(self, _ctx: object) -> FeeAnswer:
@@ -258,10 +260,11 @@ def test_a_garbage_collection_inside_a_driver_is_not_charged_to_it() -> None:
                             distribution=None)
     gc.callbacks.append(slow_collection)  # after the kernel's clock has started
     try:
-        answer, elapsed_us = _call(bound, bound.driver.fees, None, FeeAnswer, [])  # type: ignore[arg-type]
+        # (a DriverFault, driver_timeout, if the collection's 200 ms were charged to the 50 ms budget)
+        answer = _call(bound, bound.driver.fees, None, FeeAnswer, [])  # type: ignore[arg-type]
     finally:
         gc.callbacks.remove(slow_collection)
-    assert answer.rule == "t.collects" and elapsed_us < 50_000
+    assert answer.rule == "t.collects"
 
 
 def test_a_busy_machine_never_changes_a_decision(service: BankService, inst: str) -> None:
