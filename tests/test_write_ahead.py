@@ -620,6 +620,47 @@ def test_write_ahead_equals_serial_on_either_engine(request: pytest.FixtureReque
     assert _by_appearance(seen[1][0]) == _by_appearance(seen[0][0])
 
 
+def test_the_writer_checkpoints_between_chunks_and_changes_nothing(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite: the forked writer checkpoints the WAL itself after sending a
+    chunk's answer (``CHECKPOINT_ROWS`` set to 1 here: after every chunk);
+    the checkpoints run in the writer process, and the outcomes and the
+    ledger are those of one chunk at a time."""
+    from bank_core import ahead
+
+    calls = tmp_path / "checkpoints"
+    original = ahead._Checkpoints.written
+
+    def written(self: Any, rows: int) -> None:
+        original(self, rows)
+        with open(calls, "a") as handle:  # (the forked writer inherits this patch)
+            handle.write(f"{os.getpid()} {rows}\n")
+
+    monkeypatch.setattr(ahead, "CHECKPOINT_ROWS", 1)
+    monkeypatch.setattr(ahead._Checkpoints, "written", written)
+    inst = "wa-checkpoints"
+    seen = []
+    for name, write_ahead in (("a.db", False), ("b.db", True)):
+        svc = build(f"sqlite:///{tmp_path / name}")
+        try:
+            svc.apply_profile(profile_doc(inst), "setup")
+            accounts = [svc.open_account(inst, holder=f"h{n}", opened_at=NOW - timedelta(days=30)).id
+                        for n in range(4)]
+            deposit(svc, inst, accounts[0], 5_000, "seed")
+            rng = random.Random(5)
+            rows = [(rng.choice(["deposit", "withdrawal", "transfer"]), rng.randrange(4), rng.randrange(4),
+                     rng.randint(1, 900), rng.randint(0, 30), False) for _ in range(60)]
+            outcomes = [_outcome_view(o) for o in svc.submit_batch(inst, iter(_requests(inst, accounts, rows)),
+                                                                    chunk_size=6, write_ahead=write_ahead)]
+            ledger = check_ledger(svc, inst)
+            seen.append((_by_appearance(outcomes), sorted(ledger.posted.values()), ledger.txn_status))
+        finally:
+            svc.engine.dispose()
+    lines = calls.read_text().split()
+    assert len(lines) >= 2 * 9 and {pid for pid in lines[::2]} != {str(os.getpid())}  # 10 chunks, in the writer
+    assert seen[1] == seen[0]
+
+
 def _by_appearance(views: list[tuple[Any, ...]]) -> str:
     """Outcomes as text, each account id replaced by the order it first appears in."""
     text = repr(views)
