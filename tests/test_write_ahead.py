@@ -636,7 +636,7 @@ def test_the_writer_checkpoints_between_chunks_and_changes_nothing(tmp_path: Pat
         with open(calls, "a") as handle:  # (the forked writer inherits this patch)
             handle.write(f"{os.getpid()} {rows}\n")
 
-    monkeypatch.setattr(ahead, "CHECKPOINT_ROWS", 1)
+    monkeypatch.setattr(ahead, "CHECKPOINT_ROWS", (1, 1))
     monkeypatch.setattr(ahead._Checkpoints, "written", written)
     inst = "wa-checkpoints"
     seen = []
