@@ -38,6 +38,7 @@ from sqlalchemy import Connection, func, select
 from bank_core.contract import (
     UNDECLARED_RECENT,
     UNDECLARED_USAGE,
+    KINDS_BY_VALUE,
     AccountStatus,
     Kind,
     PolicyContext,
@@ -82,7 +83,6 @@ POSTING_COLUMNS = ("txn_id", "institution_id", "account_id", "amount_minor", "cu
 SHADOW_COLUMNS = ("institution_id", "txn_id", "shadow", "status", "code", "fee_minor", "record")
 SHADOW_FAILED = "shadow_failed"  # a shadow verdict that could not be made or encoded
 SHADOW_UNAVAILABLE = "shadow_unavailable"  # the shadow's drivers no longer load
-_KIND = {kind.value: kind for kind in Kind}
 _EMPTY_WINDOW: MappingProxyType[tuple[Kind, str], Tally] = MappingProxyType({})
 
 
@@ -299,11 +299,11 @@ class Chunk:
                 U.institution_id == self.inst.id, one_of(self.conn, U.account_id, sorted(sources)),
                 U.period.in_(sorted(periods))))
             for acc, period, kind, channel, amount, fee, count in rows.all():
-                self.usage.setdefault((acc, period), {})[(_KIND[kind], channel)] = [amount, fee, count]
+                self.usage.setdefault((acc, period), {})[(KINDS_BY_VALUE[kind], channel)] = [amount, fee, count]
             if self.ahead is not None:
                 for (acc, period, kind, channel), delta in self.ahead.usage_deltas.items():
                     if acc in sources and period in periods:
-                        tally = self.usage.setdefault((acc, period), {}).setdefault((_KIND[kind], channel), [0, 0, 0])
+                        tally = self.usage.setdefault((acc, period), {}).setdefault((KINDS_BY_VALUE[kind], channel), [0, 0, 0])
                         tally[0] += delta[0]
                         tally[1] += delta[1]
                         tally[2] += delta[2]

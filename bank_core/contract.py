@@ -80,7 +80,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -92,6 +92,7 @@ from bank_core.money import (
     format_minor,
     parse_minor,
 )
+from bank_core.slots import setters
 
 __all__ = [
     "CONTRACT_VERSION", "SUPPORTED_CONTRACT_VERSIONS", "Slot", "NAMESPACES",
@@ -135,6 +136,7 @@ class Kind(enum.StrEnum):
 
 
 REQUEST_KINDS = (Kind.DEPOSIT, Kind.WITHDRAWAL, Kind.TRANSFER)  # what a client may send
+KINDS_BY_VALUE = {kind.value: kind for kind in Kind}  # a stored or wire kind -> its Kind, without Kind()
 
 
 class AccountStatus(enum.StrEnum):
@@ -170,7 +172,6 @@ class Text:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Text is immutable")
 
-
     def render(self) -> str:
         return self.template.format(*[str(a) for a in self.args])
 
@@ -188,7 +189,7 @@ class Text:
         return hash((self.template, self.args))
 
 
-_TEXT_TEMPLATE, _TEXT_ARGS = Text.template.__set__, Text.args.__set__  # type: ignore[attr-defined]
+_TEXT_TEMPLATE, _TEXT_ARGS = setters(Text, "template", "args")
 
 
 class UndeclaredRead(AttributeError):
@@ -281,7 +282,7 @@ class Tally:
                       self.fee_minor + other.fee_minor, self.count + other.count)
 
 
-_TALLY_SET = (Tally.amount_minor.__set__, Tally.fee_minor.__set__, Tally.count.__set__)  # type: ignore[attr-defined]
+_TALLY_SET = setters(Tally, "amount_minor", "fee_minor", "count")
 
 
 def _tally(amount_minor: int, fee_minor: int, count: int) -> Tally:
@@ -400,15 +401,12 @@ class ApprovalAnswer:
 
 # A driver builds an answer or two per row: each answer's ``__init__`` sets
 # its slots directly (the same fields, order and defaults as the dataclass's
-# own, which sets each through ``object.__setattr__`` at about twice the cost).
-def _setters(cls: type, names: str) -> tuple[Any, ...]:
-    return tuple(getattr(cls, name).__set__ for name in names.split())
-
-
-_FL = _setters(FeeLine, "rule amount memo")
-_FA = _setters(FeeAnswer, "rule lines message")
-_LA = _setters(LimitAnswer, "passed rule message threshold observed")
-_AA = _setters(ApprovalAnswer, "decision rule message threshold observed")
+# own, which sets each through ``object.__setattr__`` at about twice the cost;
+# ``bank_core.slots``).
+_FL = setters(FeeLine, "rule", "amount", "memo")
+_FA = setters(FeeAnswer, "rule", "lines", "message")
+_LA = setters(LimitAnswer, "passed", "rule", "message", "threshold", "observed")
+_AA = setters(ApprovalAnswer, "decision", "rule", "message", "threshold", "observed")
 
 
 def _fee_line(self: FeeLine, rule: str, amount: Money, memo: str = "") -> None:

@@ -19,6 +19,7 @@ from bank_core import limits
 from bank_core.errors import InvalidRequest, NotFound
 from bank_core.limits import MAX_MEMO_LENGTH, MAX_REF_LENGTH
 from bank_core.money import MoneyError, check_currency
+from bank_core.slots import make, setters
 
 DEFAULT_CHANNEL = "branch"
 _CHANNEL_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
@@ -35,8 +36,8 @@ def as_utc(moment: datetime) -> datetime:
     if tz is _UTC:
         return moment
     if tz is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=_UTC)
+    return moment.astimezone(_UTC)
 
 
 def utc_now() -> datetime:
@@ -108,8 +109,8 @@ class TxnRequest:
 
 
 _SENT_KINDS = {kind.value: kind for kind in Kind if kind is not Kind.REVERSAL}
-_REQUEST_SET = tuple(getattr(TxnRequest, name).__set__ for name in (
-    "institution", "ref", "kind", "amount", "source", "dest", "currency", "channel", "memo", "at", "actor"))
+_REQUEST_SET = setters(TxnRequest, "institution", "ref", "kind", "amount", "source", "dest", "currency", "channel",
+                       "memo", "at", "actor")
 
 
 def request_of(institution: str, ref: str, kind: str, amount: str, source: str | None, dest: str | None,
@@ -118,11 +119,8 @@ def request_of(institution: str, ref: str, kind: str, amount: str, source: str |
     (a frozen dataclass's ``__init__`` sets each through
     ``object.__setattr__``): for a file's rows, checked by ``check_shape``
     like any other."""
-    r = object.__new__(TxnRequest)
-    for put, value in zip(_REQUEST_SET, (institution, ref, kind, amount, source, dest, currency, channel,
-                                         memo, at, actor)):
-        put(r, value)
-    return r
+    return make(TxnRequest, _REQUEST_SET, institution, ref, kind, amount, source, dest, currency, channel, memo,
+                at, actor)
 
 
 # (needs a 'from' account, needs a 'to' account) per kind

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bank_core.slots import setters
+
 # ISO 4217 minor-unit exponents. A currency not in this table is refused.
 CURRENCY_EXPONENTS: dict[str, int] = {
     "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "NZD": 2,
@@ -112,7 +114,7 @@ class Money:
         return f"{self.format()} {self.currency}"
 
 
-_SET_AMOUNT, _SET_CURRENCY = Money.amount_minor.__set__, Money.currency.__set__  # type: ignore[attr-defined]
+_SET_AMOUNT, _SET_CURRENCY = setters(Money, "amount_minor", "currency")
 _new = object.__new__
 
 

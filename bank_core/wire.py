@@ -72,25 +72,25 @@ from bank_core.contract import (
     Decision,
     FeeAnswer,
     FeeLine,
-    Kind,
     LimitAnswer,
     Money,
     PolicyContext,
     Slot,
     Text,
+    KINDS_BY_VALUE,
     UsageCounters,
     _EMPTY,
     _tally,
 )
 from bank_core.decide import DriverFault, Verdict
-from bank_core.fastmake import _make, _setters, account_snapshot, money, policy_context
+from bank_core.fastmake import account_snapshot, money, policy_context
+from bank_core.slots import setters
 
 PROTOCOL = 2
 SLOT_LETTERS = {Slot.FEE: "f", Slot.LIMIT: "l", Slot.APPROVAL: "a"}
 LETTER_SLOTS = {v: k for k, v in SLOT_LETTERS.items()}
 ALL_SLOTS = (Slot.FEE, Slot.LIMIT, Slot.APPROVAL)
 
-_KINDS = {k.value: k for k in Kind}
 _STATUSES = {s.value: s for s in AccountStatus}
 _DECISIONS = {d.value: d for d in Decision}
 _fromiso = datetime.fromisoformat
@@ -136,7 +136,7 @@ def encode_context(ctx: PolicyContext, run: Any = None) -> list[Any]:
 # kernel checked), each setter called by name rather than in a loop; an
 # account's opening time is parsed once per server.
 _new = object.__new__
-_U_DAY, _U_MONTH, _U_RECENT = _setters(UsageCounters, ("day", "month", "recent_out_at"))
+_U_DAY, _U_MONTH, _U_RECENT = setters(UsageCounters, "day", "month", "recent_out_at")
 _OPENED: dict[str, datetime] = {}  # opened_at text -> its datetime (accounts share a few)
 _DATES: dict[str, date] = {}
 
@@ -157,7 +157,7 @@ def _read_window(flat: Any) -> Any:
         return UNDECLARED_USAGE
     if not flat:
         return _EMPTY
-    return MappingProxyType({(_KINDS[flat[i]], flat[i + 1]): _tally(flat[i + 2], flat[i + 3], flat[i + 4])
+    return MappingProxyType({(KINDS_BY_VALUE[flat[i]], flat[i + 1]): _tally(flat[i + 2], flat[i + 3], flat[i + 4])
                              for i in range(0, len(flat), 5)})
 
 
@@ -181,7 +181,7 @@ def decode_context(w: list[Any], institution: str, timezone: str) -> PolicyConte
         local_date = _DATES[w[12]] = date.fromisoformat(w[12])
         if len(_DATES) > 10_000:
             _DATES.clear()
-    return policy_context(institution, _KINDS[w[1]], money(w[2], currency), w[4], w[5], w[6], w[7],
+    return policy_context(institution, KINDS_BY_VALUE[w[1]], money(w[2], currency), w[4], w[5], w[6], w[7],
                           _fromiso(w[8]), _snapshot(w[9]), _snapshot(w[10]), counters, timezone, local_date,
                           money(w[13], currency))
 
@@ -313,28 +313,19 @@ def _read_value(value: Any, currency: str) -> Any:
     return money(value[0], value[1])
 
 
-# The answers are rebuilt the way ``bank_core.fastmake`` builds the context:
-# the very same frozen objects, slots set directly (their values come from
-# the server's checked answers), at a third of the dataclass constructors' cost.
-_T_TEMPLATE, _T_ARGS = Text.__dict__["template"].__set__, Text.__dict__["args"].__set__
-_FEE = _setters(FeeAnswer, ("rule", "lines", "message"))
-_LINE = _setters(FeeLine, ("rule", "amount", "memo"))
-_LIMIT = _setters(LimitAnswer, ("passed", "rule", "message", "threshold", "observed"))
-_APPROVAL = _setters(ApprovalAnswer, ("decision", "rule", "message", "threshold", "observed"))
+# The answers are rebuilt with the contract's own constructors, which set
+# their slots directly (``bank_core.contract``, ``bank_core.slots``).
 _DECISION_OF = {"a": Decision.APPROVE, "r": Decision.REJECT, "v": Decision.REVIEW}
 
 
 def _read_message(message: Any, currency: str, texts: list[str]) -> Any:
     if type(message) is str:
         return message
-    text = _new(Text)
-    _T_TEMPLATE(text, texts[message[0]])
-    _T_ARGS(text, tuple([_read_value(a, currency) for a in message[1:]]))
-    return text
+    return Text(texts[message[0]], *[_read_value(a, currency) for a in message[1:]])
 
 
 def _fee_lines(entry: list[Any], currency: str, texts: list[str]) -> tuple[Any, ...]:
-    return tuple([_make(FeeLine, _LINE, texts[entry[i]], money(entry[i + 1], currency), texts[entry[i + 2]])
+    return tuple([FeeLine(texts[entry[i]], money(entry[i + 1], currency), texts[entry[i + 2]])
                   for i in range(6, len(entry), 3)])
 
 
@@ -353,15 +344,15 @@ def decode_verdict(w: list[Any], bounds: list[Any], currency: str, texts: list[s
             message = _read_message(message, currency, texts)
         if outcome == "f" or outcome == "n":
             lines = _fee_lines(entry, currency, texts)
-            answer: Any = _make(FeeAnswer, _FEE, rule, lines, message)
+            answer: Any = FeeAnswer(rule, lines, message)
             for line in lines:
                 fee_lines.append((bound, line))
         elif outcome == "p" or outcome == "x":
-            answer = _make(LimitAnswer, _LIMIT, outcome == "p", rule, message,
-                           _read_value(entry[3], currency), _read_value(entry[4], currency))
+            answer = LimitAnswer(outcome == "p", rule, message, _read_value(entry[3], currency),
+                                 _read_value(entry[4], currency))
         else:
-            answer = _make(ApprovalAnswer, _APPROVAL, _DECISION_OF[outcome], rule, message,
-                           _read_value(entry[3], currency), _read_value(entry[4], currency))
+            answer = ApprovalAnswer(_DECISION_OF[outcome], rule, message, _read_value(entry[3], currency),
+                                    _read_value(entry[4], currency))
         answers.append((bound, answer))
     if wire_fault is not None:  # as inline: a fault leaves no fee line standing
         verdict.fault = DriverFault(wire_fault[1], bounds[wire_fault[0]], wire_fault[2])
@@ -446,8 +437,8 @@ def decode_verdict_for_record(w: list[Any], bounds: list[Any], currency: str, te
         if entry[2] == "f":
             bound = bounds[entry[0]]
             for i in range(6, len(entry), 3):
-                fee_lines.append((bound, _make(FeeLine, _LINE, texts[entry[i]], money(entry[i + 1], currency),
-                                               texts[entry[i + 2]])))
+                fee_lines.append((bound, FeeLine(texts[entry[i]], money(entry[i + 1], currency),
+                                                 texts[entry[i + 2]])))
     _V_FEE_LINES(verdict, fee_lines)
     _VERDICT_ANSWERS.__set__(verdict, None)
     _WV_WIRE(verdict, w[2])
