@@ -1,0 +1,30 @@
+"""Frozen values built with their slots set directly.
+
+A frozen dataclass's generated ``__init__`` sets each field through
+``object.__setattr__`` (about twice the cost of setting the slot). The
+kernel's hot path and the contract's own constructors set the slots
+through their descriptors instead: the very same objects (same class,
+equal, same hash, still frozen to anyone who assigns). Nothing here
+checks a value: callers pass values they have checked, or that the
+type's own ``__init__`` would store as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def setters(cls: type, *names: str) -> tuple[Any, ...]:
+    """The slot setters of ``cls``'s fields ``names``, in that order."""
+    return tuple(getattr(cls, name).__set__ for name in names)
+
+
+def make(cls: type, puts: tuple[Any, ...], *values: Any) -> Any:
+    """A ``cls`` with ``values`` set by ``puts`` (from :func:`setters`)."""
+    obj = object.__new__(cls)
+    for put, value in zip(puts, values):
+        put(obj, value)
+    return obj
+
+
+__all__ = ["make", "setters"]
