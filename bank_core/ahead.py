@@ -110,8 +110,7 @@ class _Carry(Carry):
 
     def begin(self, head: tuple[int, str] | None, profile_version: int) -> bool:
         usable = profile_version == self.profile_version
-        if not usable:
-            self.records, self.balances = {}, {}
+        self.keep(usable)
         self.profile_version = profile_version
         return usable
 

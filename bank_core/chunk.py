@@ -74,6 +74,7 @@ OUTGOING = (Kind.WITHDRAWAL, Kind.TRANSFER)
 _OUTGOING_TEXT = frozenset(str(k) for k in OUTGOING)
 RECENT_WINDOW = timedelta(hours=24)
 RECENT_LIMIT = UsageCounters.RECENT_OUT_LIMIT
+CARRIED_WINDOWS = 200_000  # usage windows a file carries from chunk to chunk, at most (then it starts afresh)
 DECISION_ACTIONS = ("txn.posted", "txn.held", "txn.rejected")
 TXN_COLUMNS = ("id", "institution_id", "idempotency_key", "kind", "status", "amount_minor",
                "fee_minor", "currency", "source_account_id", "dest_account_id", "channel", "memo",
@@ -160,24 +161,38 @@ class Carry:
     A chunk that did not commit (an error, a retried serialization failure)
     may have changed the balances in memory: the next load starts afresh."""
 
-    __slots__ = ("head", "profile_version", "records", "balances", "in_flight")
+    __slots__ = ("head", "profile_version", "records", "balances", "in_flight", "usage", "views", "windows")
     by_head = True  # ``begin`` compares the head (read for it at each load)
 
     def __init__(self) -> None:
         self.head: tuple[int, str] | None = None
         self.profile_version = -1
+        self.in_flight = False
+        self.forget()
+
+    def forget(self) -> None:
+        """Carry nothing: the next load reads everything it needs."""
         self.records: dict[str, AccountRecord] = {}
         self.balances: dict[str, BalanceRow] = {}
-        self.in_flight = False
+        # usage counters: the windows ``(account, period)`` whose counters
+        # ``usage`` holds exactly (loaded, plus every increment since), so a
+        # chunk loads only the windows no earlier chunk of the file loaded
+        self.usage: dict[tuple[str, str], dict[tuple[Kind, str], list[int]]] = {}
+        self.views: dict[tuple[str, str], MappingProxyType[tuple[Kind, str], Tally]] = {}
+        self.windows: set[tuple[str, str]] = set()
 
     def begin(self, head: tuple[int, str] | None, profile_version: int) -> bool:
         """At a chunk's load: whether what is carried still holds."""
         usable = (not self.in_flight and head is not None and head == self.head
                   and profile_version == self.profile_version)
-        if not usable:
-            self.records, self.balances = {}, {}
+        self.keep(usable)
         self.head, self.profile_version, self.in_flight = head, profile_version, True
         return usable
+
+    def keep(self, usable: bool) -> None:
+        """Keep what is carried if it is ``usable`` and not past its bound."""
+        if not usable or len(self.windows) > CARRIED_WINDOWS:
+            self.forget()
 
     def committed(self) -> None:
         """The chunk's transaction committed: what it left is the database's."""
@@ -205,6 +220,7 @@ class Chunk:
         # each window's read-only view as drivers get it, made once and
         # dropped when the window changes (``_count``), not made per row
         self.views: dict[tuple[str, str], MappingProxyType[tuple[Kind, str], Tally]] = {}
+        self.windows: set[tuple[str, str]] = set()  # the (account, period) windows ``usage`` holds
         self.recent: dict[str, list[datetime]] = {}
         self.recent_truncated: set[str] = set()
         self.ids: list[int] = []
@@ -232,6 +248,7 @@ class Chunk:
         if carry is not None and carry.begin(self.p.audit.head(conn, inst.id) if carry.by_head else None,
                                              inst.profile_version):
             self.records, self.balances = carry.records, carry.balances
+            self.usage, self.views, self.windows = carry.usage, carry.views, carry.windows
         missing = sorted(ids - self.records.keys())
         if missing:
             self.records.update(self.p.accounts.get_many(conn, inst.id, missing, for_update=self.lock_rows))
@@ -245,6 +262,7 @@ class Chunk:
             self.balances.update(self.p.load_balances(conn, inst.id, missing, self.lock_rows))
         if carry is not None:
             carry.records, carry.balances = self.records, self.balances
+            carry.usage, carry.views, carry.windows = self.usage, self.views, self.windows
         refs = [r.ref for r, k in zip(requests, kinds) if k is not None]
         self._load_earlier(refs)
         ahead = self.ahead
@@ -282,31 +300,20 @@ class Chunk:
 
     def _load_usage(self, requests: list[TxnRequest], kinds: list[Kind | None]) -> None:
         sources: set[str] = set()
-        periods: set[str] = set()
+        windows: set[tuple[str, str]] = set()
         times: list[datetime] = []
         for request, kind in zip(requests, kinds):
             if kind in OUTGOING and request.source in self.records:
                 at = self.at(request)
-                sources.add(request.source)  # type: ignore[arg-type]
-                periods.update(period_keys(at.astimezone(self.tz).date()))
+                source = request.source
+                sources.add(source)  # type: ignore[arg-type]
+                for key in period_keys(at.astimezone(self.tz).date()):
+                    windows.add((source, key))  # type: ignore[arg-type]
                 times.append(at)
         if not sources:
             return
-        U = UsageCounter
         if "usage" in self.reads:
-            rows = self.conn.execute(select(U.account_id, U.period, U.kind, U.channel, U.amount_minor,
-                                            U.fee_minor, U.count).where(
-                U.institution_id == self.inst.id, one_of(self.conn, U.account_id, sorted(sources)),
-                U.period.in_(sorted(periods))))
-            for acc, period, kind, channel, amount, fee, count in rows.all():
-                self.usage.setdefault((acc, period), {})[(KINDS_BY_VALUE[kind], channel)] = [amount, fee, count]
-            if self.ahead is not None:
-                for (acc, period, kind, channel), delta in self.ahead.usage_deltas.items():
-                    if acc in sources and period in periods:
-                        tally = self.usage.setdefault((acc, period), {}).setdefault((KINDS_BY_VALUE[kind], channel), [0, 0, 0])
-                        tally[0] += delta[0]
-                        tally[1] += delta[1]
-                        tally[2] += delta[2]
+            self._load_windows(windows - self.windows)
         if "recent" not in self.reads:
             return
         ranked = (select(Txn.source_account_id.label("acc"), Txn.at.label("at"),
@@ -330,6 +337,31 @@ class Chunk:
             if len(found) >= RECENT_LIMIT:
                 self.recent_truncated.add(acc)
                 del found[:-RECENT_LIMIT]  # the latest, as the query's ranking keeps them
+
+    def _load_windows(self, missing: set[tuple[str, str]]) -> None:
+        """The usage counters of windows no earlier chunk of the file loaded
+        (those it did are carried, with every increment since)."""
+        if not missing:
+            return
+        U, usage = UsageCounter, self.usage
+        rows = self.conn.execute(select(U.account_id, U.period, U.kind, U.channel, U.amount_minor,
+                                        U.fee_minor, U.count).where(
+            U.institution_id == self.inst.id, one_of(self.conn, U.account_id, sorted({a for a, _ in missing})),
+            U.period.in_(sorted({p for _, p in missing}))))
+        for acc, period, kind, channel, amount, fee, count in rows.all():
+            if (acc, period) in missing:
+                usage.setdefault((acc, period), {})[(KINDS_BY_VALUE[kind], channel)] = [amount, fee, count]
+        if self.ahead is not None:  # the uncommitted chunk's increments, which the snapshot lacks
+            for (acc, period, kind, channel), delta in self.ahead.usage_deltas.items():
+                if (acc, period) in missing:
+                    tally = usage.setdefault((acc, period), {}).setdefault((KINDS_BY_VALUE[kind], channel),
+                                                                           [0, 0, 0])
+                    tally[0] += delta[0]
+                    tally[1] += delta[1]
+                    tally[2] += delta[2]
+        for window in missing:
+            self.views.pop(window, None)
+        self.windows |= missing
 
     def at(self, request: TxnRequest) -> datetime:
         return as_utc(request.at) if request.at is not None else self.now
