@@ -85,6 +85,7 @@ SHADOW_COLUMNS = ("institution_id", "txn_id", "shadow", "status", "code", "fee_m
 SHADOW_FAILED = "shadow_failed"  # a shadow verdict that could not be made or encoded
 SHADOW_UNAVAILABLE = "shadow_unavailable"  # the shadow's drivers no longer load
 _EMPTY_WINDOW: MappingProxyType[tuple[Kind, str], Tally] = MappingProxyType({})
+_NO_TALLY = _tally(0, 0, 0)
 
 
 class Outcome:
@@ -177,7 +178,7 @@ class Carry:
         # usage counters: the windows ``(account, period)`` whose counters
         # ``usage`` holds exactly (loaded, plus every increment since), so a
         # chunk loads only the windows no earlier chunk of the file loaded
-        self.usage: dict[tuple[str, str], dict[tuple[Kind, str], list[int]]] = {}
+        self.usage: dict[tuple[str, str], dict[tuple[Kind, str], Tally]] = {}
         self.views: dict[tuple[str, str], MappingProxyType[tuple[Kind, str], Tally]] = {}
         self.windows: set[tuple[str, str]] = set()
 
@@ -216,9 +217,10 @@ class Chunk:
         self.balances: dict[str, BalanceRow] = {}
         self.internal: dict[tuple[str, str], str] = {}
         self.seen: dict[str, tuple[str, Any]] = {}  # ref -> (txn id, record)
-        self.usage: dict[tuple[str, str], dict[tuple[Kind, str], list[int]]] = {}
-        # each window's read-only view as drivers get it, made once and
-        # dropped when the window changes (``_count``), not made per row
+        self.usage: dict[tuple[str, str], dict[tuple[Kind, str], Tally]] = {}
+        # each window's read-only view as drivers get it (a copy, so a row's
+        # view never changes after it), made once and dropped when the
+        # window changes (``_count``), not made per row
         self.views: dict[tuple[str, str], MappingProxyType[tuple[Kind, str], Tally]] = {}
         self.windows: set[tuple[str, str]] = set()  # the (account, period) windows ``usage`` holds
         self.recent: dict[str, list[datetime]] = {}
@@ -350,15 +352,14 @@ class Chunk:
             U.period.in_(sorted({p for _, p in missing}))))
         for acc, period, kind, channel, amount, fee, count in rows.all():
             if (acc, period) in missing:
-                usage.setdefault((acc, period), {})[(KINDS_BY_VALUE[kind], channel)] = [amount, fee, count]
+                usage.setdefault((acc, period), {})[(KINDS_BY_VALUE[kind], channel)] = _tally(amount, fee, count)
         if self.ahead is not None:  # the uncommitted chunk's increments, which the snapshot lacks
             for (acc, period, kind, channel), delta in self.ahead.usage_deltas.items():
                 if (acc, period) in missing:
-                    tally = usage.setdefault((acc, period), {}).setdefault((KINDS_BY_VALUE[kind], channel),
-                                                                           [0, 0, 0])
-                    tally[0] += delta[0]
-                    tally[1] += delta[1]
-                    tally[2] += delta[2]
+                    window, key = usage.setdefault((acc, period), {}), (KINDS_BY_VALUE[kind], channel)
+                    old = window.get(key, _NO_TALLY)
+                    window[key] = _tally(old.amount_minor + delta[0], old.fee_minor + delta[1],
+                                         old.count + delta[2])
         for window in missing:
             self.views.pop(window, None)
         self.windows |= missing
@@ -485,7 +486,7 @@ class Chunk:
         found = self.usage.get((account, key))
         if found:
             for (kind, channel), v in found.items():
-                flat += (kind.value, channel, v[0], v[1], v[2])
+                flat += (kind.value, channel, v.amount_minor, v.fee_minor, v.count)
         return flat
 
     def finish(self, prepared: Any, verdict: Verdict) -> Outcome:
@@ -579,8 +580,7 @@ class Chunk:
         view = self.views.get((account, key))
         if view is None:
             found = self.usage.get((account, key))
-            view = MappingProxyType({k: _tally(v[0], v[1], v[2]) for k, v in found.items()}) if found \
-                else _EMPTY_WINDOW
+            view = MappingProxyType(found.copy()) if found else _EMPTY_WINDOW
             self.views[(account, key)] = view
         return view
 
@@ -682,10 +682,9 @@ class Chunk:
             if read:
                 self.views.pop((account, key), None)
                 window = self.usage.setdefault((account, key), {})
-                tally = window.setdefault((kind, channel), [0, 0, 0])
-                tally[0] += amount_minor
-                tally[1] += fee_minor
-                tally[2] += 1
+                old = window.get((kind, channel), _NO_TALLY)
+                window[(kind, channel)] = _tally(old.amount_minor + amount_minor, old.fee_minor + fee_minor,
+                                                 old.count + 1)
             delta = self.usage_deltas[(account, key, kind_text, channel)]
             delta[0] += amount_minor
             delta[1] += fee_minor
