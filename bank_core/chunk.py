@@ -74,6 +74,14 @@ OUTGOING = (Kind.WITHDRAWAL, Kind.TRANSFER)
 _OUTGOING_TEXT = frozenset(str(k) for k in OUTGOING)
 RECENT_WINDOW = timedelta(hours=24)
 RECENT_LIMIT = UsageCounters.RECENT_OUT_LIMIT
+# Rows per chunk (one database transaction) unless a caller says otherwise.
+# SQLite's commit writes every page the chunk changed to the log, and the
+# account-keyed indexes spread a chunk's rows over most of their leaf pages,
+# so each commit rewrote nearly all of them: 2,500 rows a chunk instead of
+# 1,000 took the 100k three-driver file from 9.6-10.5 s to 8.4-10.7 s (four
+# alternating pairs, medians 10.1 -> 9.2 s; the writer's processor time
+# 6.0-6.8 -> 5.3-6.0 s), at 86 MB peak RSS instead of 81.
+DEFAULT_CHUNK_SIZE = 2500
 CARRIED_WINDOWS = 200_000  # usage windows a file carries from chunk to chunk, at most (then it starts afresh)
 DECISION_ACTIONS = ("txn.posted", "txn.held", "txn.rejected")
 TXN_COLUMNS = ("id", "institution_id", "idempotency_key", "kind", "status", "amount_minor",
