@@ -47,7 +47,7 @@ from bank_core.contract import (
     _tally,
 )
 from bank_core.decide import Verdict
-from bank_core.fastmake import money, policy_context, with_fees
+from bank_core.fastmake import money, policy_context, usage_counters, with_fees
 from bank_core.errors import BankError, Conflict, InvalidRequest, NotFound, require
 from bank_core.ledger import (
     BalanceRow,
@@ -571,8 +571,8 @@ class Chunk:
         else:
             day = month = UNDECLARED_USAGE  # type: ignore[assignment]
         if "recent" not in reads:
-            return UsageCounters(day, month, UNDECLARED_RECENT)  # type: ignore[arg-type]
-        return UsageCounters(day, month, tuple(self._recent_times(account, at)))
+            return usage_counters(day, month, UNDECLARED_RECENT)
+        return usage_counters(day, month, tuple(self._recent_times(account, at)))
 
     def _recent_times(self, account: str, at: datetime) -> list[datetime]:
         times = self.recent.get(account, [])

@@ -51,6 +51,17 @@ def account_snapshot(account_id: str, currency: str, status: AccountStatus, prod
     return s
 
 
+_U_DAY, _U_MONTH, _U_RECENT = setters(UsageCounters, "day", "month", "recent_out_at")
+
+
+def usage_counters(day: Any, month: Any, recent_out_at: Any) -> UsageCounters:
+    u = _new(UsageCounters)
+    _U_DAY(u, day)
+    _U_MONTH(u, month)
+    _U_RECENT(u, recent_out_at)
+    return u
+
+
 def policy_context(institution: str, kind: Any, amount: Money, source: str | None,
                    dest: str | None, channel: str, memo: str, at: datetime,
                    src: AccountSnapshot | None, dst: AccountSnapshot | None,

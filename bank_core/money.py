@@ -62,12 +62,6 @@ class Money:
     amount_minor: int
     currency: str
 
-    def __post_init__(self) -> None:
-        if type(self.amount_minor) is not int:
-            raise MoneyError("amount_minor", self.amount_minor, "must be an int count of minor units")
-        if self.currency not in CURRENCY_EXPONENTS:
-            exponent(self.currency)  # raises, naming the currency
-
     @classmethod
     def zero(cls, currency: str) -> Money:
         return cls(0, currency)
@@ -116,6 +110,22 @@ class Money:
 
 _SET_AMOUNT, _SET_CURRENCY = setters(Money, "amount_minor", "currency")
 _new = object.__new__
+
+
+def _money_init(self: Money, amount_minor: int, currency: str) -> None:
+    """``Money(amount_minor, currency)``: checked, then its slots set
+    directly (drivers build a few per row; the generated ``__init__`` of a
+    frozen dataclass sets each through ``object.__setattr__``)."""
+    if type(amount_minor) is not int:
+        raise MoneyError("amount_minor", amount_minor, "must be an int count of minor units")
+    if currency not in CURRENCY_EXPONENTS:
+        exponent(currency)  # raises, naming the currency
+    _SET_AMOUNT(self, amount_minor)
+    _SET_CURRENCY(self, currency)
+
+
+_money_init.__qualname__ = "Money.__init__"
+Money.__init__ = _money_init  # type: ignore[method-assign]
 
 
 def _checked(amount_minor: int, currency: str) -> Money:
