@@ -25,6 +25,9 @@ a policy server (`isolation = "process"`, docs/policy-servers.md);
 `--isolation both` runs inline then process and prints the ratio.
 
 Run it with `python3 dev.py bench` (add `--sizes 100000` for a quick run).
+`--repeat N` runs each workload, and the lean floor, N times on fresh
+databases and prints the median with the spread: on a shared machine one
+run can be 20% off the next.
 Figures are printed, never asserted: this is a measurement, not a test.
 """
 
@@ -77,6 +80,7 @@ class Run:
     bytes_per_row: float | None = None
     cpu_s: float = 0.0  # processor seconds of the command (its own, not the database server's)
     extra: dict[str, float] = field(default_factory=dict)
+    rates: list[float] = field(default_factory=list)  # every repeat's rows/s (``--repeat``)
 
     @property
     def rate(self) -> float:
@@ -205,10 +209,25 @@ def measure(engine: str, url: str, documents: list[dict], accounts_each: int, ro
     return Run(engine, rows, label, seconds, peak, counts, per_row, cpu_s=cpu), files
 
 
+REPEAT = 1  # runs of each workload (``--repeat``): the median is shown
+
+
+def repeated(runs: list[Run]) -> Run:
+    """The median run (by time) of ``runs``, with every run's rate."""
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    median = ordered[len(ordered) // 2]
+    median.rates = [r.rate for r in runs]
+    return median
+
+
+def spread(rates: list[float]) -> str:
+    return f" [median of {len(rates)}: {min(rates):,.0f}-{max(rates):,.0f}]" if len(rates) > 1 else ""
+
+
 def show(run: Run) -> None:
     disk = f"  {run.bytes_per_row:,.0f} B/row on disk" if run.bytes_per_row is not None else ""
     cpu = f" ({run.rows / run.cpu_s:,.0f} per CPU-second)" if run.cpu_s else ""
-    print(f"{run.engine:10} {run.rows:>9,} rows  {run.drivers:22} {run.rate:>8,.0f} rows/s{cpu}  "
+    print(f"{run.engine:10} {run.rows:>9,} rows  {run.drivers:22} {run.rate:>8,.0f} rows/s{spread(run.rates)}{cpu}  "
           f"peak RSS {run.peak_rss_mb:6.1f} MB{disk}  {run.counts}  load {load_per_core()}", flush=True)
 
 
@@ -229,21 +248,27 @@ def label_of(label: str, isolation: str) -> str:
 
 def three_driver(engine: str, admin: str | None, rows: int, work: Path, seed: int,
                  isolation: str = "inline") -> Run:
-    url = new_url(engine, admin, work)
-    run, files = measure(engine, url, [isolated(THREE, isolation)], 1000, rows,
-                         label_of("three drivers", isolation), work, seed)
+    tries = []  # (run, its files, its database)
+    for _ in range(REPEAT):
+        url = new_url(engine, admin, work)
+        run, files = measure(engine, url, [isolated(THREE, isolation)], 1000, rows,
+                             label_of("three drivers", isolation), work, seed)
+        tries.append((run, files, url))
+    run = repeated([t[0] for t in tries])
+    _run, files, url = next(t for t in tries if t[0] is run)
     show(run)
     if isolation != "inline":  # the anchors do not depend on where the drivers run
         return run
     accepted = floor.read_accepted(url, "three", rows)
-    lean = (floor.sqlite_seconds(work, accepted) if engine == "sqlite"
-            else floor.postgres_seconds(postgres_url(admin), accepted))  # type: ignore[arg-type]
-    lean_rate = rows / lean
+    lean_rates = [rows / (floor.sqlite_seconds(work, accepted) if engine == "sqlite"
+                          else floor.postgres_seconds(postgres_url(admin), accepted))  # type: ignore[arg-type]
+                  for _ in range(REPEAT)]
+    lean_rate = statistics.median(lean_rates)
     (_inst, path, accounts) = files[0]
     sample = min(rows, ORM_ROWS)
     orm_rate = sample / orm_loop.run(new_url(engine, admin, work), path, accounts, sample)
     run.extra = {"lean": lean_rate, "orm": orm_rate}
-    print(f"{'':10} lean floor {lean_rate:>10,.0f} rows/s   ours/floor {run.rate / lean_rate:.3f} "
+    print(f"{'':10} lean floor {lean_rate:>10,.0f} rows/s{spread(lean_rates)}   ours/floor {run.rate / lean_rate:.3f} "
           f"(1/{lean_rate / run.rate:.0f})", flush=True)
     print(f"{'':10} naive ORM  {orm_rate:>10,.0f} rows/s   ours/ORM {run.rate / orm_rate:.1f}x "
           f"(ORM rate on its first {sample:,} rows)", flush=True)
@@ -254,7 +279,8 @@ def institutions(engine: str, admin: str | None, rows: int, builtin: bool, work:
                  isolation: str = "inline") -> Run:
     documents = [isolated(profile_document(p, builtin), isolation) for p in ("northwind_policies", "harbor_policies")]
     label = label_of("built-in drivers (4)" if builtin else "institutions' profiles", isolation)
-    run, _ = measure(engine, new_url(engine, admin, work), documents, 500, rows, label, work, seed)
+    run = repeated([measure(engine, new_url(engine, admin, work), documents, 500, rows, label, work, seed)[0]
+                    for _ in range(REPEAT)])
     show(run)
     return run
 
@@ -300,14 +326,22 @@ def main() -> int:
                         help="where the drivers run: inline (in `bank txn process`), process (a policy "
                              "server per institution, docs/policy-servers.md), or both, one after the "
                              "other, with the ratio")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each workload and of the lean floor, on fresh databases; the "
+                             "median is shown with the spread (default 1)")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
+    global REPEAT
+    REPEAT = args.repeat
     modes = ["inline", "process"] if args.isolation == "both" else [args.isolation]
     sizes = [int(s) for s in args.sizes.split(",")]
     wanted, only = set(args.engines.split(",")), set(args.only.split(","))
     engines = ([("sqlite", None)] if "sqlite" in wanted else []) + (
         [("postgresql", args.postgres)] if args.postgres and "postgresql" in wanted else [])
     print(f"bench: sizes {sizes}, engines {[e for e, _ in engines]}, {os.cpu_count()} cores, "
-          f"{time.strftime('%Y-%m-%d')}", flush=True)
+          f"{time.strftime('%Y-%m-%d')}" + (f", median of {REPEAT} runs each" if REPEAT > 1 else ""),
+          flush=True)
     results: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bank-bench-") as tmp:
         work = Path(tmp)
