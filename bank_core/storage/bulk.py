@@ -33,22 +33,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        times = _sqlite_time_columns(table, columns)
-        if times:
-            converted: dict[datetime, int] = {}  # a chunk shares one decision time
-            fixed = []
-            for row in rows:
-                values = list(row)
-                for i in times:
-                    moment = values[i]
-                    if moment is not None:
-                        found = converted.get(moment)
-                        if found is None:
-                            found = converted[moment] = micros(moment)
-                        values[i] = found
-                fixed.append(tuple(values))
-            rows = fixed  # type: ignore[assignment]
-        _sqlite_values(conn, table.name, columns, rows)
+        _sqlite_values(conn, table.name, columns, rows, _sqlite_time_columns(table, columns))
         return
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
@@ -72,17 +57,35 @@ SQLITE_ROWS_PER_INSERT = 100
 
 
 def _sqlite_values(conn: Connection, table: str, columns: Sequence[str],
-                   rows: Sequence[tuple[Any, ...]]) -> None:
+                   rows: Sequence[tuple[Any, ...]], times: list[int]) -> None:
+    """Insert ``rows``; the values of the ``times`` columns are converted as
+    the column type stores them, in the flat parameter list (no row is
+    copied to convert it)."""
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
     one = f"({', '.join('?' for _ in columns)})"
+    width = len(columns)
+    converted: dict[datetime, int] = {}  # a chunk shares one decision time
+
+    def flat(batch: Sequence[tuple[Any, ...]]) -> list[Any]:
+        values = [value for row in batch for value in row]
+        for column in times:
+            for i in range(column, len(values), width):
+                moment = values[i]
+                if moment is not None:
+                    found = converted.get(moment)
+                    if found is None:
+                        found = converted[moment] = micros(moment)
+                    values[i] = found
+        return values
+
     whole = len(rows) - len(rows) % SQLITE_ROWS_PER_INSERT
     if whole:
         full = head + ", ".join([one] * SQLITE_ROWS_PER_INSERT)
         for start in range(0, whole, SQLITE_ROWS_PER_INSERT):
-            conn.exec_driver_sql(full, tuple([value for row in rows[start:start + SQLITE_ROWS_PER_INSERT]
-                                              for value in row]))
+            conn.exec_driver_sql(full, tuple(flat(rows[start:start + SQLITE_ROWS_PER_INSERT])))
     if whole < len(rows):  # the rest row by row: one statement of every length would each
-        conn.exec_driver_sql(head + one, rows[whole:])  # be compiled and cached (memory)
+        rest = flat(rows[whole:])  # be compiled and cached (memory)
+        conn.exec_driver_sql(head + one, [tuple(rest[i:i + width]) for i in range(0, len(rest), width)])
 
 
 def stream_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
