@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from bank_core import ledger, limits
-from bank_core.chunk import DEFAULT_CHUNK_SIZE, Carry, Outcome, process_chunk
+from bank_core.chunk import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, Carry, Outcome, process_chunk
 from bank_core.decide import Evaluator
 from bank_core.errors import Conflict, InvalidRequest, NotFound, Refused
 from bank_core.holds import Holds
@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # imported where used: process isolation and verify are not e
     from bank_core.integrity import Report
     from bank_core.supervisor import PolicyServer, Supervisor
 
-MAX_CHUNK_SIZE = 10_000
 
 
 def _chunks(requests: Iterable[TxnRequest], size: int) -> Iterator[list[TxnRequest]]:

@@ -83,8 +83,7 @@ from bank_core.contract import (
     _tally,
 )
 from bank_core.decide import DriverFault, Verdict
-from bank_core.fastmake import account_snapshot, money, policy_context
-from bank_core.slots import setters
+from bank_core.fastmake import account_snapshot, money, policy_context, usage_counters
 
 PROTOCOL = 2
 SLOT_LETTERS = {Slot.FEE: "f", Slot.LIMIT: "l", Slot.APPROVAL: "a"}
@@ -136,7 +135,6 @@ def encode_context(ctx: PolicyContext, run: Any = None) -> list[Any]:
 # kernel checked), each setter called by name rather than in a loop; an
 # account's opening time is parsed once per server.
 _new = object.__new__
-_U_DAY, _U_MONTH, _U_RECENT = setters(UsageCounters, "day", "month", "recent_out_at")
 _OPENED: dict[str, datetime] = {}  # opened_at text -> its datetime (accounts share a few)
 _DATES: dict[str, date] = {}
 
@@ -172,10 +170,8 @@ def decode_context(w: list[Any], institution: str, timezone: str) -> PolicyConte
         counters = _NO_USAGE
     else:
         recent = usage[2]
-        counters = _new(UsageCounters)
-        _U_DAY(counters, _read_window(usage[0]))
-        _U_MONTH(counters, _read_window(usage[1]))
-        _U_RECENT(counters, UNDECLARED_RECENT if recent is None else tuple([_fromiso(t) for t in recent]))
+        counters = usage_counters(_read_window(usage[0]), _read_window(usage[1]),
+                                  UNDECLARED_RECENT if recent is None else tuple([_fromiso(t) for t in recent]))
     local_date = _DATES.get(w[12])
     if local_date is None:
         local_date = _DATES[w[12]] = date.fromisoformat(w[12])

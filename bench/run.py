@@ -209,9 +209,6 @@ def measure(engine: str, url: str, documents: list[dict], accounts_each: int, ro
     return Run(engine, rows, label, seconds, peak, counts, per_row, cpu_s=cpu), files
 
 
-REPEAT = 1  # runs of each workload (``--repeat``): the median is shown
-
-
 def repeated(runs: list[Run]) -> Run:
     """The median run (by time) of ``runs``, with every run's rate."""
     ordered = sorted(runs, key=lambda r: r.seconds)
@@ -247,9 +244,9 @@ def label_of(label: str, isolation: str) -> str:
 
 
 def three_driver(engine: str, admin: str | None, rows: int, work: Path, seed: int,
-                 isolation: str = "inline") -> Run:
+                 isolation: str = "inline", repeat: int = 1) -> Run:
     tries = []  # (run, its files, its database)
-    for _ in range(REPEAT):
+    for _ in range(repeat):
         url = new_url(engine, admin, work)
         run, files = measure(engine, url, [isolated(THREE, isolation)], 1000, rows,
                              label_of("three drivers", isolation), work, seed)
@@ -262,7 +259,7 @@ def three_driver(engine: str, admin: str | None, rows: int, work: Path, seed: in
     accepted = floor.read_accepted(url, "three", rows)
     lean_rates = [rows / (floor.sqlite_seconds(work, accepted) if engine == "sqlite"
                           else floor.postgres_seconds(postgres_url(admin), accepted))  # type: ignore[arg-type]
-                  for _ in range(REPEAT)]
+                  for _ in range(repeat)]
     lean_rate = statistics.median(lean_rates)
     (_inst, path, accounts) = files[0]
     sample = min(rows, ORM_ROWS)
@@ -276,11 +273,11 @@ def three_driver(engine: str, admin: str | None, rows: int, work: Path, seed: in
 
 
 def institutions(engine: str, admin: str | None, rows: int, builtin: bool, work: Path, seed: int,
-                 isolation: str = "inline") -> Run:
+                 isolation: str = "inline", repeat: int = 1) -> Run:
     documents = [isolated(profile_document(p, builtin), isolation) for p in ("northwind_policies", "harbor_policies")]
     label = label_of("built-in drivers (4)" if builtin else "institutions' profiles", isolation)
     run = repeated([measure(engine, new_url(engine, admin, work), documents, 500, rows, label, work, seed)[0]
-                    for _ in range(REPEAT)])
+                    for _ in range(repeat)])
     show(run)
     return run
 
@@ -332,15 +329,13 @@ def main() -> int:
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat: at least 1")
-    global REPEAT
-    REPEAT = args.repeat
     modes = ["inline", "process"] if args.isolation == "both" else [args.isolation]
     sizes = [int(s) for s in args.sizes.split(",")]
     wanted, only = set(args.engines.split(",")), set(args.only.split(","))
     engines = ([("sqlite", None)] if "sqlite" in wanted else []) + (
         [("postgresql", args.postgres)] if args.postgres and "postgresql" in wanted else [])
     print(f"bench: sizes {sizes}, engines {[e for e, _ in engines]}, {os.cpu_count()} cores, "
-          f"{time.strftime('%Y-%m-%d')}" + (f", median of {REPEAT} runs each" if REPEAT > 1 else ""),
+          f"{time.strftime('%Y-%m-%d')}" + (f", median of {args.repeat} runs each" if args.repeat > 1 else ""),
           flush=True)
     results: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bank-bench-") as tmp:
@@ -351,11 +346,11 @@ def main() -> int:
                 for engine, admin in engines:
                     for mode in modes:
                         if "three" in only:
-                            results.append(three_driver(engine, admin, rows, work, args.seed, mode))
+                            results.append(three_driver(engine, admin, rows, work, args.seed, mode, args.repeat))
                         if "institutions" in only:
-                            results.append(institutions(engine, admin, rows, False, work, args.seed, mode))
+                            results.append(institutions(engine, admin, rows, False, work, args.seed, mode, args.repeat))
                             if rows == min(sizes) and not args.no_builtin:
-                                results.append(institutions(engine, admin, rows, True, work, args.seed, mode))
+                                results.append(institutions(engine, admin, rows, True, work, args.seed, mode, args.repeat))
         finally:
             drop_created()
     _summary(results, engines, sizes)

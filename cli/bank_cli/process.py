@@ -25,7 +25,7 @@ from bank_cli.outfile import CompletedFile
 from bank_cli.audit import write_checkpoint
 from bank_cli.state import EXIT_INVALID, EXIT_OK, batch_gc, command, err, fail, out, state
 from bank_core.batchfile import FileFormatError, RowError, detect_format, open_rows, read_rows, result_line
-from bank_core.chunk import DEFAULT_CHUNK_SIZE
+from bank_core.chunk import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 from bank_core.messages import TxnRequest
 from bank_core.money import format_minor
 
@@ -132,7 +132,7 @@ def process(
     out_path: Path = typer.Option(None, "--out", help="Write one JSON result per input row here."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Evaluate every row as if posted; write nothing."),
     fmt: str = typer.Option(None, "--format", help="csv or jsonl (default: from the file name)."),
-    chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", min=1, max=10_000,
+    chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", min=1, max=MAX_CHUNK_SIZE,
                                    help="Rows per database transaction."),
 ) -> None:
     """Process a CSV or JSONL file of transactions, streaming, in chunks.
