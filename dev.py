@@ -114,6 +114,21 @@ def run(args: list[str]) -> int:
     return subprocess.run(args, cwd=ROOT).returncode
 
 
+def parallel(args: list[str]) -> list[str]:
+    """pytest-xdist options for the whole suite: one worker per core (at
+    least two, at most four), a test file's tests on one worker (a module's
+    PostgreSQL database and the write-ahead tests' thread-free process stay
+    whole). None if the caller chose (``-n``, ``-p no:xdist``) or runs a
+    single test (``-k``, ``file::test``), where starting workers costs more
+    than it saves."""
+    chose = any(a in ("-n", "--numprocesses", "-k") or a.startswith(("-n", "--numprocesses", "--dist"))
+                or a == "no:xdist" or "::" in a for a in args)
+    if chose:
+        return []
+    workers = max(2, min(4, os.cpu_count() or 2))
+    return ["-n", str(workers), "--dist", "loadfile"]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__)
@@ -124,7 +139,7 @@ def main(argv: list[str]) -> int:
         return run([str(BIN / "bank"), "demo", *rest])
     if command == "test":
         ensure(test=False)  # the operator's .venv too: "source .venv/bin/activate" after either command
-        return run([str(ensure(test=True)), "-m", "pytest", *rest])
+        return run([str(ensure(test=True)), "-m", "pytest", *parallel(rest), *rest])
     if command == "bench":
         ensure(test=False)
         return run([str(PYTHON), str(ROOT / "bench" / "run.py"), *rest])
