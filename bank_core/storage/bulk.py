@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -67,7 +68,7 @@ def _sqlite_values(conn: Connection, table: str, columns: Sequence[str],
     converted: dict[datetime, int] = {}  # a chunk shares one decision time
 
     def flat(batch: Sequence[tuple[Any, ...]]) -> list[Any]:
-        values = [value for row in batch for value in row]
+        values = list(chain.from_iterable(batch))
         for column in times:
             for i in range(column, len(values), width):
                 moment = values[i]
