@@ -257,8 +257,21 @@ def insert_postings(conn: Connection, institution_id: str, txn_id: str, lines: S
 # ---------------------------------------------------------------- usage
 
 
+_PERIOD_KEYS: dict[date, tuple[str, str]] = {}
+
+
 def period_keys(local_date: date) -> tuple[str, str]:
-    return local_date.isoformat(), local_date.isoformat()[:7]
+    """(day, month) usage keys of a local date: ``("2026-11-22", "2026-11")``.
+    Kept per date (a file's rows share a few dates; ``date.isoformat``
+    formats through ``PyUnicode_FromFormat``, ~3,000 instructions a call,
+    and a row asked for its keys three to four times)."""
+    keys = _PERIOD_KEYS.get(local_date)
+    if keys is None:
+        if len(_PERIOD_KEYS) >= 4096:
+            _PERIOD_KEYS.clear()
+        day = local_date.isoformat()
+        keys = _PERIOD_KEYS[local_date] = (day, day[:7])
+    return keys
 
 
 def load_usage(conn: Connection, institution_id: str, account_id: str, local_date: date,
