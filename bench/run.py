@@ -81,6 +81,7 @@ class Run:
     cpu_s: float = 0.0  # processor seconds of the command (its own, not the database server's)
     extra: dict[str, float] = field(default_factory=dict)
     rates: list[float] = field(default_factory=list)  # every repeat's rows/s (``--repeat``)
+    children_rss_mb: float | None = None  # the largest of the command's child processes (its writer)
 
     @property
     def rate(self) -> float:
@@ -198,15 +199,18 @@ def measure(engine: str, url: str, documents: list[dict], accounts_each: int, ro
             label: str, work: Path, seed: int) -> tuple[Run, list[tuple[str, Path, list[str]]]]:
     files, before = _prepare(url, documents, accounts_each, rows // len(documents), work, seed)
     seconds, peak, counts = 0.0, 0.0, {"posted": 0, "held": 0, "rejected": 0, "invalid": 0}
-    cpu = 0.0
+    cpu, children = 0.0, None
     for institution, path, _accounts in files:
         s, p, summary = run_process(url, institution, path, path.with_suffix(".results.jsonl"))
         seconds, peak, cpu = seconds + s, max(peak, p), cpu + summary["cpu_s"]
+        child = summary.get("children_peak_rss_mb")
+        if child is not None:
+            children = child if children is None else max(children, child)
         for key in counts:
             counts[key] += summary[key]
     after = database_bytes(url)
     per_row = (after - before) / rows if after is not None else None
-    return Run(engine, rows, label, seconds, peak, counts, per_row, cpu_s=cpu), files
+    return Run(engine, rows, label, seconds, peak, counts, per_row, cpu_s=cpu, children_rss_mb=children), files
 
 
 def repeated(runs: list[Run]) -> Run:
@@ -224,8 +228,9 @@ def spread(rates: list[float]) -> str:
 def show(run: Run) -> None:
     disk = f"  {run.bytes_per_row:,.0f} B/row on disk" if run.bytes_per_row is not None else ""
     cpu = f" ({run.rows / run.cpu_s:,.0f} per CPU-second)" if run.cpu_s else ""
+    writer = f" (largest child process {run.children_rss_mb:.1f} MB)" if run.children_rss_mb is not None else ""
     print(f"{run.engine:10} {run.rows:>9,} rows  {run.drivers:22} {run.rate:>8,.0f} rows/s{spread(run.rates)}{cpu}  "
-          f"peak RSS {run.peak_rss_mb:6.1f} MB{disk}  {run.counts}  load {load_per_core()}", flush=True)
+          f"peak RSS {run.peak_rss_mb:6.1f} MB{writer}{disk}  {run.counts}  load {load_per_core()}", flush=True)
 
 
 def load_per_core() -> str:

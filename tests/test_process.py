@@ -262,3 +262,24 @@ def test_spreadsheet_bom_and_missing_out_directory(tmp_path: Path, seeded: tuple
     assert json.loads(out)["posted"] == 1
     code, out, err = _run(db, "txn", "process", str(file), "--out", str(tmp_path / "nope" / "r.jsonl"))
     assert code == 5 and err.strip().startswith("error: --out: directory") and "does not exist" in err
+
+
+def test_the_summary_reports_the_writers_memory_beside_its_own(tmp_path: Path,
+                                                                seeded: tuple[Path, list[str]]) -> None:
+    """``children_peak_rss_mb``: the write-ahead writer's peak memory (a real
+    `bank` process, so the figure is this command's children only); null when
+    the file fits one chunk and no writer was forked."""
+    file = _workload(tmp_path / "day.csv", seeded[1], 300)
+
+    def summary(chunk_size: str) -> dict:
+        db = _copy(seeded[0], tmp_path / f"{chunk_size}.db")
+        done = subprocess.run([BANK, "--db", f"sqlite:///{db}", "--profile", "northwind", "--actor", "ops", "--json",
+                               "txn", "process", str(file), "--chunk-size", chunk_size],
+                              capture_output=True, text=True)
+        assert done.returncode == 5, done.stderr  # the workload's malformed rows
+        return json.loads(done.stdout)
+
+    chunked, whole = summary("100"), summary("1000")
+    assert whole["children_peak_rss_mb"] is None
+    assert isinstance(chunked["children_peak_rss_mb"], float) and chunked["children_peak_rss_mb"] > 1.0
+    assert chunked["peak_rss_mb"] > 1.0
