@@ -464,9 +464,7 @@ class Chunk:
             usage = [[], [], []]  # UsageCounters(): empty windows, no recent times
         else:
             usage = self._wire_usage(source, local_date, at, reads)  # type: ignore[arg-type]
-        day = _ISO.get(local_date)
-        if day is None:
-            day = _iso(local_date)
+        day = period_keys(local_date)[0]  # the local date's text, kept per date
         return [None, kind, amount_minor, currency, source, dest, request.channel, request.memo, at_iso,
                 self._wire_account(source) if source else None, self._wire_account(dest) if dest else None,
                 usage, day, 0]
@@ -763,13 +761,13 @@ def _without_traceback(error: BankError) -> BankError:
 
 _NO_USAGE = UsageCounters(UNDECLARED_USAGE, UNDECLARED_USAGE, UNDECLARED_RECENT)  # type: ignore[arg-type]
 _CLOSED = AccountStatus.CLOSED.value
-_ISO: dict[Any, str] = {}  # an opening time (as stored) or a local date -> its wire text
+_ISO: dict[Any, str] = {}  # an opening time (as stored) -> its wire text
 
 
 def _iso(value: Any) -> str:
     if len(_ISO) > 100_000:
         _ISO.clear()
-    text = _ISO[value] = (as_utc(value) if isinstance(value, datetime) else value).isoformat()
+    text = _ISO[value] = as_utc(value).isoformat()
     return text
 
 
