@@ -8,16 +8,19 @@ thread took their turns at the GIL so often that both ran at about half
 speed, and the file took longer than one chunk at a time.) Per chunk:
 
 1. wait until chunk N-1 has committed, and yield its outcomes;
-2. open a read snapshot and load chunk N+1 from it: the database as chunk
-   N-1 left it, without chunk N, which is decided but not yet handed to the
-   writer; the load adds chunk N's effects from memory (``Chunk.ahead``:
-   its balances are carried, its usage increments, outgoing times,
-   idempotency keys and largest transaction id are added), so chunk N+1
-   sees exactly what it would see after chunk N's commit;
-3. hand chunk N to the writer;
+2. open a read snapshot (its first read fixes it: the database as chunk
+   N-1 left it), then hand chunk N to the writer, whose commit therefore
+   cannot show in the snapshot;
+3. load chunk N+1 from the snapshot, which is without chunk N; the load
+   adds chunk N's effects from memory (``Chunk.ahead``: its balances are
+   carried, its usage increments, outgoing times, idempotency keys and
+   largest transaction id are added), so chunk N+1 sees exactly what it
+   would see after chunk N's commit;
 4. decide chunk N+1 on that state, and seal it (``Chunk.seal``: what its
    balance update writes is fixed before the next chunk changes the rows;
-   ``Chunk.writes``: the rows, as plain data sent through a pipe).
+   ``Chunk.writes``: the rows, as plain data, pickled at once so that
+   step 2 of the next round is only a copy into the pipe: the writer is
+   idle from its commit until then).
 
 The writer opens its write transaction, checks that the institution's
 audit head is the one the previous chunk left (or, for the first, the one
@@ -137,8 +140,11 @@ class _Writer:
         self.from_child = os.fdopen(up_r, "rb")
         self.busy = False
 
-    def submit(self, expected: tuple[int, str] | None, writes: Writes) -> None:
-        pickle.dump((expected, writes), self.to_child, protocol=pickle.HIGHEST_PROTOCOL)
+    def submit(self, expected: tuple[int, str] | None, writes: bytes) -> None:
+        """Hand over a chunk: ``writes`` is its ``Chunk.writes()`` already
+        pickled (``packed``), ``expected`` the head the writer must find."""
+        pickle.dump(expected, self.to_child, protocol=pickle.HIGHEST_PROTOCOL)
+        self.to_child.write(writes)
         self.to_child.flush()
         self.busy = True
 
@@ -176,7 +182,8 @@ def _serve(url: str, audit: Any, down: int, up: int) -> None:
         with os.fdopen(down, "rb") as jobs, os.fdopen(up, "wb") as answers:
             while True:
                 try:
-                    expected, writes = pickle.load(jobs)
+                    expected = pickle.load(jobs)
+                    writes = pickle.load(jobs)
                 except EOFError:
                     break
                 try:
@@ -292,6 +299,7 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
     decided: _Decided | None = None  # decided, not yet with the writer
     sent: _Decided | None = None  # with the writer
     base: tuple[int, str] | None = None  # the head the writer must find for ``decided``
+    packed = b""  # ``decided``'s writes, pickled for the writer
     done = 0
     failed: Exception | None = None  # the input's own error: raised once what was read has landed
 
@@ -326,27 +334,29 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
                     break
                 yield from land()
                 with reader.begin():
+                    # the snapshot starts with this first read: without ``decided``
                     inst = service.institution(reader, institution_id)
                     if decided is None:
                         base = service.audit.head(reader, inst.id)  # the snapshot's: where we start
+                    else:  # handed over as soon as the snapshot is taken: its commit cannot show in it
+                        writer.submit(base, packed)
+                        sent = decided
                     now = utc_now()
                     kinds, outcomes = check_rows(inst, requests, now, done)
                     chunk = Chunk(service.pipeline, reader, inst, now, carry)
                     chunk.terms.engine = engine  # new terms: committed apart (this process only reads)
                     chunk.lock_rows = False  # the writer's head check stands for the locks
                     chunk.ahead = decided.chunk if decided is not None else None
-                    chunk.load(requests, kinds)  # the snapshot starts here, without ``decided``
-                    if decided is not None:
-                        writer.submit(base, decided.chunk.writes())
-                        sent = decided
+                    chunk.load(requests, kinds)
                     decide_rows(chunk, requests, kinds, outcomes, done)
                     chunk.seal()
                     chunk.ahead = None  # (no chain of chunks kept alive)
                     decided = _Decided(chunk, requests, done, outcomes)
+                    packed = _packed(chunk)
                 done += len(requests)
         yield from land()
         if decided is not None:  # the last chunk
-            writer.submit(base, decided.chunk.writes())
+            writer.submit(base, packed)
             sent, decided = decided, None
             yield from land()
         if failed is not None:
@@ -362,6 +372,13 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
         raise
     finally:
         writer.close()
+
+
+def _packed(chunk: Chunk) -> bytes:
+    """A sealed chunk's writes as the writer reads them: pickled as soon as
+    it is decided, so that handing it over later is only a copy into the
+    pipe (the writer waits for a chunk while this process hands it over)."""
+    return pickle.dumps(chunk.writes(), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _again(service: BankService, institution_id: str, chunks: list[_Decided | None]) -> Iterator[Outcome]:
