@@ -190,7 +190,7 @@ def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[i
         seals = seal_rows(after, deltas)
     if conn.dialect.name == "postgresql":  # one statement, one round trip, for the whole chunk
         accounts = list(deltas)
-        columns = [[deltas[acc][i] for acc in accounts] for i in range(4)]
+        columns = [int_array([deltas[acc][i] for acc in accounts]) for i in range(4)]
         conn.exec_driver_sql(
             "UPDATE balance AS b SET debits_posted = b.debits_posted + v.dp, "
             "credits_posted = b.credits_posted + v.cp, debits_pending = b.debits_pending + v.dpend, "
@@ -198,7 +198,7 @@ def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[i
             "FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) "
             "AS v(acc, dp, cp, dpend, cpend, seal) "
             "WHERE b.institution_id = %s AND b.account_id = v.acc",
-            (accounts, *columns, [seals[acc] for acc in accounts], institution_id))
+            (text_array(accounts), *columns, text_array([seals[acc] for acc in accounts]), institution_id))
         return
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(
@@ -217,6 +217,20 @@ def apply_deltas(conn: Connection, institution_id: str, deltas: dict[str, list[i
                     seal=bindparam("sealed")))
     conn.execute(stmt, [{"inst": institution_id, "acc": acc, "dp": d[0], "cp": d[1],
                          "dpend": d[2], "cpend": d[3], "sealed": seals[acc]} for acc, d in deltas.items()])
+
+
+def text_array(values: Sequence[str]) -> str:
+    """A PostgreSQL array literal of ``values`` (text, none null), every
+    element quoted: the server parses it (``%s::text[]``) in one step, where
+    psycopg's list adaptation works element by element in Python (16% of
+    the write-ahead writer's samples on a 100k file went to the hot path's
+    arrays)."""
+    return "{" + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
+
+
+def int_array(values: Sequence[int]) -> str:
+    """A PostgreSQL array literal of ``values`` (ints, none null)."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def seal_rows(after: dict[str, BalanceRow], deltas: dict[str, list[int]]) -> dict[str, str]:
@@ -323,8 +337,8 @@ def bump_usage_many(conn: Connection, institution_id: str,
             "amount_minor = usage_counter.amount_minor + excluded.amount_minor, "
             "fee_minor = usage_counter.fee_minor + excluded.fee_minor, "
             "count = usage_counter.count + excluded.count",
-            (institution_id, *([key[i] for key in keys] for i in range(4)),
-             *([deltas[key][i] for key in keys] for i in range(3))))
+            (institution_id, *(text_array([key[i] for key in keys]) for i in range(4)),
+             *(int_array([deltas[key][i] for key in keys]) for i in range(3))))
         return
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(
