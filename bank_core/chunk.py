@@ -80,8 +80,15 @@ RECENT_LIMIT = UsageCounters.RECENT_OUT_LIMIT
 # so each commit rewrote nearly all of them: 2,500 rows a chunk instead of
 # 1,000 took the 100k three-driver file from 9.6-10.5 s to 8.4-10.7 s (four
 # alternating pairs, medians 10.1 -> 9.2 s; the writer's processor time
-# 6.0-6.8 -> 5.3-6.0 s), at 86 MB peak RSS instead of 81.
-DEFAULT_CHUNK_SIZE = 2500
+# 6.0-6.8 -> 5.3-6.0 s), at 86 MB peak RSS instead of 81. 5,000 since the
+# young-generation collector runs every 1,000,000 allocations instead of
+# every 100,000 (``bank_cli.state.batch_gc``): the writer's page writes per
+# row fall further (a 1M file's ledger spreads each account over leaf pages
+# of its own), and with the collector no longer walking a larger chunk's
+# live rows ten times as often, the deciding process does not pay for it
+# (1M three-driver file: 91 s -> 80 s; 100k: 7.3-7.9 s against 8.0-8.1; peak
+# RSS 126-146 MB against 91-110).
+DEFAULT_CHUNK_SIZE = 5000
 MAX_CHUNK_SIZE = 10_000
 CARRIED_WINDOWS = 200_000  # usage windows a file carries from chunk to chunk, at most (then it starts afresh)
 DECISION_ACTIONS = ("txn.posted", "txn.held", "txn.rejected")
