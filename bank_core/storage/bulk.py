@@ -61,8 +61,8 @@ def _pg_binary_types(cursor: Any, table: str, columns: Sequence[str]) -> list[st
     from the database's catalog (not the models: binary COPY must match the
     columns as the migrations made them); None if any column has a type not
     in ``_BINARY_COPY`` (then text ``COPY``). Binary COPY halves psycopg's
-    work per row (a 100k-row txn replay: 0.89 -> 0.39 processor seconds)
-    and spares the server parsing times and numbers from text."""
+    work per row (a 100k-row txn replay: 0.89 -> 0.39 processor seconds);
+    the server's time for it stayed the same (1.2-1.4 s, its index upkeep)."""
     cursor.execute("SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
                    "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped", (table,))
     found = dict(cursor.fetchall())
