@@ -1,7 +1,7 @@
 """What the PostgreSQL hot path sends is what is stored (issue 8).
 
-Chunks are written with binary ``COPY`` (the column types read from the
-catalog, text ``COPY`` for a table with a type outside the map), and the
+Chunks are written with binary ``COPY`` (the types from the table's columns,
+text ``COPY`` for a table with a type outside the map), and the
 balance and usage statements take their arrays as one literal each
 (``ledger.text_array`` / ``int_array``) instead of psycopg's adaptation of
 Python lists. Both must store exactly the values given, whatever the text
@@ -57,10 +57,10 @@ def test_copy_stores_the_values_given_in_binary_and_falls_back_to_text(pg_url: s
     try:
         binary.metadata.create_all(engine)
         with engine.begin() as conn:
-            with conn.connection.driver_connection.cursor() as cursor:  # which way each table goes
-                assert _pg_binary_types(cursor, "copy_binary", ("id", "n", "name", "note", "at")) == [
-                    "int8", "int4", "text", "text", "timestamptz"]
-                assert _pg_binary_types(cursor, "copy_text", ("id", "rate", "name")) is None
+            # which way each table goes
+            assert _pg_binary_types(conn, binary, ("id", "n", "name", "note", "at")) == [
+                "int8", "int4", "text", "text", "timestamptz"]
+            assert _pg_binary_types(conn, text_only, ("id", "rate", "name")) is None
             insert_rows(conn, binary, ("id", "n", "name", "note", "at"), rows)
             insert_rows(conn, text_only, ("id", "rate", "name"), [(1, "1.2500", "x,y"), (2, None, '"q"')])
         with engine.connect() as conn:
