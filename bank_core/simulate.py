@@ -64,7 +64,7 @@ BATCH_ROWS = 1000  # rows read, and decided in one scratch transaction
 OUTGOING = (str(Kind.WITHDRAWAL), str(Kind.TRANSFER))
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 EXPIRED_ON_APPROVAL = "hold expired before approval"  # bank_core.holds' resolution text
-SCRATCH_UNUSED_INDEXES = ("ix_txn_dest_at", "ix_posting_account_id_id")
+SCRATCH_UNUSED_INDEXES = ("ix_txn_dest_at",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,11 +143,13 @@ class Posting(Base):
     institution_id) must be a transaction of that institution (revision
     0013). One check a posting instead of two (a transaction, an
     institution), and a stronger one: a posting can no longer name another
-    institution than its transaction's."""
+    institution than its transaction's.
+
+    No index by account (revision 0014): a statement finds a customer's
+    postings through its transactions (``BankService.statement``)."""
 
     __tablename__ = "posting"
-    __table_args__ = (Index("ix_posting_account_id_id", "account_id", "id"),
-                      ForeignKeyConstraint(["txn_id", "institution_id"], ["txn.id", "txn.institution_id"]))
+    __table_args__ = (ForeignKeyConstraint(["txn_id", "institution_id"], ["txn.id", "txn.institution_id"]),)
 
     id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
     txn_id: Mapped[int] = mapped_column(SERIAL, index=True)
