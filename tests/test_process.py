@@ -130,6 +130,30 @@ def test_results_and_summary(tmp_path: Path, seeded: tuple[Path, list[str]]) -> 
     assert summary["fees"]["USD"] == f"{fees // 100}.{fees % 100:02d}"
 
 
+def test_posted_rows_with_refs_json_must_escape(tmp_path: Path, seeded: tuple[Path, list[str]]) -> None:
+    """A posted row's line is written without its document unless its ref
+    holds a quote or a backslash: either way each line is the standard
+    encoder's text of the row's result, and a re-run (every row replayed,
+    every line from its document) writes the same file."""
+    db = _copy(seeded[0], tmp_path / "a.db")
+    acc = seeded[1][0]
+    file = tmp_path / "refs.csv"
+    file.write_text("ref,type,from,to,amount\n"
+                    f'"q""1",deposit,,{acc},1.00\n'
+                    f"b\\2,deposit,,{acc},2.00\n"
+                    f"p3,deposit,,{acc},3.00\n"
+                    f"w4,withdrawal,{acc},,0.50\n")
+    code, _, _ = _run(db, "txn", "process", str(file), "--out", str(tmp_path / "1.jsonl"))
+    assert code == 0
+    lines = (tmp_path / "1.jsonl").read_text().splitlines(keepends=True)
+    docs = [json.loads(line) for line in lines]
+    assert [d["ref"] for d in docs] == ['q"1', "b\\2", "p3", "w4"]
+    assert [d["status"] for d in docs] == ["posted"] * 4
+    assert lines == [json.dumps(d, sort_keys=True, separators=(",", ":")) + "\n" for d in docs]
+    _run(db, "txn", "process", str(file), "--out", str(tmp_path / "2.jsonl"))
+    assert (tmp_path / "2.jsonl").read_text() == "".join(lines)
+
+
 def test_rerun_posts_nothing_twice(tmp_path: Path, seeded: tuple[Path, list[str]]) -> None:
     db = _copy(seeded[0], tmp_path / "a.db")
     file = _workload(tmp_path / "day.csv", seeded[1], 300)

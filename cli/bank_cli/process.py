@@ -93,13 +93,37 @@ class Results:
         if self.target is not None:
             self.file.write(result_json(doc))
 
+    def add_posted(self, line: int, ref: str, txn_id: str, currency: str, fee_minor: int) -> None:
+        """A posted row's result: what :meth:`add` does with its document,
+        the line written directly (see :func:`posted_line`)."""
+        self.counts["posted"] += 1
+        if fee_minor:
+            self.fees[currency] = self.fees.get(currency, 0) + fee_minor
+        if self.target is not None:
+            self.file.write(posted_line(line, ref, txn_id, currency, fee_minor))
+
     def close(self, complete: bool) -> None:
         self.file.close(complete)
 
 
+def posted_line(line: int, ref: str, txn_id: str, currency: str, fee_minor: int) -> str:
+    """The results line of a row posted by this run, byte for byte what
+    ``result_json(result_line(...))`` writes for it (keys sorted, nothing
+    to escape: ``ref`` is printable ASCII without a quote or a backslash,
+    as :func:`_outcomes` checks; the currency and the id are letters and
+    digits), without building and sorting the document: most rows of a
+    file are posted, and this was ~2 us of each."""
+    return (f'{{"code":null,"currency":"{currency}","error":null,"fee_total":"{format_minor(fee_minor, currency)}",'
+            f'"line":{line},"reasons":[],"ref":"{ref}","status":"posted","txn_id":"{txn_id}"}}\n')
+
+
 def _outcomes(st: Any, rows: Iterator[tuple[int, TxnRequest | RowError]], chunk_size: int,
-              dry_run: bool) -> Iterator[dict[str, Any]]:
-    """Result documents in input order: row errors interleaved with outcomes."""
+              dry_run: bool) -> Iterator[dict[str, Any] | tuple[int, str, str, str, int]]:
+    """Result documents in input order: row errors interleaved with outcomes.
+    A row this run posted comes as ``(line, ref, txn_id, currency,
+    fee_minor)`` for :meth:`Results.add_posted` when its ref needs no
+    escaping in JSON (a checked ref is printable ASCII: all of it but ``"``
+    and ``\\``)."""
     pending: deque[tuple[int, TxnRequest | RowError]] = deque()
 
     def requests() -> Iterator[TxnRequest]:
@@ -115,6 +139,12 @@ def _outcomes(st: Any, rows: Iterator[tuple[int, TxnRequest | RowError]], chunk_
             if isinstance(item, RowError):
                 yield result_line(line, item.ref, None, item)
                 continue
+            record = outcome.record
+            if type(record) is list and record[11] == "posted" and not outcome.replayed:
+                ref = outcome.request.ref
+                if '"' not in ref and "\\" not in ref:
+                    yield line, ref, outcome.txn_id, record[6], outcome.fee_minor()  # type: ignore[misc]
+                    break
             doc = result_line(line, item.ref, outcome, None)
             doc["_replayed"] = outcome.replayed
             doc["_fee_minor"] = outcome.fee_minor() if outcome.record is not None else 0
@@ -174,12 +204,19 @@ def process(
                 with Progress(*columns, transient=True) as bar:
                     task = bar.add_task("processing", total=total, rate="-")
                     for n, doc in enumerate(docs, start=1):
-                        results.add(doc, doc.pop("_replayed", False), doc.pop("_fee_minor", 0))
+                        if type(doc) is tuple:
+                            results.add_posted(*doc)
+                        else:
+                            results.add(doc, doc.pop("_replayed", False), doc.pop("_fee_minor", 0))
                         if n % 500 == 0:
                             bar.update(task, completed=n, rate=f"{n / (time.perf_counter() - started):,.0f}")
             else:
+                add, posted = results.add, results.add_posted
                 for doc in docs:
-                    results.add(doc, doc.pop("_replayed", False), doc.pop("_fee_minor", 0))
+                    if type(doc) is tuple:
+                        posted(*doc)
+                    else:
+                        add(doc, doc.pop("_replayed", False), doc.pop("_fee_minor", 0))
         complete = True
     except FileFormatError as exc:
         fail(EXIT_INVALID, str(exc))
