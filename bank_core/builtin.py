@@ -55,8 +55,9 @@ class NoOverdraft(LimitDriver):
             debit += ctx.request.amount.amount_minor
         else:
             credit = ctx.request.amount.amount_minor
-        after = payer.available.amount_minor + credit - debit
-        observed = Money(payer.available.amount_minor + credit, payer.currency)
+        available = payer.available.amount_minor  # (a property that makes a Money: read once)
+        after = available + credit - debit
+        observed = Money(available + credit, payer.currency)
         needed = Money(debit, payer.currency)
         # A deposit that pays its own fees never lowers the balance, so it
         # passes even into an account that is already below zero (one

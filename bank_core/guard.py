@@ -142,7 +142,8 @@ def install() -> None:
 def enter() -> Attempts:
     """Start guarding the current thread's driver call; pass the result to
     :func:`leave` in a ``finally``. It fills with what the driver tried."""
-    install()
+    if not _installed:
+        install()
     attempts = Attempts()
     attempts._token = _ACTIVE.set(attempts)
     return attempts
