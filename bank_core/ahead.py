@@ -195,7 +195,7 @@ def _serve(url: str, audit: Any, down: int, up: int) -> None:
                 pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
                 answers.flush()
                 if checkpoints is not None and answer[0] == "ok":
-                    checkpoints.written(len(writes[1]))  # (while the parent goes on with the next chunk)
+                    checkpoints.written(len(writes[2]))  # rows (while the parent goes on with the next chunk)
         engine.dispose()
     except BaseException:  # noqa: BLE001
         code = 1

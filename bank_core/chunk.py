@@ -243,16 +243,17 @@ class Chunk:
         self.recent: dict[str, list[datetime]] = {}
         self.recent_truncated: set[str] = set()
         self.ids: list[int] = []
-        # what the chunk will write
-        self.txn_rows: list[tuple[Any, ...]] = []
-        self.posting_rows: list[tuple[Any, ...]] = []
+        # what the chunk will write: per decided row ``(txn number, fee_minor,
+        # actor, lines (None when rejected), at, record)``, from which the
+        # writer makes the transaction, its postings and its audit entry
+        # (``expand``: the deciding process does not build rows it only hands on)
+        self.rows: list[tuple[int, int, str, list[tuple[str, int, str]] | None, datetime, list[Any]]] = []
         self.deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         self.usage_deltas: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-        self.audit: list[tuple[str, str, str, str, datetime]] = []
         self.shadow_rows: list[tuple[Any, ...]] = []  # the shadow profile's decisions, if one runs
         # write-ahead (bank_core.ahead): the chunk decided just before this
         # one, not yet committed, whose rows the load adds to what the
-        # database shows (``txn_rows`` and ``audit``, one each per row)
+        # database shows (``rows``: a transaction and its audit entry each)
         self.ahead: Chunk | None = None
         self.lock_rows = True  # the load locks what it reads (not on a write-ahead snapshot)
         self.sealed: tuple[dict[str, list[int]], dict[str, str]] | None = None  # balance deltas, seals
@@ -287,9 +288,9 @@ class Chunk:
         ahead = self.ahead
         if ahead is not None:  # its rows as the database will hold them once it commits
             wanted = set(refs)
-            for row, (_actor, _action, txn_id, payload, _at) in zip(ahead.txn_rows, ahead.audit):
-                if row[2] in wanted:
-                    self.seen[row[2]] = (txn_id, loads(payload))
+            for number, _fee, _actor, _lines, _at, record in ahead.rows:
+                if record[1] in wanted:
+                    self.seen[record[1]] = (public_txn_id(number), record)
         if self.reads:
             self._load_usage(requests, kinds)
 
@@ -548,7 +549,7 @@ class Chunk:
             answers, fault = [], [0, SHADOW_FAILED, f"{type(exc).__name__}: {exc}"]
         status = verdict.status
         record = [*live[:11], status, verdict.code, None, [], answers, fault]
-        self.shadow_rows.append((self.inst.id, self.txn_rows[-1][0], self.inst.shadow.number, status,
+        self.shadow_rows.append((self.inst.id, self.rows[-1][0], self.inst.shadow.number, status,
                                  verdict.code, verdict.fee_minor if status != "rejected" else 0,
                                  dumps(record)))
 
@@ -638,7 +639,7 @@ class Chunk:
         if total != 0:
             require(False, f"unbalanced lines: {lines}")
         if not self.ids:  # once per chunk: one id for every row left to decide
-            ahead = self.ahead.txn_rows if self.ahead is not None else None
+            ahead = self.ahead.rows if self.ahead is not None else None
             self.ids = next_txn_ids(self.conn, self.remaining, ahead[-1][0] if ahead else 0)[::-1]
             self.remaining = 0
         txn_number = self.ids.pop()
@@ -671,19 +672,11 @@ class Chunk:
         record = [FORMAT, request.ref, body[0], source, dest, amount_minor, currency,
                   request.channel, request.memo, body[7] is not None, at_iso, status, verdict.code,
                   inst.profile_version, snapshot_after, answers, fault]
-        self.txn_rows.append((
-            txn_number, inst.id, request.ref, body[0], status, amount_minor, fee_minor, currency,
-            source, dest, request.channel, request.memo, at, self.now, request.actor,
-            inst.profile_version, verdict.code,
-            json.dumps([list(line) for line in lines]) if status == "held" else None))
-        if status == "posted":
-            now = self.now
-            self.posting_rows.extend((txn_number, inst.id, acc, amount, currency, rule, now)
-                                     for acc, amount, rule in lines)
+        self.rows.append((txn_number, fee_minor, request.actor, lines if status != "rejected" else None, at,
+                          record))
         if status != "rejected" and kind in OUTGOING:
             self._count(source, local_date, kind, request.channel, amount_minor, fee_minor, at)  # type: ignore[arg-type]
         self.seen[request.ref] = (txn_id, record)
-        self.audit.append((request.actor, f"txn.{status}", txn_id, dumps(record), self.now))
         return Outcome(index, request, txn_id=txn_id, institution=inst.id, record=record,
                        text=self.terms.text, fee_minor=fee_minor)
 
@@ -710,7 +703,8 @@ class Chunk:
     def outgoing(self) -> list[tuple[str, datetime]]:
         """(source, at) of the outgoing rows this chunk posted or held: what
         the recent-times query will find of it once it commits."""
-        return [(row[8], row[12]) for row in self.txn_rows if row[4] != "rejected" and row[3] in _OUTGOING_TEXT]
+        return [(record[3], at) for _number, _fee, _actor, _lines, at, record in self.rows
+                if record[11] != "rejected" and record[2] in _OUTGOING_TEXT]
 
     # ----------------------------------------------------------------- write
 
@@ -731,21 +725,44 @@ class Chunk:
         """What the sealed chunk writes, as plain data (a write-ahead
         writer gets it through a pipe)."""
         deltas, seals = self.sealed  # type: ignore[misc]
-        return (self.inst.id, self.txn_rows, self.posting_rows, deltas, seals, dict(self.usage_deltas),
-                self.audit, self.shadow_rows)
+        return self.inst.id, self.now, self.rows, deltas, seals, dict(self.usage_deltas), self.shadow_rows
 
     def write(self, conn: Connection) -> tuple[int, str] | None:
         """Write the sealed chunk on ``conn``; returns the audit chain's new head."""
         return write_chunk(conn, self.p.audit, self.writes())
 
 
-Writes = tuple[Any, ...]  # Chunk.writes(): institution, txn rows, postings, deltas, seals, usage, audit, shadow
+Writes = tuple[Any, ...]  # Chunk.writes(): institution, now, rows, deltas, seals, usage, shadow
+_ACTIONS = {status: f"txn.{status}" for status in ("posted", "held", "rejected")}
+
+
+def expand(institution: str, now: datetime, rows: list[tuple[Any, ...]]
+           ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[str, str, str, str, datetime]]]:
+    """A chunk's decided rows (``Chunk.rows``) as what the tables take: the
+    transactions, the postings of those posted, and each transaction's
+    audit entry, whose payload is its decision record's canonical text.
+    Made where the chunk is written (the write-ahead writer, on the other
+    core), not by the process that decides."""
+    txn_rows: list[tuple[Any, ...]] = []
+    postings: list[tuple[Any, ...]] = []
+    entries: list[tuple[str, str, str, str, datetime]] = []
+    for number, fee_minor, actor, lines, at, r in rows:
+        status = r[11]
+        currency = r[6]
+        txn_rows.append((number, institution, r[1], r[2], status, r[5], fee_minor, currency, r[3], r[4], r[7],
+                         r[8], at, now, actor, r[13], r[12],
+                         json.dumps([list(line) for line in lines]) if status == "held" else None))
+        if status == "posted":
+            postings.extend((number, institution, acc, amount, currency, rule, now) for acc, amount, rule in lines)
+        entries.append((actor, _ACTIONS[status], public_txn_id(number), dumps(r), now))
+    return txn_rows, postings, entries
 
 
 def write_chunk(conn: Connection, audit: Any, writes: Writes) -> tuple[int, str] | None:
     """A chunk's writes, set-based (statements only: everything was decided
     and sealed before); returns the audit chain's new head."""
-    institution, txn_rows, posting_rows, deltas, seals, usage_deltas, entries, shadow_rows = writes
+    institution, now, rows, deltas, seals, usage_deltas, shadow_rows = writes
+    txn_rows, posting_rows, entries = expand(institution, now, rows)
     insert_rows(conn, Txn.__table__, TXN_COLUMNS, txn_rows)
     insert_rows(conn, Txn.metadata.tables["posting"], POSTING_COLUMNS, posting_rows)
     apply_deltas(conn, institution, deltas, seals=seals)

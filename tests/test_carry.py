@@ -61,7 +61,7 @@ def test_a_retried_chunk_is_decided_on_the_database_not_on_its_own_first_attempt
 
     def failing_flush(self: chunk_module.Chunk) -> None:
         flush(self)  # the balances in memory have moved by now
-        if self.carry is not None and failures["left"] and self.carry.head is not None and len(self.txn_rows) == 2:
+        if self.carry is not None and failures["left"] and self.carry.head is not None and len(self.rows) == 2:
             failures["left"] -= 1
             raise Retry("as a serialization failure would, after the writes")
 
