@@ -244,12 +244,16 @@ class Chunk:
         self.recent_truncated: set[str] = set()
         self.ids: list[int] = []
         # what the chunk will write: per decided row ``(txn number, fee_minor,
-        # actor, lines (None when rejected), record)``, from which the writer
-        # makes the transaction, its postings and its audit entry (``expand``:
-        # the deciding process does not build rows it only hands on). The
-        # row's time is the record's text: a datetime per row was a third of
-        # the time spent pickling a chunk for the writer.
-        self.rows: list[tuple[int, int, str, list[tuple[str, int, str]] | None, list[Any]]] = []
+        # actor (its place in ``actors``), lines (None when rejected),
+        # record)``, from which the writer makes the transaction, its
+        # postings and its audit entry (``expand``: the deciding process does
+        # not build rows it only hands on). Plain values only, so that the
+        # write-ahead writer gets them marshalled (``bank_core.ahead``): the
+        # row's time is the record's text and its actor (an ``Actor``, which
+        # carries what the person typed) is kept once in ``actors``.
+        self.rows: list[tuple[int, int, int, list[tuple[str, int, str]] | None, list[Any]]] = []
+        self.actors: list[Any] = []
+        self._actor: Any = None  # the last row's actor, ``actors[-1]``
         self.deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         self.usage_deltas: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         self.shadow_rows: list[tuple[Any, ...]] = []  # the shadow profile's decisions, if one runs
@@ -674,7 +678,12 @@ class Chunk:
         record = [FORMAT, request.ref, body[0], source, dest, amount_minor, currency,
                   request.channel, request.memo, body[7] is not None, at_iso, status, verdict.code,
                   inst.profile_version, snapshot_after, answers, fault]
-        self.rows.append((txn_number, fee_minor, request.actor, lines if status != "rejected" else None, record))
+        actor = request.actor
+        if actor is not self._actor:  # (a file's rows share one)
+            self._actor = actor
+            self.actors.append(actor)
+        self.rows.append((txn_number, fee_minor, len(self.actors) - 1, lines if status != "rejected" else None,
+                          record))
         if status != "rejected" and kind in OUTGOING:
             self._count(source, local_date, kind, request.channel, amount_minor, fee_minor, at)  # type: ignore[arg-type]
         self.seen[request.ref] = (txn_id, record)
@@ -726,19 +735,21 @@ class Chunk:
         """What the sealed chunk writes, as plain data (a write-ahead
         writer gets it through a pipe)."""
         deltas, seals = self.sealed  # type: ignore[misc]
-        return self.inst.id, self.now, self.rows, deltas, seals, dict(self.usage_deltas), self.shadow_rows
+        return self.inst.id, self.now, self.actors, self.shadow_rows, (self.rows, deltas, seals, dict(self.usage_deltas))
 
     def write(self, conn: Connection) -> tuple[int, str] | None:
         """Write the sealed chunk on ``conn``; returns the audit chain's new head."""
         return write_chunk(conn, self.p.audit, self.writes())
 
 
-Writes = tuple[Any, ...]  # Chunk.writes(): institution, now, rows, deltas, seals, usage, shadow
+# Chunk.writes(): institution, now, actors, shadow rows, (rows, deltas, seals, usage): the last
+# part plain values only (ints, text, lists, tuples, dicts, None, booleans)
+Writes = tuple[Any, ...]
 _ACTIONS = {status: f"txn.{status}" for status in ("posted", "held", "rejected")}
 _from_iso = datetime.fromisoformat  # a record's ``at``: ``at.isoformat()`` of a UTC time, read back exactly
 
 
-def expand(institution: str, now: datetime, rows: list[tuple[Any, ...]]
+def expand(institution: str, now: datetime, actors: list[Any], rows: list[tuple[Any, ...]]
            ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[str, str, str, str, datetime]]]:
     """A chunk's decided rows (``Chunk.rows``) as what the tables take: the
     transactions, the postings of those posted, and each transaction's
@@ -748,7 +759,8 @@ def expand(institution: str, now: datetime, rows: list[tuple[Any, ...]]
     txn_rows: list[tuple[Any, ...]] = []
     postings: list[tuple[Any, ...]] = []
     entries: list[tuple[str, str, str, str, datetime]] = []
-    for number, fee_minor, actor, lines, r in rows:
+    for number, fee_minor, who, lines, r in rows:
+        actor = actors[who]
         status = r[11]
         currency = r[6]
         txn_rows.append((number, institution, r[1], r[2], status, r[5], fee_minor, currency, r[3], r[4], r[7],
@@ -763,8 +775,8 @@ def expand(institution: str, now: datetime, rows: list[tuple[Any, ...]]
 def write_chunk(conn: Connection, audit: Any, writes: Writes) -> tuple[int, str] | None:
     """A chunk's writes, set-based (statements only: everything was decided
     and sealed before); returns the audit chain's new head."""
-    institution, now, rows, deltas, seals, usage_deltas, shadow_rows = writes
-    txn_rows, posting_rows, entries = expand(institution, now, rows)
+    institution, now, actors, shadow_rows, (rows, deltas, seals, usage_deltas) = writes
+    txn_rows, posting_rows, entries = expand(institution, now, actors, rows)
     insert_rows(conn, Txn.__table__, TXN_COLUMNS, txn_rows)
     insert_rows(conn, Txn.metadata.tables["posting"], POSTING_COLUMNS, posting_rows)
     apply_deltas(conn, institution, deltas, seals=seals)

@@ -1317,3 +1317,45 @@ def test_a_dry_run_is_never_write_ahead(tmp_path: Path, seeded: tuple[Path, dict
     assert done.returncode == 5, done.stderr
     assert trace.elsewhere()
     assert (tmp_path / "dry.jsonl").read_text() == (tmp_path / "real.jsonl").read_text()
+
+
+class _Sealed:
+    """A sealed chunk as ``_packed`` sees it: only its ``writes()``."""
+
+    def __init__(self, writes: tuple[Any, ...]) -> None:
+        self._writes = writes
+
+    def writes(self) -> tuple[Any, ...]:
+        return self._writes
+
+
+class _Text(str):
+    """A caller's own str subclass: what marshal refuses to write."""
+
+
+def test_a_chunk_goes_to_the_writer_marshalled_or_pickled_and_arrives_the_same() -> None:
+    import pickle
+
+    from bank_core.actors import actor_name
+    from bank_core.ahead import _packed, _unpacked
+
+    now = datetime(2026, 12, 4, tzinfo=timezone.utc)
+    actor = actor_name("ＡＮＮ")  # fullwidth: its normal form is "ann"
+    assert actor.typed != actor
+    record = [2, "r1", "transfer", "acc_a", "acc_b", 150, "USD", "web", "", True, now.isoformat(), "posted",
+              None, 3, ["acc_a", 850, 0, "acc_b", 150, 0], [[1, 2, "p", 1000, 150, [4, 150, 1000]]], None]
+    plain = ([(17, 0, 0, [("acc_a", -150, "transfer"), ("acc_b", 150, "transfer")], record)],
+             {"acc_a": [150, 0, 0, 0], "acc_b": [0, 150, 0, 0]}, {"acc_a": "s1", "acc_b": "s2"},
+             {("acc_a", "2026-12-04", "transfer", "web"): [150, 0, 1]})
+    writes = ("bank", now, [actor], [], plain)
+    packed = pickle.loads(_packed(_Sealed(writes)))  # type: ignore[arg-type]
+    assert type(packed[4]) is bytes  # the plain part marshalled
+    assert _unpacked(packed) == writes
+    assert _unpacked(packed)[2][0].typed == actor.typed  # the actor as typed, not only its normal form
+
+    odd = [*record[:8], _Text("a memo of the caller's own type"), *record[9:]]
+    writes = ("bank", now, [actor], [], ([(17, 0, 0, None, odd)], {}, {}, {}))
+    packed = pickle.loads(_packed(_Sealed(writes)))  # type: ignore[arg-type]
+    assert type(packed[4]) is tuple  # marshal refused it: pickled as it is
+    arrived = _unpacked(packed)
+    assert arrived == writes and type(arrived[4][0][0][4][8]) is _Text
