@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 from bank_core import guard  # issue 13: the runtime I/O guard
 from bank_core.contract import (
@@ -247,16 +247,8 @@ def _call(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: Polic
 
 def _call_fast(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
                answer_type: type, progress: list[BoundDriver], attempts: guard.Attempts) -> Any:
-    """:func:`_run` and :func:`_check` of one driver call, the call made
-    here (one frame fewer per driver call of every row)."""
     progress.append(bound)
-    try:
-        answer = method(ctx)
-    except (SystemExit, Exception) as exc:
-        _raised(bound, exc, attempts)
-    if attempts:  # the driver swallowed the refusal
-        raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts))
-    return _check(bound, answer, answer_type)
+    return _check(bound, _run(bound, method, ctx, attempts), answer_type)
 
 
 def _run(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
@@ -266,21 +258,16 @@ def _run(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: Policy
     whatever ``attempts`` holds was tried by the driver just called."""
     try:
         answer = method(ctx)
-    except (SystemExit, Exception) as exc:
-        _raised(bound, exc, attempts)
+    except SystemExit as exc:  # sys.exit() in a driver must not end the kernel (issue 9)
+        raise DriverFault(DRIVER_CRASHED, bound, f"{bound.name} tried to exit (SystemExit {exc.code!r}); "
+                          "a policy driver may not end the process") from None
+    except Exception as exc:
+        if attempts:
+            raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts)) from exc
+        raise DriverFault(DRIVER_RAISED, bound, f"{bound.name} raised {type(exc).__name__}: {exc}") from exc
     if attempts:  # the driver swallowed the refusal
         raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts))
     return answer
-
-
-def _raised(bound: BoundDriver, exc: BaseException, attempts: guard.Attempts) -> NoReturn:
-    """The fault of a driver call that raised ``exc``."""
-    if isinstance(exc, SystemExit):  # sys.exit() in a driver must not end the kernel (issue 9)
-        raise DriverFault(DRIVER_CRASHED, bound, f"{bound.name} tried to exit (SystemExit {exc.code!r}); "
-                          "a policy driver may not end the process") from None
-    if attempts:
-        raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts)) from exc
-    raise DriverFault(DRIVER_RAISED, bound, f"{bound.name} raised {type(exc).__name__}: {exc}") from exc
 
 
 def _check_fee_answer(bound: BoundDriver, answer: FeeAnswer, currency: str) -> None:
