@@ -735,7 +735,8 @@ class Chunk:
         """What the sealed chunk writes, as plain data (a write-ahead
         writer gets it through a pipe)."""
         deltas, seals = self.sealed  # type: ignore[misc]
-        return self.inst.id, self.now, self.actors, self.shadow_rows, (self.rows, deltas, seals, dict(self.usage_deltas))
+        plain = (self.rows, deltas, seals, dict(self.usage_deltas))
+        return self.inst.id, self.now, self.actors, self.shadow_rows, plain
 
     def write(self, conn: Connection) -> tuple[int, str] | None:
         """Write the sealed chunk on ``conn``; returns the audit chain's new head."""
