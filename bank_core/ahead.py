@@ -18,9 +18,10 @@ speed, and the file took longer than one chunk at a time.) Per chunk:
    would see after chunk N's commit;
 4. decide chunk N+1 on that state, and seal it (``Chunk.seal``: what its
    balance update writes is fixed before the next chunk changes the rows;
-   ``Chunk.writes``: the rows, as plain data, pickled at once so that
-   step 2 of the next round is only a copy into the pipe: the writer is
-   idle from its commit until then).
+   ``Chunk.writes``: the rows, as plain data, packed at once (``_packed``:
+   marshalled, with what is not plain pickled around it) so that step 2 of
+   the next round is only a copy into the pipe: the writer is idle from its
+   commit until then).
 
 The writer opens its write transaction, checks that the institution's
 audit head is the one the previous chunk left (or, for the first, the one
@@ -143,7 +144,7 @@ class _Writer:
 
     def submit(self, expected: tuple[int, str] | None, writes: bytes) -> None:
         """Hand over a chunk: ``writes`` is its ``Chunk.writes()`` already
-        pickled (``packed``), ``expected`` the head the writer must find."""
+        packed (``_packed``), ``expected`` the head the writer must find."""
         pickle.dump(expected, self.to_child, protocol=pickle.HIGHEST_PROTOCOL)
         self.to_child.write(writes)
         self.to_child.flush()
@@ -300,7 +301,7 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
     decided: _Decided | None = None  # decided, not yet with the writer
     sent: _Decided | None = None  # with the writer
     base: tuple[int, str] | None = None  # the head the writer must find for ``decided``
-    packed = b""  # ``decided``'s writes, pickled for the writer
+    packed = b""  # ``decided``'s writes, packed for the writer
     done = 0
     failed: Exception | None = None  # the input's own error: raised once what was read has landed
 
