@@ -463,9 +463,7 @@ class Evaluator:
                  slots: Sequence[Slot] = _ALL_SLOTS) -> Verdict:
         progress: list[BoundDriver] = []
         budget_ms = _budgets(drivers, slots)[1] + HANG_GRACE_MS
-        dog = self._watchdog
-        if dog is None or _get_ident() != dog.main_ident:  # (the common case in one comparison)
-            dog = self._main_watchdog()
+        dog = self._main_watchdog()
         if dog is None:
             return self._evaluate_on_worker(drivers, ctx, progress, skip_fees, slots, budget_ms)
         dog.limit_s = budget_ms / 1000
@@ -479,8 +477,9 @@ class Evaluator:
             dog.in_drivers = False
 
     def _main_watchdog(self) -> _Watchdog | None:
-        if self._watchdog is not None:
-            return self._watchdog if threading.current_thread() is threading.main_thread() else None
+        dog = self._watchdog
+        if dog is not None:  # (every row after the first: one comparison)
+            return dog if _get_ident() == dog.main_ident else None
         if (self._watchdog_refused or not hasattr(signal, "pthread_kill")
                 or threading.current_thread() is not threading.main_thread()):
             return None

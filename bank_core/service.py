@@ -482,7 +482,7 @@ class BankService:
             tz = zone(inst.timezone)
             start = datetime.combine(first, time.min, tz) if first else None
             end = datetime.combine(last + timedelta(days=1), time.min, tz) if last else None
-            mine = _postings_of(conn, institution_id, record)
+            mine = _postings_of(institution_id, record)
             base = select(func.coalesce(func.sum(Posting.amount_minor), 0)).where(*mine)
             opening = conn.execute(base.where(Posting.posted_at < start)).scalar() if start else 0
             query = (select(Posting.posted_at, Posting.txn_id, Posting.rule, Posting.amount_minor,
@@ -558,7 +558,7 @@ class BankService:
         return self.read(work)
 
 
-def _postings_of(conn: Connection, institution_id: str, account: AccountRecord) -> tuple[Any, ...]:
+def _postings_of(institution_id: str, account: AccountRecord) -> tuple[Any, ...]:
     """The conditions that pick one account's postings.
 
     There is no index of postings by account (revision 0014): on a large

@@ -102,6 +102,13 @@ class Results:
         if self.target is not None:
             self.file.write(posted_line(line, ref, txn_id, currency, fee_minor))
 
+    def take(self, item: dict[str, Any] | tuple[int, str, str, str, int]) -> None:
+        """One item of :func:`_outcomes`: a posted row's tuple or a document."""
+        if type(item) is tuple:
+            self.add_posted(*item)
+        else:
+            self.add(item, item.pop("_replayed", False), item.pop("_fee_minor", 0))  # type: ignore[union-attr]
+
     def close(self, complete: bool) -> None:
         self.file.close(complete)
 
@@ -204,19 +211,12 @@ def process(
                 with Progress(*columns, transient=True) as bar:
                     task = bar.add_task("processing", total=total, rate="-")
                     for n, doc in enumerate(docs, start=1):
-                        if type(doc) is tuple:
-                            results.add_posted(*doc)
-                        else:
-                            results.add(doc, doc.pop("_replayed", False), doc.pop("_fee_minor", 0))
+                        results.take(doc)
                         if n % 500 == 0:
                             bar.update(task, completed=n, rate=f"{n / (time.perf_counter() - started):,.0f}")
             else:
-                add, posted = results.add, results.add_posted
                 for doc in docs:
-                    if type(doc) is tuple:
-                        posted(*doc)
-                    else:
-                        add(doc, doc.pop("_replayed", False), doc.pop("_fee_minor", 0))
+                    results.take(doc)
         complete = True
     except FileFormatError as exc:
         fail(EXIT_INVALID, str(exc))
