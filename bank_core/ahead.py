@@ -51,6 +51,10 @@ nothing (``Chunk.lock_rows``). Write-ahead runs only where forking is safe
 (no other threads but the kernel's own idle ones, no connection in use:
 ``bank txn process``, not a server); elsewhere, and for dry runs, chunks go
 one at a time. ``BANK_WRITE_AHEAD=0`` turns it off.
+
+The input is read one chunk ahead, so the last chunk is known before it is
+decided: it is split in two (``_tapered``), and only half a chunk's write,
+and the WAL pages of that last chunk, are left when the deciding ends.
 """
 
 
@@ -78,6 +82,7 @@ if TYPE_CHECKING:
     from bank_core.service import BankService
 
 ENV_WRITE_AHEAD = "BANK_WRITE_AHEAD"
+MIDDLE, NEXT_TO_LAST, LAST = 0, 1, 2  # where a chunk is in its file (``_tapered``)
 
 
 def wanted(write_ahead: bool | None) -> bool:
@@ -124,15 +129,18 @@ class _Decided:
     """A chunk decided and sealed, with what it needs to be yielded or
     decided again."""
 
-    __slots__ = ("chunk", "requests", "first", "outcomes")
+    __slots__ = ("chunk", "requests", "first", "outcomes", "ending")
 
-    def __init__(self, chunk: Chunk, requests: list[TxnRequest], first: int, outcomes: list[Any]) -> None:
+    def __init__(self, chunk: Chunk, requests: list[TxnRequest], first: int, outcomes: list[Any],
+                 ending: int = MIDDLE) -> None:
         self.chunk, self.requests, self.first, self.outcomes = chunk, requests, first, outcomes
+        self.ending = ending  # MIDDLE, NEXT_TO_LAST or LAST: what the writer does after it (``_tapered``)
 
 
 class _Writer:
-    """The forked writer: one job at a time, ``(expected head, writes)``
-    in, ``("ok", new head)``, ``("stale", None)`` or ``("error", exc)`` out."""
+    """The forked writer: one job at a time, ``(expected head, ending)``
+    and the writes in, ``("ok", new head)``, ``("stale", None)`` or
+    ``("error", exc)`` out."""
 
     def __init__(self, engine: Engine, audit: Any) -> None:
         url = engine.url.render_as_string(hide_password=False)
@@ -142,10 +150,11 @@ class _Writer:
         self.from_child = os.fdopen(up_r, "rb")
         self.busy = False
 
-    def submit(self, expected: tuple[int, str] | None, writes: bytes) -> None:
+    def submit(self, expected: tuple[int, str] | None, writes: bytes, ending: int = MIDDLE) -> None:
         """Hand over a chunk: ``writes`` is its ``Chunk.writes()`` already
-        packed (``_packed``), ``expected`` the head the writer must find."""
-        pickle.dump(expected, self.to_child, protocol=pickle.HIGHEST_PROTOCOL)
+        packed (``_packed``), ``expected`` the head the writer must find,
+        ``ending`` where the chunk is in the file (its checkpoint after it)."""
+        pickle.dump((expected, ending), self.to_child, protocol=pickle.HIGHEST_PROTOCOL)
         self.to_child.write(writes)
         self.to_child.flush()
         self.busy = True
@@ -184,7 +193,7 @@ def _serve(url: str, audit: Any, down: int, up: int) -> None:
         with os.fdopen(down, "rb") as jobs, os.fdopen(up, "wb") as answers:
             while True:
                 try:
-                    expected = pickle.load(jobs)
+                    expected, ending = pickle.load(jobs)
                     writes = _unpacked(pickle.load(jobs))
                 except EOFError:
                     break
@@ -197,7 +206,7 @@ def _serve(url: str, audit: Any, down: int, up: int) -> None:
                 pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
                 answers.flush()
                 if checkpoints is not None and answer[0] == "ok":
-                    checkpoints.written(len(writes[4][0]))  # rows (while the parent goes on with the next chunk)
+                    checkpoints.written(len(writes[4][0]), ending)  # rows (while the parent goes on with the next chunk)
         engine.dispose()
     except BaseException:  # noqa: BLE001
         code = 1
@@ -223,7 +232,13 @@ class _Checkpoints:
     (1M rows: every 64,000 71.8 s, every 8,000 75.5 s), while what is left
     at the end is copied by the connection that closes last, after the
     file, so a short file wants short ones (two 50k files: 8,000 9.27 s,
-    64,000 10.18 s, 64 MB auto-checkpoints 9.38-9.79 s). A commit is in the
+    64,000 10.18 s, 64 MB auto-checkpoints 9.38-9.79 s). What is left at
+    the end is therefore made small: after the next-to-last chunk (the last
+    chunk's first half, ``_tapered``) the writer checkpoints whatever the
+    schedule says, and after the last it leaves the rest to that close
+    (100k rows: the close copied ~7,000 pages, 0.18 s; the deciding
+    process's read snapshot, always open, holds every checkpoint to what
+    it saw, so this one copies all but the last chunk). A commit is in the
     log before its answer is sent, checkpointed or not."""
 
     def __init__(self, engine: Engine) -> None:
@@ -231,12 +246,15 @@ class _Checkpoints:
         self.engine = engine
         self.rows = self.total = 0
 
-    def written(self, rows: int) -> None:
+    def written(self, rows: int, ending: int = MIDDLE) -> bool:
+        """After a chunk of ``rows`` transactions (``ending``: where it is in
+        its file) was committed and answered: checkpoint if it is time.
+        Returns whether it checkpointed."""
         self.rows += rows
         self.total += rows
         first, most = CHECKPOINT_ROWS
-        if self.rows < min(most, max(first, self.total // 4)):
-            return
+        if ending == LAST or (ending == MIDDLE and self.rows < min(most, max(first, self.total // 4))):
+            return False
         self.rows = 0
         raw = self.engine.raw_connection()
         try:
@@ -245,6 +263,7 @@ class _Checkpoints:
             pass  # (busy: the next one copies it; a real fault fails the next commit, named)
         finally:
             raw.close()
+        return True
 
 
 def _no_auto_checkpoint(dbapi_connection: Any, _record: Any) -> None:
@@ -293,8 +312,39 @@ def process(service: BankService, institution_id: str, chunks: Iterator[list[Txn
     yield from _overlapped(service, institution_id, itertools.chain((first, second), chunks))
 
 
+def _tapered(chunks: Iterator[list[TxnRequest]]) -> Iterator[tuple[list[TxnRequest], int]]:
+    """The chunks, each with where it is in the file (``MIDDLE``,
+    ``NEXT_TO_LAST``, ``LAST``), read one ahead, with the last one split in
+    two halves.
+
+    The last chunk's write is the one thing of a file nothing overlaps: the
+    deciding process has nothing left to decide while the writer writes
+    it. Split, its first half is written while the second is decided, and
+    only half a chunk's write is left at the end. (Chunks are units of
+    commit, not of meaning: a file's outcomes do not depend on where they
+    are cut, ``tests/test_write_ahead.py``.) An error of the input after a
+    chunk comes after that chunk, as without the read ahead."""
+    current = next(chunks, None)
+    while current is not None:
+        try:
+            following = next(chunks, None)
+        except Exception:
+            yield current, MIDDLE
+            raise
+        if following is None:
+            if len(current) > 1:
+                half = (len(current) + 1) // 2
+                yield current[:half], NEXT_TO_LAST
+                current = current[half:]
+            yield current, LAST
+            return
+        yield current, MIDDLE
+        current = following
+
+
 def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list[TxnRequest]]
                 ) -> Iterator[Outcome]:
+    pieces = _tapered(chunks)
     engine = service.engine
     writer = _Writer(engine, service.audit)
     carry = _Carry()
@@ -328,7 +378,7 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
                 raw.execution_options(isolation_level="REPEATABLE READ")
             while True:
                 try:
-                    requests = next(chunks)
+                    requests, ending = next(pieces)
                 except StopIteration:
                     break
                 except Exception as exc:  # noqa: BLE001 - the chunks read before it land first, as one at a time
@@ -341,7 +391,7 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
                     if decided is None:
                         base = service.audit.head(reader, inst.id)  # the snapshot's: where we start
                     else:  # handed over as soon as the snapshot is taken: its commit cannot show in it
-                        writer.submit(base, packed)
+                        writer.submit(base, packed, decided.ending)
                         sent = decided
                     now = utc_now()
                     kinds, outcomes = check_rows(inst, requests, now, done)
@@ -353,12 +403,12 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
                     decide_rows(chunk, requests, kinds, outcomes, done)
                     chunk.seal()
                     chunk.ahead = None  # (no chain of chunks kept alive)
-                    decided = _Decided(chunk, requests, done, outcomes)
+                    decided = _Decided(chunk, requests, done, outcomes, ending)
                     packed = _packed(chunk)
                 done += len(requests)
         yield from land()
         if decided is not None:  # the last chunk
-            writer.submit(base, packed)
+            writer.submit(base, packed, decided.ending)
             sent, decided = decided, None
             yield from land()
         if failed is not None:

@@ -620,23 +620,27 @@ def test_write_ahead_equals_serial_on_either_engine(request: pytest.FixtureReque
     assert _by_appearance(seen[1][0]) == _by_appearance(seen[0][0])
 
 
-def test_the_writer_checkpoints_between_chunks_and_changes_nothing(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("schedule", [(1, 1), (10**9, 10**9)], ids=["every-chunk", "never-by-schedule"])
+def test_the_writer_checkpoints_between_chunks_and_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   schedule: tuple[int, int]) -> None:
     """SQLite: the forked writer checkpoints the WAL itself after sending a
-    chunk's answer (``CHECKPOINT_ROWS`` set to 1 here: after every chunk);
-    the checkpoints run in the writer process, and the outcomes and the
-    ledger are those of one chunk at a time."""
+    chunk's answer (``CHECKPOINT_ROWS`` set to 1: after every chunk; or so
+    large that the schedule never does), and after the last chunk's first
+    half whatever the schedule says, never after the last piece (the close
+    copies what is left); the checkpoints run in the writer process, and
+    the outcomes and the ledger are those of one chunk at a time."""
     from bank_core import ahead
 
     calls = tmp_path / "checkpoints"
     original = ahead._Checkpoints.written
 
-    def written(self: Any, rows: int) -> None:
-        original(self, rows)
+    def written(self: Any, rows: int, ending: int = ahead.MIDDLE) -> bool:
+        done = original(self, rows, ending)
         with open(calls, "a") as handle:  # (the forked writer inherits this patch)
-            handle.write(f"{os.getpid()} {rows}\n")
+            handle.write(f"{os.getpid()} {rows} {ending} {int(done)}\n")
+        return done
 
-    monkeypatch.setattr(ahead, "CHECKPOINT_ROWS", (1, 1))
+    monkeypatch.setattr(ahead, "CHECKPOINT_ROWS", schedule)
     monkeypatch.setattr(ahead._Checkpoints, "written", written)
     inst = "wa-checkpoints"
     seen = []
@@ -656,9 +660,54 @@ def test_the_writer_checkpoints_between_chunks_and_changes_nothing(tmp_path: Pat
             seen.append((_by_appearance(outcomes), sorted(ledger.posted.values()), ledger.txn_status))
         finally:
             svc.engine.dispose()
-    lines = calls.read_text().split()
-    assert len(lines) >= 2 * 9 and {pid for pid in lines[::2]} != {str(os.getpid())}  # 10 chunks, in the writer
+    calls_seen = [line.split() for line in calls.read_text().splitlines()]
+    assert {pid for pid, *_ in calls_seen} != {str(os.getpid())}  # in the writer
+    # 10 chunks of 6; the last one decided and written as two halves of 3
+    endings = [(int(ending), int(done)) for _pid, _rows, ending, done in calls_seen]
+    every = schedule == (1, 1)
+    assert endings == [(ahead.MIDDLE, int(every))] * 9 + [(ahead.NEXT_TO_LAST, 1), (ahead.LAST, 0)]
     assert seen[1] == seen[0]
+
+
+@given(st.lists(st.integers(min_value=1, max_value=9), max_size=6))
+def test_the_last_chunk_is_split_in_two_and_every_row_comes_once_in_order(sizes: list[int]) -> None:
+    """``_tapered``: the chunks as they came, with where each is in the
+    file, except the last, which comes as two halves (one piece if it is of
+    one row); every row exactly once, in order."""
+    from bank_core import ahead
+
+    rows = iter(range(sum(sizes)))
+    chunks = [[next(rows) for _ in range(size)] for size in sizes]
+    pieces = list(ahead._tapered(iter(chunks)))
+    assert [row for piece, _ in pieces for row in piece] == list(range(sum(sizes)))
+    if not chunks:
+        assert pieces == []
+        return
+    *middle, last = chunks
+    assert pieces[:len(middle)] == [(chunk, ahead.MIDDLE) for chunk in middle]
+    tail = pieces[len(middle):]
+    if len(last) == 1:
+        assert tail == [(last, ahead.LAST)]
+    else:
+        assert [ending for _, ending in tail] == [ahead.NEXT_TO_LAST, ahead.LAST]
+        assert len(tail[0][0]) - len(tail[1][0]) in (0, 1) and tail[1][0]
+
+
+def test_an_input_error_after_a_chunk_comes_after_that_chunk() -> None:
+    """Read one ahead, the chunk before the input's error is still handed
+    over (as an ordinary chunk: the file has no known end) before the error."""
+    from bank_core import ahead
+
+    def chunks() -> Iterator[list[int]]:
+        yield [1, 2]
+        yield [3, 4]
+        raise RuntimeError("the input broke")
+
+    pieces = ahead._tapered(chunks())
+    assert next(pieces) == ([1, 2], ahead.MIDDLE)
+    assert next(pieces) == ([3, 4], ahead.MIDDLE)
+    with pytest.raises(RuntimeError, match="the input broke"):
+        next(pieces)
 
 
 def _by_appearance(views: list[tuple[Any, ...]]) -> str:
@@ -1011,14 +1060,17 @@ def test_a_retryable_write_failure_is_retried_and_changes_nothing(
     code, _out, err = _run(clean, "northwind", "txn", "process", str(file), "--out", str(tmp_path / "clean.jsonl"),
                            "--chunk-size", "10", env={ENV: "0"})
     assert code == 5, err
-    chunks = -(-len(_file_requests(file)) // 10)
+    rows = len(_file_requests(file))
+    chunks = -(-rows // 10)
+    # write-ahead decides and writes the last chunk as two halves (``ahead._tapered``)
+    writes = chunks + (1 if mode == "1" and rows - 10 * (chunks - 1) > 1 else 0)
     faulty = _copy(seed_db, tmp_path / "faulty.db")
     done, trace, calls = _bank(tmp_path, faulty, "northwind", "txn", "process", str(file), "--out",
                                str(tmp_path / "f.jsonl"), "--chunk-size", "10", mode=mode,
-                               fail=({1, 4, 5, chunks + 3}, "retryable"))
+                               fail=({1, 4, 5, writes + 3}, "retryable"))
     assert done.returncode == 5, done.stderr
     assert "Traceback" not in done.stderr
-    assert len(calls.lines()) == chunks + 4  # every fault fired, each chunk's write then held
+    assert len(calls.lines()) == writes + 4  # every fault fired, each chunk's write then held
     assert _state(faulty) == _state(clean)
     assert (tmp_path / "f.jsonl").read_text() == (tmp_path / "clean.jsonl").read_text()
     if mode == "1":
