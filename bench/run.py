@@ -237,9 +237,9 @@ def interpreter() -> str:
     """The interpreter the figures were measured on: its version, and
     whether it runs from a shared ``libpython``. The engine is Python from
     end to end, so its rate is the interpreter's: on this machine the same
-    code ran ~10% faster on Debian's python3.11 (statically linked,
-    profile-guided) than on pyenv's 3.11 built with ``--enable-shared``
-    (calls into a shared library go through its symbol table)."""
+    code ran 14-18% faster on Debian's python3.11 (statically linked) than
+    on pyenv's 3.11 built with ``--enable-shared`` (calls into a shared
+    library go through its symbol table)."""
     shared = "unknown"
     try:
         maps = Path("/proc/self/maps").read_text()
