@@ -45,8 +45,9 @@ PYTHON = python_of(VENV)
 # tests also the deliberately faulty test distributions (never into .venv).
 RUNTIME = [".", "policies/northwind", "policies/harbor"]
 TEST_ONLY = ["tests/plugins/testkit", "tests/plugins/conformance_bad", "tests/plugins/v1_drivers",
-             "tests/plugins/server_faults"]
-TEST_DISTRIBUTIONS = ["bank-testkit-drivers", "bank-conformance-bad", "bank-v1-drivers", "bank-server-faults"]
+             "tests/plugins/v2_drivers", "tests/plugins/server_faults"]
+TEST_DISTRIBUTIONS = ["bank-testkit-drivers", "bank-conformance-bad", "bank-v1-drivers", "bank-v2-drivers",
+                      "bank-server-faults"]
 
 
 def _stamp(paths: list[str], extras: str) -> str:

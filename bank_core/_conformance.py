@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import pydantic
 
 from bank_core import guard
+from bank_core.answers import BadData, data_answer
 from bank_core.hints import CONTRACT_VERSION_HINT, pydantic_errors
 from bank_core._conformance_floats import (
     exact_amount_problem,
@@ -32,6 +33,7 @@ from bank_core._conformance_floats import (
 )
 from bank_core.contract import (
     ANSWER_TYPES,
+    DATA_VERSION,
     SLOT_BASES,
     SUPPORTED_CONTRACT_VERSIONS,
     Decision,
@@ -46,6 +48,7 @@ from bank_core.contract import (
     PolicyContext,
     Slot,
     Text,
+    read_answer,
 )
 
 CHECKS = (
@@ -133,6 +136,7 @@ class Call:
     io: tuple[str, ...] = ()
     changed: str | None = None
     elapsed_ns: int = 0
+    bad_data: str | None = None  # what the kernel refuses in a data answer (then ``answer`` is the tuple)
 
     def outcome(self) -> tuple[Any, ...]:
         if self.error is not None:
@@ -179,9 +183,22 @@ def call(driver: Driver, slot: Slot, label: str, ctx: PolicyContext, *,
         except Exception as exc:  # noqa: BLE001 - a raising driver is a finding
             record.error = exc
         record.elapsed_ns = time.perf_counter_ns() - started
+    if type(record.answer) is tuple:  # a data answer: judged by the kernel's own check, then read as the
+        record.answer, record.bad_data = _read_data(driver, slot, record.answer, record.currency)  # object
     record.io = tuple(seen)
     record.changed = _first_change(before, _snapshot(ctx), "ctx")
     return record
+
+
+def _read_data(driver: Driver, slot: Slot, answer: tuple[Any, ...], currency: str) -> tuple[Any, str | None]:
+    version = getattr(type(driver), "contract_version", None)
+    if not isinstance(version, int) or version < DATA_VERSION:
+        return answer, (f"answered a tuple; answering with data needs contract version {DATA_VERSION} "
+                        f"(it declares {version!r}), else answer {ANSWER_TYPES[slot].__name__}")
+    try:
+        return read_answer(data_answer(answer, ANSWER_TYPES[slot], currency), currency), None
+    except BadData as exc:
+        return answer, str(exc)
 
 
 def side_by_side(first: str, then: str, context: int = 40, width: int = 110) -> str:
@@ -457,6 +474,9 @@ def _judge_answers(subject: Subject, pairs: list[tuple[Call, Call]], report: _Re
             continue  # the refused operation explains any exception
         if one.error is not None:
             report("edge_inputs", _raised(one), one.label)
+            continue
+        if one.bad_data is not None:
+            report("edge_inputs", one.bad_data, one.label)
             continue
         edge, rules = _answer_problems(subject.slot, one.currency, one.answer)
         for message in edge:

@@ -9,32 +9,30 @@ from __future__ import annotations
 
 from bank_core.contract import (
     AccountStatus,
-    ApprovalAnswer,
     ApprovalDriver,
-    Decision,
-    FeeAnswer,
     FeeDriver,
-    LimitAnswer,
     LimitDriver,
-    Money,
     PolicyContext,
-    Text,
+    fails,
+    passes,
+    rejects,
 )
 
-
-_NO_FEE = Text("no fee")
-_NO_PAYER = Text("no payer account")
-_NO_FROZEN = Text("no frozen account")
-_AUTO = Text("approved automatically")
+# Contract version 3: each answer is data (the contract's helpers make the
+# tuples); the answers that never change are made once.
+_NO_FEE = ("n", "core.no_fee", (), "no fee")
+_NO_PAYER = passes("core.no_overdraft", None, None, "no payer account")
+_NO_FROZEN = ("a", "core.frozen_reject", None, None, "no frozen account")
+_AUTO = ("a", "core.auto_approve", None, None, "approved automatically")
 
 
 class NoFee(FeeDriver):
     """Charges nothing."""
 
-    contract_version = 2
+    contract_version = 3
 
-    def fees(self, ctx: PolicyContext) -> FeeAnswer:
-        return FeeAnswer(rule="core.no_fee", message=_NO_FEE)
+    def fees(self, ctx: PolicyContext) -> tuple:  # type: ignore[override]
+        return _NO_FEE
 
 
 class NoOverdraft(LimitDriver):
@@ -43,12 +41,12 @@ class NoOverdraft(LimitDriver):
     Deposits always pass (only fees could be charged, and they come out of the
     deposit itself, so they are checked too)."""
 
-    contract_version = 2
+    contract_version = 3
 
-    def check(self, ctx: PolicyContext) -> LimitAnswer:
+    def check(self, ctx: PolicyContext) -> tuple:  # type: ignore[override]
         payer = ctx.payer
         if payer is None:
-            return LimitAnswer(True, "core.no_overdraft", _NO_PAYER)
+            return _NO_PAYER
         debit = ctx.fees.amount_minor
         credit = 0
         if ctx.source is not None:
@@ -56,38 +54,32 @@ class NoOverdraft(LimitDriver):
         else:
             credit = ctx.request.amount.amount_minor
         available = payer.available.amount_minor  # (a property that makes a Money: read once)
-        after = available + credit - debit
-        observed = Money(available + credit, payer.currency)
-        needed = Money(debit, payer.currency)
+        observed = available + credit  # (amounts in minor units of the request's currency)
         # A deposit that pays its own fees never lowers the balance, so it
         # passes even into an account that is already below zero (one
         # overdrawn under an earlier profile); refusing it would keep the
         # account overdrawn.
-        if after < 0 and not (ctx.source is None and credit >= debit):
-            return LimitAnswer(False, "core.no_overdraft",
-                               Text("available {} does not cover {}", observed, needed),
-                               threshold=needed, observed=observed)
-        return LimitAnswer(True, "core.no_overdraft", Text("available {} covers {}", observed, needed),
-                           threshold=needed, observed=observed)
+        if observed - debit < 0 and not (ctx.source is None and credit >= debit):
+            return fails("core.no_overdraft", debit, observed, "available {} does not cover {}", observed, debit)
+        return passes("core.no_overdraft", debit, observed, "available {} covers {}", observed, debit)
 
 
 class FrozenReject(ApprovalDriver):
     """Rejects any transaction that touches a frozen account."""
 
-    contract_version = 2
+    contract_version = 3
 
-    def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
+    def decide(self, ctx: PolicyContext) -> tuple:  # type: ignore[override]
         for account in (ctx.source, ctx.dest):
             if account is not None and account.status == AccountStatus.FROZEN:
-                return ApprovalAnswer(Decision.REJECT, "core.frozen_reject",
-                                      Text("account {} is frozen", account.id))
-        return ApprovalAnswer(Decision.APPROVE, "core.frozen_reject", _NO_FROZEN)
+                return rejects("core.frozen_reject", None, None, "account {} is frozen", account.id)
+        return _NO_FROZEN
 
 
 class AutoApprove(ApprovalDriver):
     """Approves everything."""
 
-    contract_version = 2
+    contract_version = 3
 
-    def decide(self, ctx: PolicyContext) -> ApprovalAnswer:
-        return ApprovalAnswer(Decision.APPROVE, "core.auto_approve", _AUTO)
+    def decide(self, ctx: PolicyContext) -> tuple:  # type: ignore[override]
+        return _AUTO

@@ -43,7 +43,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bank_core import guard  # issue 13: the runtime I/O guard
+from bank_core.answers import MAX_FEE_LINES_PER_DRIVER, BadData, data_answer
 from bank_core.contract import (
+    DATA_VERSION,
     ApprovalAnswer,
     Decision,
     FeeAnswer,
@@ -53,11 +55,11 @@ from bank_core.contract import (
     PolicyContext,
     Slot,
     Text,
+    read_answer,
 )
-from bank_core.fastmake import money, with_fees
+from bank_core.fastmake import make_fee_line, money, with_fees
 from bank_core.registry import BoundDriver
 
-MAX_FEE_LINES_PER_DRIVER = 8
 HANG_GRACE_MS = 1_000
 WATCHDOG_TICK_S = 0.25
 
@@ -122,6 +124,7 @@ class Verdict:
     fee_lines: list[tuple[BoundDriver, FeeLine]] = field(default_factory=list)
     fault: DriverFault | None = None
     kernel: tuple[str, str] | None = None  # (rule, message) of a kernel refusal
+    currency: str | None = None  # the request's: a data answer's ints are amounts in it
 
     @property
     def fee_minor(self) -> int:
@@ -136,6 +139,8 @@ class Verdict:
         """Every answer as a :class:`Reason` (this is where text is made)."""
         found: list[Reason] = []
         for bound, answer in self.answers:
+            if type(answer) is tuple:  # a data answer (contract version 3)
+                answer = read_answer(answer, self.currency)  # type: ignore[arg-type]
             found.extend(answer_reasons(str(bound.slot), bound.name, bound.distribution, answer))
         if self.fault is not None:
             b = self.fault.bound
@@ -201,8 +206,10 @@ def _check_message(bound: BoundDriver, message: Any) -> None:
         _TEMPLATES_OK.add(key)
 
 
-def _check(bound: BoundDriver, answer: Any, answer_type: type) -> Any:
+def _check(bound: BoundDriver, answer: Any, answer_type: type, ctx: PolicyContext) -> Any:
     if type(answer) is not answer_type:
+        if type(answer) is tuple:
+            return _check_data(bound, answer, answer_type, ctx)
         raise DriverFault(DRIVER_BAD_ANSWER, bound,
                           f"{bound.name} answered {type(answer).__name__}, not {answer_type.__name__}")
     rule = answer.rule
@@ -242,13 +249,42 @@ def _call(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: Polic
         raise DriverFault(DRIVER_TIMEOUT, bound,
                           f"{bound.name} used {elapsed_us // 1000} ms of processor time; "
                           f"its budget is {bound.budget_ms} ms")
-    return _check(bound, answer, answer_type)
+    return _check(bound, answer, answer_type, ctx)
 
 
 def _call_fast(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
                answer_type: type, progress: list[BoundDriver], attempts: guard.Attempts) -> Any:
+    """:func:`_call` without a clock of its own (see :func:`_timed`), with
+    :func:`_run`'s work and a data answer's check inline: it runs for every
+    driver of every row, and on this interpreter a Python call costs about
+    what checking a data answer does."""
     progress.append(bound)
-    return _check(bound, _run(bound, method, ctx, attempts), answer_type)
+    try:
+        answer = method(ctx)
+    except SystemExit as exc:  # sys.exit() in a driver must not end the kernel (issue 9)
+        raise _exited(bound, exc) from None
+    except Exception as exc:
+        raise _raised(bound, exc, attempts) from exc
+    if attempts:  # the driver swallowed the refusal
+        raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts))
+    if type(answer) is tuple and bound.driver.contract_version >= DATA_VERSION:
+        try:
+            return data_answer(answer, answer_type, ctx.request.amount.currency)
+        except BadData as exc:
+            raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} {exc}") from None
+    return _check(bound, answer, answer_type, ctx)
+
+
+def _check_data(bound: BoundDriver, answer: tuple[Any, ...], answer_type: type, ctx: PolicyContext) -> Any:
+    version = bound.driver.contract_version
+    if version < DATA_VERSION:
+        raise DriverFault(DRIVER_BAD_ANSWER, bound,
+                          f"{bound.name} answered a tuple; answering with data needs contract version "
+                          f"{DATA_VERSION} (it declares {version}), else answer {answer_type.__name__}")
+    try:
+        return data_answer(answer, answer_type, ctx.request.amount.currency)
+    except BadData as exc:
+        raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} {exc}") from None
 
 
 def _run(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: PolicyContext,
@@ -259,15 +295,23 @@ def _run(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: Policy
     try:
         answer = method(ctx)
     except SystemExit as exc:  # sys.exit() in a driver must not end the kernel (issue 9)
-        raise DriverFault(DRIVER_CRASHED, bound, f"{bound.name} tried to exit (SystemExit {exc.code!r}); "
-                          "a policy driver may not end the process") from None
+        raise _exited(bound, exc) from None
     except Exception as exc:
-        if attempts:
-            raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts)) from exc
-        raise DriverFault(DRIVER_RAISED, bound, f"{bound.name} raised {type(exc).__name__}: {exc}") from exc
+        raise _raised(bound, exc, attempts) from exc
     if attempts:  # the driver swallowed the refusal
         raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts))
     return answer
+
+
+def _exited(bound: BoundDriver, exc: SystemExit) -> DriverFault:
+    return DriverFault(DRIVER_CRASHED, bound, f"{bound.name} tried to exit (SystemExit {exc.code!r}); "
+                       "a policy driver may not end the process")
+
+
+def _raised(bound: BoundDriver, exc: Exception, attempts: guard.Attempts) -> DriverFault:
+    if attempts:  # it raised because the guard refused what it tried
+        return DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts))
+    return DriverFault(DRIVER_RAISED, bound, f"{bound.name} raised {type(exc).__name__}: {exc}")
 
 
 def _check_fee_answer(bound: BoundDriver, answer: FeeAnswer, currency: str) -> None:
@@ -289,10 +333,15 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
     answers = verdict.answers
     try:
         if not skip_fees and Slot.FEE in slots:
-            currency = ctx.request.amount.currency
+            verdict.currency = currency = ctx.request.amount.currency
             fee_lines = verdict.fee_lines
             for bound in drivers[Slot.FEE]:
                 answer = call(bound, bound.driver.fees, ctx, FeeAnswer, progress, attempts)  # type: ignore[attr-defined]
+                if type(answer) is tuple:  # data (checked): (outcome, rule, lines, template, *args)
+                    answers.append((bound, answer))
+                    for rule, amount, memo in answer[2]:
+                        fee_lines.append((bound, make_fee_line(rule, money(amount, currency), memo)))
+                    continue
                 _check_fee_answer(bound, answer, currency)
                 answers.append((bound, answer))
                 for line in answer.lines:
@@ -302,6 +351,13 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
         if Slot.LIMIT in slots:
             for bound in drivers[Slot.LIMIT]:
                 answer = call(bound, bound.driver.check, ctx, LimitAnswer, progress, attempts)  # type: ignore[attr-defined]
+                if type(answer) is tuple:  # data (checked): (outcome, rule, ...)
+                    if verdict.currency is None:  # (what its ints are amounts in)
+                        verdict.currency = ctx.request.amount.currency
+                    answers.append((bound, answer))
+                    if answer[0] == "x" and verdict.code is None:
+                        verdict.code = answer[1]
+                    continue
                 if type(answer.passed) is not bool:
                     raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered passed={answer.passed!r}")
                 answers.append((bound, answer))
@@ -315,6 +371,16 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
         review_by: str | None = None
         for bound in drivers[Slot.APPROVAL]:
             answer = call(bound, bound.driver.decide, ctx, ApprovalAnswer, progress, attempts)  # type: ignore[attr-defined]
+            if type(answer) is tuple:  # data (checked): (outcome, rule, ...)
+                if verdict.currency is None:  # (what its ints are amounts in)
+                    verdict.currency = ctx.request.amount.currency
+                answers.append((bound, answer))
+                letter = answer[0]
+                if letter == "r" and verdict.code is None:
+                    verdict.code = answer[1]
+                elif letter == "v" and review_by is None:
+                    review_by = answer[1]
+                continue
             decision = answer.decision
             if type(decision) is not Decision:
                 raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} answered decision={decision!r}")

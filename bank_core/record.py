@@ -113,8 +113,22 @@ def encode_answers(verdict: Verdict, currency: str, term: Any,
     answers: list[Any] = []
     ids = term.ids
     for bound, answer in verdict.answers:
+        if type(answer) is tuple:  # a checked data answer: already in this encoding but for term ids
+            letter, rule = answer[0], answer[1]
+            head = 4 if letter == "f" or letter == "n" else 5
+            template = answer[head - 1]
+            entry = [ids.get(bound.term) or driver(bound), ids.get(rule) or term(rule), letter, None, None,
+                     [ids.get(template) or term(template), *answer[head:]]
+                     if template or len(answer) > head else ""]
+            if head == 5:
+                entry[3], entry[4] = answer[2], answer[3]
+            else:
+                for line_rule, amount, memo in answer[2]:
+                    entry += (ids.get(line_rule) or term(line_rule), amount, ids.get(memo) or term(memo))
+            answers.append(entry)
+            continue
         rule = answer.rule
-        entry = [driver(bound), ids.get(rule) or term(rule), None, None, None,
+        entry = [ids.get(bound.term) or driver(bound), ids.get(rule) or term(rule), None, None, None,
                  _message(answer.message, currency, term)]
         kind = type(answer)
         if kind is FeeAnswer:

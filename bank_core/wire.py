@@ -81,6 +81,7 @@ from bank_core.contract import (
     UsageCounters,
     _EMPTY,
     _tally,
+    read_answer,
 )
 from bank_core.decide import DriverFault, Verdict
 from bank_core.fastmake import account_snapshot, money, policy_context, usage_counters
@@ -246,6 +247,8 @@ def encode_verdict(verdict: Verdict, index: dict[int, int], currency: str, texts
     answers = []
     ids, number = texts.ids, texts.number
     for bound, answer in verdict.answers:
+        if type(answer) is tuple:  # a data answer (contract version 3): as the object it stands for
+            answer = read_answer(answer, currency)
         rule = answer.rule
         r = ids.get(rule)
         if r is None:

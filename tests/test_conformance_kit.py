@@ -110,7 +110,7 @@ def test_the_messages_say_what_happened_and_where() -> None:
     (socket,) = check_driver("conformance_bad.opens_socket", Slot.APPROVAL)
     assert "socket" in socket.message  # caught although the driver swallowed the refusal
     (version,) = check_driver("conformance_bad.wrong_contract", Slot.FEE)
-    assert version.message == "declares contract version 99; this kernel supports 1..2"
+    assert version.message == "declares contract version 99; this kernel supports 1..3"
     (edge,) = check_driver("conformance_bad.fragile", Slot.LIMIT)
     assert "ZeroDivisionError" in edge.message and "zero balance" in edge.message
     (counter,) = check_driver("conformance_bad.counter_fee", Slot.FEE)

@@ -38,6 +38,13 @@ FAULTS = [
      "driver_bad_answer", "testkit.bad_fee"),
     ("no_rule", {"approval": [*DEFAULT_APPROVAL, {"driver": "testkit.no_rule"}]},
      "driver_bad_answer", "testkit.no_rule"),
+    # data answers (contract version 3) are refused as strictly as answer objects
+    *[(f"data_fee_{mode}", {"fee": [{"driver": "testkit.bad_data_fee", "params": {"mode": mode}}]},
+       "driver_bad_answer", "testkit.bad_data_fee") for mode in ("negative", "line_shape", "too_many", "outcome")],
+    *[(f"data_limit_{mode}", {"limit": [*DEFAULT_LIMIT, {"driver": "testkit.bad_data_limit", "params": {"mode": mode}}]},
+       "driver_bad_answer", "testkit.bad_data_limit") for mode in ("letter", "value", "template", "no_rule", "short")],
+    ("data_from_version_2", {"limit": [*DEFAULT_LIMIT, {"driver": "testkit.data_from_v2"}]},
+     "driver_bad_answer", "testkit.data_from_v2"),
     ("slow", {"approval": [*DEFAULT_APPROVAL, {"driver": "testkit.slow"}]},
      "driver_timeout", "testkit.slow"),
     ("hangs", {"approval": [*DEFAULT_APPROVAL, {"driver": "testkit.hangs"}]},

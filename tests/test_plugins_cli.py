@@ -49,10 +49,10 @@ def by_name(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def test_list_shows_every_installed_driver_with_where_it_comes_from(cli: Cli) -> None:
     rows = by_name(cli.json("plugins", "list")["drivers"])
     expect = {
-        "core.no_fee": ("fee", "bank-engine", 2, "ok"),
-        "core.no_overdraft": ("limit", "bank-engine", 2, "ok"),
-        "northwind.transfer_fee": ("fee", "northwind-policies", 2, "ok"),
-        "harbor.velocity_review": ("approval", "harbor-policies", 2, "ok"),
+        "core.no_fee": ("fee", "bank-engine", 3, "ok"),
+        "core.no_overdraft": ("limit", "bank-engine", 3, "ok"),
+        "northwind.transfer_fee": ("fee", "northwind-policies", 3, "ok"),
+        "harbor.velocity_review": ("approval", "harbor-policies", 3, "ok"),
         "testkit.raises": ("fee", "bank-testkit-drivers", 1, "ok"),  # loads; fails only when called
         "testkit.wrong_contract": ("approval", "bank-testkit-drivers", 99, "wrong contract version"),
         "testkit.broken_import": ("fee", "bank-testkit-drivers", None, "failed to load"),
@@ -63,10 +63,11 @@ def test_list_shows_every_installed_driver_with_where_it_comes_from(cli: Cli) ->
         row = rows[name]
         assert (row["slot"], row["distribution"], row["contract_version"], row["status"]) == \
             (slot, dist, contract, status), row
-        assert row["version"] == "0.1.0" and row["loads"] is (status == "ok")
+        assert row["version"] == ("0.2.0" if dist in ("northwind-policies", "harbor-policies") else "0.1.0")
+        assert row["loads"] is (status == "ok")
     assert rows["testkit.broken_import"]["error"] == \
         "ImportError: bank_testkit_drivers.broken is broken on purpose"
-    assert rows["testkit.wrong_contract"]["error"] == "declares contract version 99; this kernel supports 1..2"
+    assert rows["testkit.wrong_contract"]["error"] == "declares contract version 99; this kernel supports 1..3"
     assert rows["conformance_bad.loose_params"]["error"] == "Params must forbid unknown keys"
     assert all(row["error"] is None for row in rows.values() if row["loads"])
 
@@ -145,7 +146,7 @@ def test_check_reports_load_failures_of_a_profile_applied_before_its_drivers_bro
         "core.no_overdraft": "ok", "testkit.wrong_contract": "wrong_contract", "core.auto_approve": "ok"}
     assert rows["testkit.wrong_contract"]["message"] == (
         "approval driver 'testkit.wrong_contract' from bank-testkit-drivers 0.1.0: "
-        "declares contract version 99; this kernel supports 1..2")
+        "declares contract version 99; this kernel supports 1..3")
     assert "is its policy package installed?" in rows["gone.fee"]["message"]
     assert "rate" in rows["core.no_fee"]["message"]
 
@@ -155,7 +156,7 @@ def test_profile_apply_refuses_a_wrong_contract_version_in_one_line(cli: Cli, tm
                          approval=["testkit.wrong_contract"])
     result = cli("profile", "apply", str(path))
     assert_one_error_line(result, EXIT_INVALID, "testkit.wrong_contract", "bank-testkit-drivers 0.1.0",
-                          "declares contract version 99", "supports 1..2")
+                          "declares contract version 99", "supports 1..3")
 
 
 def test_check_usage_errors(cli: Cli) -> None:
@@ -312,11 +313,11 @@ def test_profile_apply_messages_say_what_to_do_and_hide_nothing(cli: Cli, tmp_pa
         "timezone: Field required",
         "fee[0].driver: fee driver 'northwind.transfer_fe': no such entry point in namespace 'bank.policy.fee' "
         "(is its policy package installed?); did you mean `northwind.transfer_fee`?",
-        "fee[1].params: fee driver 'northwind.transfer_fee' from northwind-policies 0.1.0: bad params: minimum: "
+        "fee[1].params: fee driver 'northwind.transfer_fee' from northwind-policies 0.2.0: bad params: minimum: "
         "unknown param `minimum`; did you mean `min`? (allowed: kinds, max, min, percent)",
         "limit[0].driver: limit driver 'core.no_fee': no such entry point in namespace 'bank.policy.limit' "
         "(is its policy package installed?); `core.no_fee` is a fee driver: list it under [[fee]]",
-        "limit[1].params: limit driver 'northwind.daily_withdrawal' from northwind-policies 0.1.0: bad params: "
+        "limit[1].params: limit driver 'northwind.daily_withdrawal' from northwind-policies 0.2.0: bad params: "
         "max: '10,00' is not a plain decimal amount like \"2500.00\"",
     ]
     for line in expected:

@@ -3,6 +3,10 @@
 ``harbor.overdraft_limit`` replaces the kernel's ``core.no_overdraft`` in
 Harbor's profile. Every answer names its rule and, where amounts were
 compared, the ``threshold`` and the ``observed`` amount.
+
+Contract version 3: the drivers answer with data (``passes``, ``fails``): an
+``int`` in an answer is an amount in minor units of the request's currency.
+Parameter amounts are converted once per currency and kept.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ from bank_core.contract import (
     AmountText,
     DriverParams,
     Kind,
-    LimitAnswer,
     LimitDriver,
-    Money,
+    MoneyError,
     PolicyContext,
-    Text,
     amount_minor,
+    fails,
+    passes,
 )
+
+_OUTGOING = (Kind.WITHDRAWAL, Kind.TRANSFER)
+_NO_PAYER = passes("harbor.overdraft_limit", None, None, "no payer account")
 
 
 class OverdraftLimit(LimitDriver):
@@ -33,7 +40,7 @@ class OverdraftLimit(LimitDriver):
     after."""
 
     RULE: ClassVar[str] = "harbor.overdraft_limit"
-    contract_version: ClassVar[int] = 2
+    contract_version: ClassVar[int] = 3
 
     class Params(DriverParams):
         products: dict[str, AmountText] = Field(default_factory=lambda: {"checking-plus": "500.00"})
@@ -45,24 +52,40 @@ class OverdraftLimit(LimitDriver):
 
     params: Params
 
-    def check(self, ctx: PolicyContext) -> LimitAnswer:
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        # currency -> product -> the lowest balance allowed, in minor units
+        # (each converted when a payer of that product first comes)
+        self._floors: dict[str, dict[str, int]] = {}
+
+    def check(self, ctx: PolicyContext) -> tuple:  # type: ignore[override]
         payer = ctx.payer
         if payer is None:
-            return LimitAnswer(True, self.RULE, Text("no payer account"))
+            return _NO_PAYER
         amount = ctx.request.amount
         currency = amount.currency
-        # Money arithmetic refuses a payer in another currency (fails closed).
-        after = payer.available - ctx.fees
-        after = after + amount if ctx.source is None else after - amount
-        allowance = amount_minor(self.params.products.get(payer.product, "0"), currency)
-        floor = Money(-allowance, currency)
+        fees = ctx.fees
+        available = payer.available  # (a property that makes a Money: read once)
+        held = available.currency
+        if fees.currency != held or currency != held:  # refuse a payer in another currency (fails closed)
+            other = fees.currency if fees.currency != held else currency
+            raise MoneyError("currency", other, f"does not match {held}")
+        after = available.amount_minor - fees.amount_minor
+        after = after + amount.amount_minor if ctx.source is None else after - amount.amount_minor
+        product = payer.product
+        floors = self._floors.get(currency)
+        if floors is None:
+            floors = self._floors[currency] = {}
+        floor = floors.get(product)
+        if floor is None:
+            floor = floors[product] = -amount_minor(self.params.products.get(product, "0"), currency)
         if after < floor:
-            return LimitAnswer(False, self.RULE, Text(
-                "overdraft limit exceeded: balance after {}, product {!r} may go down to {}",
-                after, payer.product, floor), threshold=floor, observed=after)
-        return LimitAnswer(True, self.RULE, Text(
-            "within overdraft limit: balance after {}, product {!r} may go down to {}",
-            after, payer.product, floor), threshold=floor, observed=after)
+            return fails(self.RULE, floor, after,
+                         "overdraft limit exceeded: balance after {}, product {!r} may go down to {}",
+                         after, product, floor)
+        return passes(self.RULE, floor, after,
+                      "within overdraft limit: balance after {}, product {!r} may go down to {}",
+                      after, product, floor)
 
 
 class MonthlyOutgoingLimit(LimitDriver):
@@ -73,7 +96,7 @@ class MonthlyOutgoingLimit(LimitDriver):
     Deposits pass."""
 
     RULE: ClassVar[str] = "harbor.monthly_outgoing"
-    contract_version: ClassVar[int] = 2
+    contract_version: ClassVar[int] = 3
     reads: ClassVar[frozenset[str]] = frozenset({"usage"})
 
     class Params(DriverParams):
@@ -81,17 +104,27 @@ class MonthlyOutgoingLimit(LimitDriver):
 
     params: Params
 
-    def check(self, ctx: PolicyContext) -> LimitAnswer:
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self._max: dict[str, int] = {}  # currency -> ``max`` in its minor units
+        self._not_outgoing = {kind: passes(self.RULE, None, None, "{}: not outgoing", kind.value)
+                              for kind in Kind if kind not in _OUTGOING}
+
+    def check(self, ctx: PolicyContext) -> tuple:  # type: ignore[override]
         request = ctx.request
-        if request.kind not in (Kind.WITHDRAWAL, Kind.TRANSFER):
-            return LimitAnswer(True, self.RULE, Text("{}: not outgoing", request.kind))
-        currency = request.amount.currency
-        month = ctx.usage.month_total(Kind.WITHDRAWAL).amount_minor + \
-            ctx.usage.month_total(Kind.TRANSFER).amount_minor
-        total = Money(month, currency) + request.amount
-        limit = Money(amount_minor(self.params.max, currency), currency)
+        kind = request.kind
+        if kind not in _OUTGOING:
+            return self._not_outgoing[kind]
+        amount = request.amount
+        currency = amount.currency
+        month = 0  # this month's withdrawals and transfers (every channel), in one pass
+        for (k, _channel), tally in ctx.usage.month.items():
+            if k in _OUTGOING:
+                month += tally.amount_minor
+        total = month + amount.amount_minor
+        limit = self._max.get(currency)
+        if limit is None:
+            limit = self._max[currency] = amount_minor(self.params.max, currency)
         if total > limit:
-            return LimitAnswer(False, self.RULE, Text("outgoing this month would be {}, over {}", total, limit),
-                               threshold=limit, observed=total)
-        return LimitAnswer(True, self.RULE, Text("outgoing this month would be {}, within {}", total, limit),
-                           threshold=limit, observed=total)
+            return fails(self.RULE, limit, total, "outgoing this month would be {}, over {}", total, limit)
+        return passes(self.RULE, limit, total, "outgoing this month would be {}, within {}", total, limit)

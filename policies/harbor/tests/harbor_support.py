@@ -4,7 +4,9 @@ timezone, on open ``checking`` accounts of 10,000,000.00 unless a test says othe
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
+from bank_core.contract import read_answer
 from bank_core.testing import DEFAULT_AT as AT  # noqa: F401 - the tests' request time
 from bank_core.testing import DEST_ID, make_account, make_payer_context, money
 
@@ -13,3 +15,10 @@ usd = money  # an int is minor units, USD the default currency
 account = partial(make_account, balance=10**9, product="checking")
 make_ctx = partial(make_payer_context, payer=account(), counterparty=account(DEST_ID),
                    institution="harbor", timezone=TZ)
+
+
+def read(answer: object, currency: str = "USD") -> Any:
+    """A driver's answer, which must be data (contract version 3), as the answer object it
+    stands for: its ints amounts in ``currency`` (``Money``), its ``count(n)`` counts (``int``)."""
+    assert type(answer) is tuple, f"{answer!r} is not a data answer"
+    return read_answer(answer, currency)

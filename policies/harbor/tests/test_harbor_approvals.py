@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from harbor_support import AT, account, make_ctx, usd
+from harbor_support import AT, account, make_ctx, read, usd
 from pydantic import ValidationError
 
 from bank_core.contract import Decision, Kind
@@ -27,7 +27,7 @@ def minutes_ago(*minutes: int) -> tuple:
     (minutes_ago(59, 50, 40, 30, 20, 10, 0), Decision.REVIEW),        # 8th
 ])
 def test_sixth_outgoing_within_an_hour_is_reviewed(kind: Kind, earlier: tuple, decision: Decision) -> None:
-    answer = VELOCITY.decide(make_ctx(kind, 1_000, recent_out_at=earlier))
+    answer = read(VELOCITY.decide(make_ctx(kind, 1_000, recent_out_at=earlier)))
     assert answer.decision == decision
     assert answer.rule == "harbor.velocity_review" and answer.message
     assert answer.threshold == 6 and answer.observed == len(earlier) + 1
@@ -38,24 +38,23 @@ def test_velocity_window_is_open_at_its_start_and_closed_at_request_time() -> No
     exactly_60 = minutes_ago(60)
     just_inside = (AT - timedelta(minutes=60) + timedelta(microseconds=1),)
     after_request = (AT + timedelta(microseconds=1),)
-    assert VELOCITY.decide(make_ctx(Kind.WITHDRAWAL, 1, recent_out_at=exactly_60 + four_inside)).decision \
-        == Decision.APPROVE
-    assert VELOCITY.decide(make_ctx(Kind.WITHDRAWAL, 1, recent_out_at=just_inside + four_inside)).decision \
-        == Decision.REVIEW
-    assert VELOCITY.decide(make_ctx(Kind.WITHDRAWAL, 1, recent_out_at=four_inside + minutes_ago(0))).decision \
-        == Decision.REVIEW
-    assert VELOCITY.decide(make_ctx(Kind.WITHDRAWAL, 1, recent_out_at=four_inside + after_request)).decision \
-        == Decision.APPROVE
+    def decision(recent_out_at: tuple) -> Decision:
+        return read(VELOCITY.decide(make_ctx(Kind.WITHDRAWAL, 1, recent_out_at=recent_out_at))).decision
+
+    assert decision(exactly_60 + four_inside) == Decision.APPROVE
+    assert decision(just_inside + four_inside) == Decision.REVIEW
+    assert decision(four_inside + minutes_ago(0)) == Decision.REVIEW
+    assert decision(four_inside + after_request) == Decision.APPROVE
 
 
 def test_velocity_ignores_older_outgoing_transactions() -> None:
     old = minutes_ago(*range(61, 600, 10))
-    answer = VELOCITY.decide(make_ctx(Kind.TRANSFER, 1, recent_out_at=old + minutes_ago(4, 3, 2, 1)))
+    answer = read(VELOCITY.decide(make_ctx(Kind.TRANSFER, 1, recent_out_at=old + minutes_ago(4, 3, 2, 1))))
     assert answer.decision == Decision.APPROVE and answer.observed == 5
 
 
 def test_velocity_approves_deposits() -> None:
-    answer = VELOCITY.decide(make_ctx(Kind.DEPOSIT, 1, recent_out_at=minutes_ago(*range(10))))
+    answer = read(VELOCITY.decide(make_ctx(Kind.DEPOSIT, 1, recent_out_at=minutes_ago(*range(10)))))
     assert answer.decision == Decision.APPROVE and answer.rule == "harbor.velocity_review" and answer.message
 
 
@@ -63,8 +62,10 @@ def test_velocity_params() -> None:
     params = VelocityReview.Params()
     assert (params.max_per_window, params.window_minutes) == (6, 60)
     strict = VelocityReview(VelocityReview.Params(max_per_window=2, window_minutes=5))
-    assert strict.decide(make_ctx(Kind.WITHDRAWAL, 1, recent_out_at=minutes_ago(4))).decision == Decision.REVIEW
-    assert strict.decide(make_ctx(Kind.WITHDRAWAL, 1, recent_out_at=minutes_ago(5))).decision == Decision.APPROVE
+    assert read(strict.decide(make_ctx(Kind.WITHDRAWAL, 1, recent_out_at=minutes_ago(4)))).decision \
+        == Decision.REVIEW
+    assert read(strict.decide(make_ctx(Kind.WITHDRAWAL, 1, recent_out_at=minutes_ago(5)))).decision \
+        == Decision.APPROVE
     for bad in ({"max": 6}, {"max_per_window": 0}, {"max_per_window": 52}, {"max_per_window": "6"},
                 {"window_minutes": 0}, {"window_minutes": 24 * 60 + 1}, {"window_minutes": 60.0}):
         with pytest.raises(ValidationError):
@@ -81,7 +82,7 @@ def opened(days: int, extra: timedelta = timedelta(0)) -> object:
     (99_999, Decision.APPROVE), (100_000, Decision.APPROVE), (100_001, Decision.REVIEW),
 ])
 def test_new_account_withdrawal_over_one_thousand_is_reviewed(amount_minor: int, decision: Decision) -> None:
-    answer = NEW_ACCOUNT.decide(make_ctx(Kind.WITHDRAWAL, amount_minor, payer=opened(6)))
+    answer = read(NEW_ACCOUNT.decide(make_ctx(Kind.WITHDRAWAL, amount_minor, payer=opened(6))))
     assert answer.decision == decision
     assert answer.rule == "harbor.new_account_review" and answer.message
     assert answer.threshold == usd(100_000) and answer.observed == usd(amount_minor)
@@ -95,7 +96,7 @@ def test_new_account_withdrawal_over_one_thousand_is_reviewed(amount_minor: int,
     (timedelta(0), Decision.REVIEW),
 ])
 def test_new_means_opened_less_than_seven_days_before(age: timedelta, decision: Decision) -> None:
-    answer = NEW_ACCOUNT.decide(make_ctx(Kind.WITHDRAWAL, 100_001, payer=account(opened_at=AT - age)))
+    answer = read(NEW_ACCOUNT.decide(make_ctx(Kind.WITHDRAWAL, 100_001, payer=account(opened_at=AT - age))))
     assert answer.decision == decision and answer.message
     if decision == Decision.APPROVE:
         assert answer.threshold == 7 and answer.observed == age.days
@@ -103,7 +104,7 @@ def test_new_means_opened_less_than_seven_days_before(age: timedelta, decision: 
 
 @pytest.mark.parametrize("kind", [Kind.DEPOSIT, Kind.TRANSFER])
 def test_new_account_review_only_looks_at_withdrawals(kind: Kind) -> None:
-    answer = NEW_ACCOUNT.decide(make_ctx(kind, 900_000, payer=opened(0)))
+    answer = read(NEW_ACCOUNT.decide(make_ctx(kind, 900_000, payer=opened(0))))
     assert answer.decision == Decision.APPROVE and answer.rule == "harbor.new_account_review" and answer.message
 
 
@@ -111,7 +112,7 @@ def test_new_account_params() -> None:
     params = NewAccountReview.Params()
     assert (params.days, params.threshold) == (7, "1000.00")
     driver = NewAccountReview(NewAccountReview.Params(days=30, threshold="0"))
-    assert driver.decide(make_ctx(Kind.WITHDRAWAL, 1, payer=opened(29))).decision == Decision.REVIEW
+    assert read(driver.decide(make_ctx(Kind.WITHDRAWAL, 1, payer=opened(29)))).decision == Decision.REVIEW
     for bad in ({"age": 7}, {"days": -1}, {"days": "7"}, {"threshold": 1000}, {"threshold": "1e3"}):
         with pytest.raises(ValidationError):
             NewAccountReview.Params(**bad)

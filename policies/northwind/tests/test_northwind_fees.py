@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from northwind_support import make_ctx, usd
+from northwind_support import make_ctx, read, usd
 from pydantic import ValidationError
 
 from bank_core.contract import FeeAnswer, Kind, Tally
@@ -33,7 +33,7 @@ def charged(answer: FeeAnswer) -> int:
     (10**9, 2_500),       # far above: capped
 ])
 def test_transfer_fee_percent_with_min_and_max(amount_minor: int, fee_minor: int) -> None:
-    answer = TRANSFER.fees(make_ctx(Kind.TRANSFER, amount_minor))
+    answer = read(TRANSFER.fees(make_ctx(Kind.TRANSFER, amount_minor)))
     assert charged(answer) == fee_minor
     assert answer.rule == "northwind.transfer_fee"
     assert [line.rule for line in answer.lines] == ["northwind.transfer_fee"]
@@ -50,18 +50,18 @@ def test_transfer_fee_percent_with_min_and_max(amount_minor: int, fee_minor: int
 ])
 def test_transfer_fee_rounds_half_up_to_the_cent(amount_minor: int, fee_minor: int) -> None:
     driver = TransferFee(TransferFee.Params(min="0"))  # no floor, to see the rounding
-    assert charged(driver.fees(make_ctx(Kind.TRANSFER, amount_minor))) == fee_minor
+    assert charged(read(driver.fees(make_ctx(Kind.TRANSFER, amount_minor)))) == fee_minor
 
 
 def test_transfer_fee_that_rounds_to_zero_charges_no_line() -> None:
     driver = TransferFee(TransferFee.Params(min="0"))
-    answer = driver.fees(make_ctx(Kind.TRANSFER, 99))  # 0.00495 -> 0.00
+    answer = read(driver.fees(make_ctx(Kind.TRANSFER, 99)))  # 0.00495 -> 0.00
     assert answer.lines == () and answer.rule == "northwind.transfer_fee" and answer.message
 
 
 @pytest.mark.parametrize("kind", [Kind.DEPOSIT, Kind.WITHDRAWAL])
 def test_transfer_fee_ignores_other_kinds(kind: Kind) -> None:
-    answer = TRANSFER.fees(make_ctx(kind, 1_000_000, channel="atm"))
+    answer = read(TRANSFER.fees(make_ctx(kind, 1_000_000, channel="atm")))
     assert answer.lines == () and answer.rule == "northwind.transfer_fee" and answer.message
 
 
@@ -69,7 +69,7 @@ def test_transfer_fee_params() -> None:
     params = TransferFee.Params()
     assert (params.percent, params.min, params.max) == ("0.5", "0.25", "25.00")
     custom = TransferFee(TransferFee.Params(percent="1.25", min="1.00", max="3.00"))
-    assert charged(custom.fees(make_ctx(Kind.TRANSFER, 20_000))) == 250
+    assert charged(read(custom.fees(make_ctx(Kind.TRANSFER, 20_000)))) == 250
     for bad in ({"pct": "1"}, {"percent": 0.5}, {"percent": "-1"}, {"min": "1e2"},
                 {"max": 25}, {"min": "30.00", "max": "25.00"}):
         with pytest.raises(ValidationError):
@@ -88,7 +88,7 @@ def atm_month(count: int) -> dict:
     (5, 200), (40, 200),  # and every one after
 ])
 def test_atm_fee_after_four_free_withdrawals_a_month(before: int, fee_minor: int) -> None:
-    answer = ATM.fees(make_ctx(Kind.WITHDRAWAL, 2_000, channel="atm", month=atm_month(before)))
+    answer = read(ATM.fees(make_ctx(Kind.WITHDRAWAL, 2_000, channel="atm", month=atm_month(before))))
     assert charged(answer) == fee_minor
     assert answer.rule == "northwind.atm_withdrawal_fee" and answer.message
     assert all(line.rule == "northwind.atm_withdrawal_fee" for line in answer.lines)
@@ -99,14 +99,14 @@ def test_atm_fee_counts_only_atm_withdrawals_of_the_month() -> None:
              (Kind.TRANSFER, "atm"): Tally(50_000, 0, 9),
              (Kind.WITHDRAWAL, "atm"): Tally(6_000, 0, 3)}
     day = {(Kind.WITHDRAWAL, "atm"): Tally(20_000, 0, 9)}  # today's counter is not the month's
-    assert ATM.fees(make_ctx(Kind.WITHDRAWAL, 2_000, channel="atm", month=month, day=day)).lines == ()
+    assert read(ATM.fees(make_ctx(Kind.WITHDRAWAL, 2_000, channel="atm", month=month, day=day))).lines == ()
 
 
 @pytest.mark.parametrize(("kind", "channel"), [
     (Kind.WITHDRAWAL, "branch"), (Kind.WITHDRAWAL, "ATM"), (Kind.DEPOSIT, "atm"), (Kind.TRANSFER, "atm"),
 ])
 def test_atm_fee_ignores_other_channels_and_kinds(kind: Kind, channel: str) -> None:
-    answer = ATM.fees(make_ctx(kind, 2_000, channel=channel, month=atm_month(10)))
+    answer = read(ATM.fees(make_ctx(kind, 2_000, channel=channel, month=atm_month(10))))
     assert answer.lines == () and answer.rule == "northwind.atm_withdrawal_fee" and answer.message
 
 
@@ -114,7 +114,7 @@ def test_atm_fee_params() -> None:
     params = AtmWithdrawalFee.Params()
     assert (params.free_per_month, params.fee, params.channel) == (4, "2.00", "atm")
     driver = AtmWithdrawalFee(AtmWithdrawalFee.Params(free_per_month=0, fee="3.50", channel="kiosk"))
-    answer = driver.fees(make_ctx(Kind.WITHDRAWAL, 2_000, channel="kiosk"))
+    answer = read(driver.fees(make_ctx(Kind.WITHDRAWAL, 2_000, channel="kiosk")))
     assert answer.lines[0].amount == usd(350)
     for bad in ({"free": 4}, {"free_per_month": -1}, {"free_per_month": "4"}, {"free_per_month": 4.0},
                 {"fee": 2}, {"fee": "2.0.0"}, {"channel": ""}):
