@@ -434,13 +434,17 @@ class Chunk:
         fee_income = self.internal.get(("fee_income", currency))
         if cash is None or fee_income is None:
             raise InvalidRequest(f"currency: institution {inst.id} has no internal accounts in {currency}")
-        for acc in (source, dest):  # (limits.check_at_window has bounded at already)
-            if acc and at < as_utc(records[acc].opened_at):
-                raise InvalidRequest(f"at: {at_iso} is before account {acc} was opened "
-                                     f"({as_utc(records[acc].opened_at).isoformat()})")
+        # (limits.check_at_window has bounded ``at`` already; an account record's
+        # times are aware UTC, as the accounts server reads them)
+        if source and at < records[source].opened_at or dest and at < records[dest].opened_at:
+            acc = source if source and at < records[source].opened_at else dest
+            raise InvalidRequest(f"at: {at_iso} is before account {acc} was opened "
+                                 f"({records[acc].opened_at.isoformat()})")  # type: ignore[index]
         local_date = at.astimezone(self.tz).date()
-        if wire:
+        closed: Any = ()
+        if source and records[source].status == _CLOSED or dest and records[dest].status == _CLOSED:
             closed = [a for a in (source, dest) if a and records[a].status == _CLOSED]
+        if wire:
             verdict = Verdict("rejected", ACCOUNT_CLOSED, kernel=(ACCOUNT_CLOSED, f"account {closed[0]} is closed")
                               ) if closed else None
             ctx = None if closed else self.wire_context(body[0], amount_minor, currency, request, at, at_iso,
@@ -453,7 +457,6 @@ class Chunk:
             usage = _NO_USAGE if not inst.reads else UsageCounters()
         else:
             usage = self.usage_view(source, local_date, at)  # type: ignore[arg-type]
-        closed = [a.id for a in (src, dst) if a is not None and a.status is AccountStatus.CLOSED]
         ctx = verdict = None
         if closed:
             verdict = Verdict("rejected", ACCOUNT_CLOSED,

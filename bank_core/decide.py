@@ -405,7 +405,7 @@ def _with_fees(ctx: PolicyContext, fees: Money) -> PolicyContext:
 
 
 def _timed(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver], skip_fees: bool,
-           slots: Sequence[Slot], dog: _Watchdog | None = None) -> Verdict:
+           slots: Sequence[Slot], smallest_ms: int, dog: _Watchdog | None = None) -> Verdict:
     """Run once under the wall clock; re-run with every driver timed on its
     processor clock only if the row as a whole took more than the smallest
     budget involved (see the module docstring). The
@@ -418,7 +418,7 @@ def _timed(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver], sk
         started = _wall_ns()
         verdict = _evaluate(drivers, ctx, progress, skip_fees, slots, _call_fast, attempts)
         spent_ns = _wall_ns() - started - (_GcClock.total_ns - gc_before)  # >= the processor time spent
-        if spent_ns > _budgets(drivers, slots)[0] * 1_000_000:
+        if spent_ns > smallest_ms * 1_000_000:  # (the smallest budget among the drivers in ``slots``)
             progress.clear()
             attempts.clear()
             if dog is not None:
@@ -528,15 +528,16 @@ class Evaluator:
     def evaluate(self, drivers: Drivers, ctx: PolicyContext, *, skip_fees: bool = False,
                  slots: Sequence[Slot] = _ALL_SLOTS) -> Verdict:
         progress: list[BoundDriver] = []
-        budget_ms = _budgets(drivers, slots)[1] + HANG_GRACE_MS
+        smallest_ms, total_ms = _budgets(drivers, slots)
+        budget_ms = total_ms + HANG_GRACE_MS
         dog = self._main_watchdog()
         if dog is None:
-            return self._evaluate_on_worker(drivers, ctx, progress, skip_fees, slots, budget_ms)
+            return self._evaluate_on_worker(drivers, ctx, progress, skip_fees, slots, smallest_ms, budget_ms)
         dog.limit_s = budget_ms / 1000
         dog.rows += 1
         dog.in_drivers = True
         try:
-            return _timed(drivers, ctx, progress, skip_fees, slots, dog)
+            return _timed(drivers, ctx, progress, skip_fees, slots, smallest_ms, dog)
         except _Hang:
             return _hung(progress, budget_ms)
         finally:
@@ -557,14 +558,14 @@ class Evaluator:
         return self._watchdog
 
     def _evaluate_on_worker(self, drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
-                            skip_fees: bool, slots: Sequence[Slot], budget_ms: int) -> Verdict:
+                            skip_fees: bool, slots: Sequence[Slot], smallest_ms: int, budget_ms: int) -> Verdict:
         box: list[Any] = []
         done = threading.Event()
         with self._lock:
             if self._worker is None:
                 self._worker = _Worker()
             worker = self._worker
-            worker.jobs.put((lambda: _timed(drivers, ctx, progress, skip_fees, slots), box, done))
+            worker.jobs.put((lambda: _timed(drivers, ctx, progress, skip_fees, slots, smallest_ms), box, done))
             finished = done.wait(budget_ms / 1000)
             if not finished:
                 self._worker = None  # abandon the stuck thread; the next call gets a new one

@@ -18,7 +18,6 @@ from bank_core.decide import Drivers, Evaluator
 from bank_core.fastmake import account_snapshot
 from bank_core.seal import check_seals
 from bank_core.ledger import BalanceRow, load_balances
-from bank_core.messages import as_utc
 from bank_core.ports import AccountRecord, AccountsPort, AuditPort
 from bank_core.terms import Terms
 
@@ -76,8 +75,8 @@ def snapshot(record: AccountRecord, balance: BalanceRow, exclude_hold: list[int]
         dpend -= exclude_hold[2]
         cpend -= exclude_hold[3]
     return account_snapshot(record.id, record.currency, _STATUS[record.status], record.product,
-                            as_utc(record.opened_at), balance.credits_posted - balance.debits_posted,
-                            dpend, cpend)
+                            record.opened_at, balance.credits_posted - balance.debits_posted,
+                            dpend, cpend)  # (a record's times are aware UTC: ``bank_accounts.server``)
 
 
 _STATUS = {s.value: s for s in AccountStatus}
