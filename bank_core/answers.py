@@ -35,25 +35,13 @@ def data_answer(answer: tuple[Any, ...], answer_type: type, currency: str) -> tu
     else a copy with each ``Money`` as minor units (``[minor, currency]`` in
     another currency), a count given as ``[n]`` as ``(n,)`` and other text (a
     ``StrEnum``, a bool) as ``str``. Raises :class:`BadData`.
-    ``answer_type``: the slot's answer type."""
+    ``answer_type``: the slot's answer type.
+
+    An answer that passes is remembered by its outcome, rule, template and
+    length in :data:`KNOWN` (when its outcome is a ``str`` itself), so that
+    the kernel (``bank_core.decide._call_fast``) checks the next one of that
+    shape by its values' types alone: ints, ``None`` and text."""
     n = len(answer)
-    try:  # the common case first: outcome, rule, template and length seen whole before; ints, None, text
-        if answer_type is FeeAnswer:
-            if answer[2] is _NO_LINES and (answer_type, answer[0], answer[1], answer[3], n) in _KNOWN:
-                for value in answer[4:]:
-                    if type(value) not in _PLAIN:
-                        break
-                else:
-                    return answer
-        elif (answer_type, answer[0], answer[1], answer[4], n) in _KNOWN and type(answer[2]) in _VALUE \
-                and type(answer[3]) in _VALUE:
-            for value in answer[5:]:
-                if type(value) not in _PLAIN:
-                    break
-            else:
-                return answer
-    except (IndexError, TypeError):  # too short, or something unhashable in it: the check below says what
-        pass
     fee = answer_type is FeeAnswer
     head = 4 if fee else 5
     if n < head or type(answer[0]) is not str or answer[0] not in _LETTERS[answer_type]:
@@ -101,17 +89,17 @@ def data_answer(answer: tuple[Any, ...], answer_type: type, currency: str) -> tu
         except (IndexError, KeyError, ValueError, AttributeError) as exc:
             raise BadData(f"answered a template that does not render: {exc}") from None
         _TEMPLATES_OK.add(key)
-    if type(answer[0]) is str:  # (a str, not a subclass: the lookup above matches by value)
-        if len(_KNOWN) >= _KNOWN_MAX:  # rules or templates made per call: keep memory bounded
-            _KNOWN.clear()
-        _KNOWN.add((answer_type, answer[0], rule, template, n))
+    if type(answer[0]) is str:  # (a str, not a subclass: the kernel's lookup matches by value)
+        if len(KNOWN) >= _KNOWN_MAX:  # rules or templates made per call: keep memory bounded
+            KNOWN.clear()
+        KNOWN.add((answer_type, answer[0], rule, template, n))
     return answer
 
 
-_NO_LINES = ()
-_PLAIN = frozenset({int, str})
-_VALUE = frozenset({int, type(None)})
-_KNOWN: set[tuple[Any, ...]] = set()  # (answer type, outcome, rule, template, length) checked whole
+NO_LINES = ()  # (the empty tuple: a fee answer without lines)
+PLAIN = frozenset({int, str})  # the types of a known answer's message arguments that need no check
+VALUE = frozenset({int, type(None)})  # and of its threshold and observed value
+KNOWN: set[tuple[Any, ...]] = set()  # (answer type, outcome, rule, template, length) checked whole
 _KNOWN_MAX = 4096
 
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bank_core import guard  # issue 13: the runtime I/O guard
-from bank_core.answers import MAX_FEE_LINES_PER_DRIVER, BadData, data_answer
+from bank_core.answers import KNOWN, MAX_FEE_LINES_PER_DRIVER, NO_LINES, PLAIN, VALUE, BadData, data_answer
 from bank_core.contract import (
     DATA_VERSION,
     ApprovalAnswer,
@@ -268,6 +268,24 @@ def _call_fast(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: 
     if attempts:  # the driver swallowed the refusal
         raise DriverFault(DRIVER_FORBIDDEN, bound, guard.describe(bound.name, attempts))
     if type(answer) is tuple and bound.driver.contract_version >= DATA_VERSION:
+        n = len(answer)
+        try:  # a shape ``data_answer`` has passed whole before: only the values' types are left to check
+            if answer_type is FeeAnswer:
+                if answer[2] is NO_LINES and (answer_type, answer[0], answer[1], answer[3], n) in KNOWN:
+                    for value in answer[4:]:
+                        if type(value) not in PLAIN:
+                            break
+                    else:
+                        return answer
+            elif (answer_type, answer[0], answer[1], answer[4], n) in KNOWN and type(answer[2]) in VALUE \
+                    and type(answer[3]) in VALUE:
+                for value in answer[5:]:
+                    if type(value) not in PLAIN:
+                        break
+                else:
+                    return answer
+        except (IndexError, TypeError):  # too short, or something unhashable: the whole check says what
+            pass
         try:
             return data_answer(answer, answer_type, ctx.request.amount.currency)
         except BadData as exc:

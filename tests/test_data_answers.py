@@ -193,3 +193,40 @@ def test_every_kind_of_value_goes_through_the_real_pipeline_and_is_explained(ser
                        "message": "available 100.00 USD covers 25.00 USD", "threshold": "25.00 USD",
                        "observed": "100.00 USD", "code": None}]
     assert service.audit_verify(inst).ok
+
+
+class _Answers:
+    """A version-3 driver that answers what it is told to (one fake, inside a unit test of the kernel's call)."""
+
+    contract_version = 3
+
+    def __init__(self) -> None:
+        self.next: Any = None
+
+    def check(self, _ctx: Any) -> Any:
+        return self.next
+
+
+@pytest.mark.parametrize("bad", [
+    passes("t.known", 100, 250, "{} of {}", 250, 1.5),  # a float argument
+    passes("t.known", 100, [1, 2], "{} of {}", 250, 100),  # a list that is not a count
+    passes("t.known", True, 250, "{} of {}", 250, 100),  # a bool threshold
+    passes("t.known", 100, 250, "{} of {}", 250, None),  # None as an argument
+])
+def test_a_known_shape_still_has_its_values_checked(bad: Any) -> None:
+    """The kernel checks an answer of a shape it has seen whole by its values' types alone: a value
+    of a type the whole check would refuse still goes to the whole check, and is refused."""
+    from bank_core.decide import DRIVER_BAD_ANSWER, DriverFault, _call_fast
+    from bank_core.testing import make_context
+
+    driver = _Answers()
+    bound = BoundDriver(Slot.LIMIT, "t.known", "dist", driver, 50)  # type: ignore[arg-type]
+    ctx = make_context("withdrawal", "2.50")
+    good = passes("t.known", 100, 250, "{} of {}", 250, 100)
+    for _ in range(2):  # the second time through the known shape
+        driver.next = good
+        assert _call_fast(bound, driver.check, ctx, LimitAnswer, [], []) is good  # type: ignore[arg-type]
+    driver.next = bad
+    with pytest.raises(DriverFault) as raised:
+        _call_fast(bound, driver.check, ctx, LimitAnswer, [], [])  # type: ignore[arg-type]
+    assert raised.value.code == DRIVER_BAD_ANSWER and "t.known" in str(raised.value)
