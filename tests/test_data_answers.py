@@ -41,6 +41,7 @@ from bank_core.messages import TxnRequest
 from bank_core.record import dumps, encode_answers
 from bank_core.registry import BoundDriver
 from bank_core.service import BankService
+from bank_core.wire import WireTexts, encode_verdict
 from bank_core.testing import check_driver, check_driver_class
 from bank_test_support import deposit, usd
 from conftest import profile_doc
@@ -148,6 +149,12 @@ def test_a_data_answer_is_recorded_and_explained_as_the_object_it_stands_for() -
         dumps(list(encode_answers(objects, USD, Terms(), Terms().driver)))
     assert [r.to_dict() for r in data.reasons()] == [r.to_dict() for r in objects.reasons()]
     assert [read_answer(a, USD) for _, a in data.answers] == [a for _, a in objects.answers]
+    # and a policy server sends it as it sends the object (the same wire text, texts numbered alike)
+    index = {id(BOUND): 0}
+    data_texts, object_texts = WireTexts(["seeded"]), WireTexts(["seeded"])
+    assert dumps(encode_verdict(data, index, USD, data_texts)) == dumps(encode_verdict(objects, index, USD,
+                                                                                      object_texts))
+    assert data_texts.fresh == object_texts.fresh
 
 
 def test_the_kernels_own_drivers_answer_with_data_and_conform() -> None:
