@@ -81,7 +81,16 @@ from bank_core._package_checks import (
     package_drivers,
     read_profile,
 )
-from bank_core.contract import MAX_AMOUNT_MINOR, NAMESPACES, Kind, PolicyContext, Slot
+from bank_core.answers import BadData, data_answer
+from bank_core.contract import (
+    ANSWER_TYPES,
+    MAX_AMOUNT_MINOR,
+    NAMESPACES,
+    Kind,
+    PolicyContext,
+    Slot,
+    read_answer,
+)
 from bank_core.hints import did_you_mean
 
 __all__ = [
@@ -92,8 +101,38 @@ __all__ = [
     "CHECKS", "Problem", "check_driver", "check_driver_class", "DriverConformance",
     "profile_conformance", "installed_entry_points", "assert_profile_lists_installed",
     "package_drivers", "assert_driver_shape", "assert_answers_keep_the_contract", "read_profile",
-    "assert_profile_params_are_defaults", "assert_no_float",
+    "assert_profile_params_are_defaults", "assert_no_float", "read_checked",
 ]
+
+
+# --------------------------------------------------------------------------
+# Reading answers
+# --------------------------------------------------------------------------
+
+_SLOT_OF_OUTCOME = {"f": Slot.FEE, "n": Slot.FEE, "p": Slot.LIMIT, "x": Slot.LIMIT,
+                    "a": Slot.APPROVAL, "v": Slot.APPROVAL, "r": Slot.APPROVAL}
+
+
+def read_checked(answer: Any, currency: str = "USD") -> Any:
+    """A driver's answer as the kernel takes it. A data answer (contract
+    version 3) must pass the kernel's own check (else ``AssertionError``
+    with the kernel's words) and is read as the answer object it stands
+    for, in ``currency`` (an int is ``Money(int, currency)``, ``count(n)``
+    is ``n``); an answer object is returned as it is::
+
+        answer = read_checked(SingleTransactionLimit(params).check(ctx))
+        assert answer.passed is False and answer.threshold == money(1_000_000)
+    """
+    if type(answer) is not tuple:
+        return answer
+    slot = _SLOT_OF_OUTCOME.get(answer[0]) if answer and type(answer[0]) is str else None
+    if slot is None:
+        raise AssertionError(f"{answer!r} is no answer: make it with the contract's helpers (passes, fails, ...)")
+    try:
+        checked = data_answer(answer, ANSWER_TYPES[slot], currency)
+    except BadData as exc:
+        raise AssertionError(f"the kernel refuses {answer!r} (driver_bad_answer): the driver {exc}") from None
+    return read_answer(checked, currency)
 
 
 # --------------------------------------------------------------------------

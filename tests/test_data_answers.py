@@ -237,3 +237,17 @@ def test_a_known_shape_still_has_its_values_checked(bad: Any) -> None:
     with pytest.raises(DriverFault) as raised:
         _call_fast(bound, driver.check, ctx, LimitAnswer, [], [])  # type: ignore[arg-type]
     assert raised.value.code == DRIVER_BAD_ANSWER and "t.known" in str(raised.value)
+
+
+def test_the_kit_reads_an_answer_as_the_kernel_takes_it() -> None:
+    from bank_core.testing import read_checked
+
+    assert read_checked(fails("r", 100, 250, "{} over {}", 250, 100)) == LimitAnswer(
+        False, "r", Text("{} over {}", Money(250, USD), Money(100, USD)), Money(100, USD), Money(250, USD))
+    assert read_checked(no_fee("r"), "JPY") == FeeAnswer("r", (), "")
+    objects = LimitAnswer(True, "r")
+    assert read_checked(objects) is objects
+    with pytest.raises(AssertionError, match="driver_bad_answer.*fees must be positive ints"):
+        read_checked(charges("r", (fee_line("r", -5),)))
+    with pytest.raises(AssertionError, match="is no answer"):
+        read_checked(("z", "r"))

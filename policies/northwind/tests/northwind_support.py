@@ -6,8 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from bank_core.contract import read_answer
-from bank_core.testing import DEST_ID, make_account, make_payer_context, money
+from bank_core.testing import DEST_ID, make_account, make_payer_context, money, read_checked
 
 TZ = "America/New_York"
 usd = money  # an int is minor units, USD the default currency
@@ -17,7 +16,8 @@ make_ctx = partial(make_payer_context, payer=account(), counterparty=account(DES
 
 
 def read(answer: object, currency: str = "USD") -> Any:
-    """A driver's answer, which must be data (contract version 3), as the answer object it
-    stands for: its ints amounts in ``currency`` (``Money``), its ``count(n)`` counts (``int``)."""
+    """A driver's answer, which must be data (contract version 3) that the kernel's own check
+    passes, as the answer object it stands for: its ints amounts in ``currency`` (``Money``),
+    its ``count(n)`` counts (``int``)."""
     assert type(answer) is tuple, f"{answer!r} is not a data answer"
-    return read_answer(answer, currency)
+    return read_checked(answer, currency)
