@@ -79,9 +79,11 @@ Version policy
 --------------
 ``CONTRACT_VERSION`` is an integer. It is bumped when a change could break an
 existing driver: a field removed or renamed in a type a driver receives, a
-changed meaning of a field, a new abstract method, or a changed answer type.
-Adding an optional field with a default to a type a driver receives, or a new
-helper, does not bump it. The kernel accepts drivers declaring any version in
+changed meaning of a field, a new abstract method, or a changed answer type;
+and when drivers may answer in a form an older kernel would refuse (version
+3: data answers), so that such a driver is refused by an older kernel when a
+profile is applied, not by every transaction. Adding an optional field with
+a default to a type a driver receives, or a new helper, does not bump it. The kernel accepts drivers declaring any version in
 ``SUPPORTED_CONTRACT_VERSIONS`` (inclusive range) and refuses others when a
 profile is applied and by ``bank plugins check``.
 """
