@@ -110,6 +110,7 @@ from bank_core.money import (
     format_minor,
     parse_minor,
 )
+from bank_core.money import _checked as _money_of
 from bank_core.slots import setters
 
 __all__ = [
@@ -287,7 +288,10 @@ class AccountSnapshot:
 
     @property
     def available(self) -> Money:
-        return self.posted - self.held_out
+        posted, held_out = self.posted, self.held_out
+        if type(posted) is Money and type(held_out) is Money and posted.currency == held_out.currency:
+            return _money_of(posted.amount_minor - held_out.amount_minor, posted.currency)  # (checked values)
+        return posted - held_out  # (raises, naming the currencies)
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,8 +99,12 @@ class TxnRequest:
                 raise InvalidRequest(str(exc)) from None
         if not isinstance(self.channel, str) or not _CHANNEL_RE.match(self.channel):
             raise InvalidRequest(f"channel: {self.channel!r} must be 1-64 characters of a-z, 0-9, '_' or '-'")
-        limits.check_text(self.memo, "memo", MAX_MEMO_LENGTH)
-        limits.check_text(self.actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
+        memo, actor = self.memo, self.actor
+        if memo != "" or type(memo) is not str:  # (most rows carry no memo)
+            limits.check_text(memo, "memo", MAX_MEMO_LENGTH)
+        if actor is not _ACTOR_OK[0]:  # (a file's rows share one actor: checked once)
+            limits.check_text(actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
+            _ACTOR_OK[0] = actor
         if self.at is not None and (not isinstance(self.at, datetime) or self.at.tzinfo is None):
             raise InvalidRequest(f"at: {self.at!r} must be a time with a timezone, e.g. 2026-11-22T10:00:00Z")
         if self.at is not None:
@@ -109,6 +113,7 @@ class TxnRequest:
 
 
 _SENT_KINDS = {kind.value: kind for kind in Kind if kind is not Kind.REVERSAL}
+_ACTOR_OK: list[object] = [None]  # the last actor ``check_shape`` passed (the very object: text is immutable)
 _REQUEST_SET = setters(TxnRequest, "institution", "ref", "kind", "amount", "source", "dest", "currency", "channel",
                        "memo", "at", "actor")
 
