@@ -270,8 +270,8 @@ def _call_fast(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: 
     if type(answer) is tuple and bound.driver.contract_version >= DATA_VERSION:
         n = len(answer)
         try:  # a shape ``data_answer`` has passed whole before: only the values' types are left to check
-            if answer_type is FeeAnswer:
-                if answer[2] is NO_LINES and (answer_type, answer[0], answer[1], answer[3], n) in KNOWN:
+            if answer_type is FeeAnswer:  # (only "no fee" without lines: a fee's lines are checked each time)
+                if answer[2] is NO_LINES and answer[0] == "n" and (answer_type, "n", answer[1], answer[3], n) in KNOWN:
                     for value in answer[4:]:
                         if type(value) not in PLAIN:
                             break
@@ -286,10 +286,7 @@ def _call_fast(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: 
                     return answer
         except (IndexError, TypeError):  # too short, or something unhashable: the whole check says what
             pass
-        try:
-            return data_answer(answer, answer_type, ctx.request.amount.currency)
-        except BadData as exc:
-            raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} {exc}") from None
+        return _check_data(bound, answer, answer_type, ctx)
     return _check(bound, answer, answer_type, ctx)
 
 

@@ -251,3 +251,27 @@ def test_the_kit_reads_an_answer_as_the_kernel_takes_it() -> None:
         read_checked(charges("r", (fee_line("r", -5),)))
     with pytest.raises(AssertionError, match="is no answer"):
         read_checked(("z", "r"))
+
+
+def test_a_fee_answer_that_says_fee_without_lines_is_refused_after_good_ones() -> None:
+    """A known fee shape is no licence: "f" with no lines is refused even after the same rule and
+    template were answered with lines."""
+    from bank_core.decide import DRIVER_BAD_ANSWER, DriverFault, _call_fast
+    from bank_core.testing import make_context
+
+    class Fees(_Answers):
+        def fees(self, ctx: Any) -> Any:
+            return self.next
+
+    driver = Fees()
+    bound = BoundDriver(Slot.FEE, "t.fee", "dist", driver, 50)  # type: ignore[arg-type]
+    ctx = make_context("withdrawal", "2.50")
+    for _ in range(2):
+        driver.next = charges("t.fee", (fee_line("t.fee", 25, "memo"),), "fee {}", 25)
+        assert _call_fast(bound, driver.fees, ctx, FeeAnswer, [], [])[0] == "f"  # type: ignore[arg-type]
+        driver.next = no_fee("t.fee", "fee {}", 0)
+        assert _call_fast(bound, driver.fees, ctx, FeeAnswer, [], [])[0] == "n"  # type: ignore[arg-type]
+    driver.next = ("f", "t.fee", (), "fee {}", 25)
+    with pytest.raises(DriverFault) as raised:
+        _call_fast(bound, driver.fees, ctx, FeeAnswer, [], [])  # type: ignore[arg-type]
+    assert raised.value.code == DRIVER_BAD_ANSWER and "with 0 fee lines" in str(raised.value)
