@@ -834,13 +834,17 @@ def check_rows(inst: InstitutionView, requests: list[TxnRequest], now: datetime,
     whose shape, time or channel is wrong, before anything is loaded."""
     kinds: list[Kind | None] = []
     outcomes: list[Outcome | None] = []
+    earliest, latest = now - inst.at_window[0], now + inst.at_window[1]
     for offset, request in enumerate(requests):
         try:
             if request.institution != inst.id:
                 raise InvalidRequest(f"institution: {request.institution!r} is not this batch's institution {inst.id!r}")
             kind = request.check_shape()
-            check_at_window(request.at, now, *inst.at_window)  # before any time arithmetic
-            check_choice("channel", request.channel, inst.channels, inst.id)
+            at = request.at  # (aware and in range: ``check_shape``)
+            if at is not None and not earliest <= at <= latest:  # before any time arithmetic
+                check_at_window(at, now, *inst.at_window)  # (raises, saying the window)
+            if inst.channels and request.channel not in inst.channels:
+                check_choice("channel", request.channel, inst.channels, inst.id)  # (raises, saying which)
             kinds.append(kind)
             outcomes.append(None)
         except BankError as exc:

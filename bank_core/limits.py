@@ -170,12 +170,14 @@ def format_duration(value: timedelta) -> str:
 
 def check_at_window(at: datetime | None, now: datetime, max_backdate: timedelta,
                     max_future: timedelta) -> None:
-    """An ``at`` must fall in [now - max_backdate, now + max_future]."""
+    """An ``at`` must fall in [now - max_backdate, now + max_future]. It has
+    passed ``check_time`` already (``TxnRequest.check_shape``), so it is only
+    read again in UTC for the message."""
     if at is None:
         return
-    moment = check_time(at, "at")
     earliest, latest = now - max_backdate, now + max_future
-    if not earliest <= moment <= latest:
+    if not earliest <= at <= latest:
+        moment = check_time(at, "at")
         raise InvalidRequest(
             f"at: {moment.isoformat()} is outside the institution's window of "
             f"{format_duration(max_backdate)} back to {format_duration(max_future)} ahead "
