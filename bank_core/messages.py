@@ -83,14 +83,18 @@ class TxnRequest:
             shown = self.amount if isinstance(self.amount, str) else f"{self.amount!r} ({type(self.amount).__name__})"
             raise InvalidRequest(f"amount: {shown!r} is not a plain positive decimal amount like \"10.50\"")
         needs = _NEEDS[kind]
-        for label, value, needed in (("from", self.source, needs[0]), ("to", self.dest, needs[1])):
-            if needed and not value:
-                raise InvalidRequest(f"{label}: a {kind} needs a '{label}' account")
-            if not needed and value:
-                raise InvalidRequest(f"{label}: a {kind} takes no '{label}' account")
-            if value and not limits.is_id(value):
-                raise NotFound(f"{label}: account {limits.shown(value)} not found")
-        if kind is Kind.TRANSFER and self.source == self.dest:
+        source, dest = self.source, self.dest
+        if (not source) is needs[0] or (not dest) is needs[1] or not (
+                not source or type(source) is str and _ID_MATCH(source)) or not (
+                not dest or type(dest) is str and _ID_MATCH(dest)):  # (the common case: one test)
+            for label, value, needed in (("from", source, needs[0]), ("to", dest, needs[1])):
+                if needed and not value:
+                    raise InvalidRequest(f"{label}: a {kind} needs a '{label}' account")
+                if not needed and value:
+                    raise InvalidRequest(f"{label}: a {kind} takes no '{label}' account")
+                if value and not limits.is_id(value):
+                    raise NotFound(f"{label}: account {limits.shown(value)} not found")
+        if kind is Kind.TRANSFER and source == dest:
             raise InvalidRequest("to: a transfer needs two different accounts")
         if self.currency is not None:
             try:
@@ -105,14 +109,17 @@ class TxnRequest:
         if actor is not _ACTOR_OK[0]:  # (a file's rows share one actor: checked once)
             limits.check_text(actor, "actor", limits.MAX_ACTOR_LENGTH, required=True)
             _ACTOR_OK[0] = actor
-        if self.at is not None and (not isinstance(self.at, datetime) or self.at.tzinfo is None):
-            raise InvalidRequest(f"at: {self.at!r} must be a time with a timezone, e.g. 2026-11-22T10:00:00Z")
-        if self.at is not None:
-            limits.check_time(self.at, "at")
+        at = self.at
+        if at is not None:
+            if not isinstance(at, datetime) or at.tzinfo is None:
+                raise InvalidRequest(f"at: {at!r} must be a time with a timezone, e.g. 2026-11-22T10:00:00Z")
+            if at.tzinfo is not timezone.utc or not limits.EARLIEST <= at < limits.LATEST:
+                limits.check_time(at, "at")  # (in UTC and in range: nothing to check again)
         return kind
 
 
 _SENT_KINDS = {kind.value: kind for kind in Kind if kind is not Kind.REVERSAL}
+_ID_MATCH = limits._ID_RE.match  # (``limits.is_id`` without the call, for the common case)
 _ACTOR_OK: list[object] = [None]  # the last actor ``check_shape`` passed (the very object: text is immutable)
 _REQUEST_SET = setters(TxnRequest, "institution", "ref", "kind", "amount", "source", "dest", "currency", "channel",
                        "memo", "at", "actor")
