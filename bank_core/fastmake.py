@@ -28,7 +28,7 @@ money = _checked  # ``Money(amount_minor, currency)`` for an int and a known cur
 
 
 # (the three values a row builds most, field by field without a loop: ~1.5 us
-# a row less than ``bank_core.slots.make``)
+# a row less than setting them in a loop over the setters)
 _S_ID, _S_CURRENCY, _S_STATUS, _S_PRODUCT, _S_OPENED, _S_POSTED, _S_HELD_OUT, _S_HELD_IN = setters(
     AccountSnapshot, "id", "currency", "status", "product", "opened_at", "posted", "held_out", "held_in")
 _R_INSTITUTION, _R_KIND, _R_AMOUNT, _R_SOURCE, _R_DEST, _R_CHANNEL, _R_MEMO, _R_AT = setters(

@@ -19,7 +19,7 @@ from bank_core import limits
 from bank_core.errors import InvalidRequest, NotFound
 from bank_core.limits import MAX_MEMO_LENGTH, MAX_REF_LENGTH
 from bank_core.money import MoneyError, check_currency
-from bank_core.slots import make, setters
+from bank_core.slots import setters
 
 DEFAULT_CHANNEL = "branch"
 _CHANNEL_RE = re.compile(r"\A[a-z0-9_-]{1,64}\Z")
@@ -121,8 +121,10 @@ class TxnRequest:
 _SENT_KINDS = {kind.value: kind for kind in Kind if kind is not Kind.REVERSAL}
 _ID_MATCH = limits._ID_RE.match  # (``limits.is_id`` without the call, for the common case)
 _ACTOR_OK: list[object] = [None]  # the last actor ``check_shape`` passed (the very object: text is immutable)
-_REQUEST_SET = setters(TxnRequest, "institution", "ref", "kind", "amount", "source", "dest", "currency", "channel",
-                       "memo", "at", "actor")
+(_R_INSTITUTION, _R_REF, _R_KIND, _R_AMOUNT, _R_SOURCE, _R_DEST, _R_CURRENCY, _R_CHANNEL, _R_MEMO, _R_AT,
+ _R_ACTOR) = setters(TxnRequest, "institution", "ref", "kind", "amount", "source", "dest", "currency", "channel",
+                     "memo", "at", "actor")
+_new = object.__new__
 
 
 def request_of(institution: str, ref: str, kind: str, amount: str, source: str | None, dest: str | None,
@@ -131,8 +133,19 @@ def request_of(institution: str, ref: str, kind: str, amount: str, source: str |
     (a frozen dataclass's ``__init__`` sets each through
     ``object.__setattr__``): for a file's rows, checked by ``check_shape``
     like any other."""
-    return make(TxnRequest, _REQUEST_SET, institution, ref, kind, amount, source, dest, currency, channel, memo,
-                at, actor)
+    r = _new(TxnRequest)  # (field by field, no loop: one a row of a file)
+    _R_INSTITUTION(r, institution)
+    _R_REF(r, ref)
+    _R_KIND(r, kind)
+    _R_AMOUNT(r, amount)
+    _R_SOURCE(r, source)
+    _R_DEST(r, dest)
+    _R_CURRENCY(r, currency)
+    _R_CHANNEL(r, channel)
+    _R_MEMO(r, memo)
+    _R_AT(r, at)
+    _R_ACTOR(r, actor)
+    return r
 
 
 # (needs a 'from' account, needs a 'to' account) per kind

@@ -19,12 +19,4 @@ def setters(cls: type, *names: str) -> tuple[Any, ...]:
     return tuple(getattr(cls, name).__set__ for name in names)
 
 
-def make(cls: type, puts: tuple[Any, ...], *values: Any) -> Any:
-    """A ``cls`` with ``values`` set by ``puts`` (from :func:`setters`)."""
-    obj = object.__new__(cls)
-    for put, value in zip(puts, values):
-        put(obj, value)
-    return obj
-
-
-__all__ = ["make", "setters"]
+__all__ = ["setters"]
