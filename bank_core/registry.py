@@ -89,7 +89,14 @@ def _dist_label(entry_point: Any) -> str | None:
     dist = _distribution(entry_point)
     if dist is None:
         return None
-    return f"{dist.name} {dist.version}"
+    label = _LABELS.get(dist)
+    if label is None:  # (``dist.name`` and ``dist.version`` each parse the METADATA file: read it once)
+        metadata = dist.metadata
+        label = _LABELS[dist] = f"{metadata['Name']} {metadata['Version']}"
+    return label
+
+
+_LABELS: dict[Any, str] = {}  # distribution -> "name version"
 
 
 def _raise_load_failure(manager: Any, entry_point: Any, exc: BaseException) -> None:
