@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import pydantic
 
 from bank_core import guard
-from bank_core.answers import BadData, data_answer
+from bank_core.answers import BadData, checked_object, version_problem
 from bank_core.hints import CONTRACT_VERSION_HINT, pydantic_errors
 from bank_core._conformance_floats import (
     exact_amount_problem,
@@ -33,7 +33,6 @@ from bank_core._conformance_floats import (
 )
 from bank_core.contract import (
     ANSWER_TYPES,
-    DATA_VERSION,
     SLOT_BASES,
     SUPPORTED_CONTRACT_VERSIONS,
     Decision,
@@ -48,7 +47,6 @@ from bank_core.contract import (
     PolicyContext,
     Slot,
     Text,
-    read_answer,
 )
 
 CHECKS = (
@@ -191,12 +189,11 @@ def call(driver: Driver, slot: Slot, label: str, ctx: PolicyContext, *,
 
 
 def _read_data(driver: Driver, slot: Slot, answer: tuple[Any, ...], currency: str) -> tuple[Any, str | None]:
-    version = getattr(type(driver), "contract_version", None)
-    if not isinstance(version, int) or version < DATA_VERSION:
-        return answer, (f"answered a tuple; answering with data needs contract version {DATA_VERSION} "
-                        f"(it declares {version!r}), else answer {ANSWER_TYPES[slot].__name__}")
+    problem = version_problem(getattr(type(driver), "contract_version", None), ANSWER_TYPES[slot])
+    if problem is not None:
+        return answer, problem
     try:
-        return read_answer(data_answer(answer, ANSWER_TYPES[slot], currency), currency), None
+        return checked_object(answer, ANSWER_TYPES[slot], currency), None
     except BadData as exc:
         return answer, str(exc)
 

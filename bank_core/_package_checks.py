@@ -16,17 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from bank_core._conformance import METHODS
-from bank_core.answers import data_answer
+from bank_core.answers import checked_object, version_problem
 from bank_core.contract import (
     ANSWER_TYPES,
-    DATA_VERSION,
     NAMESPACES,
     SLOT_BASES,
     SUPPORTED_CONTRACT_VERSIONS,
     Decision,
     PolicyContext,
     Slot,
-    read_answer,
 )
 from bank_core.hints import CONTRACT_VERSION_HINT
 
@@ -104,10 +102,9 @@ def _ask(cls: type, driver: Any, slot: Slot, name: str, ctx: PolicyContext) -> A
     answer = getattr(driver, METHODS[slot])(ctx)
     if type(answer) is not tuple:
         return answer
-    assert cls.contract_version >= DATA_VERSION, \
-        f"{name} answered data {answer!r} but declares contract version {cls.contract_version}"
-    currency = ctx.request.amount.currency
-    return read_answer(data_answer(answer, ANSWER_TYPES[slot], currency), currency)
+    problem = version_problem(cls.contract_version, ANSWER_TYPES[slot])
+    assert problem is None, f"{name} {problem}"
+    return checked_object(answer, ANSWER_TYPES[slot], ctx.request.amount.currency)
 
 
 def read_profile(source: str | os.PathLike[str] | Traversable) -> dict[str, Any]:

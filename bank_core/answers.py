@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bank_core.contract import MAX_AMOUNT_MINOR, ApprovalAnswer, FeeAnswer, LimitAnswer, Money
+from bank_core.contract import DATA_VERSION, MAX_AMOUNT_MINOR, ApprovalAnswer, FeeAnswer, LimitAnswer, Money, read_answer
 
 MAX_FEE_LINES_PER_DRIVER = 8
 _TEMPLATES_OK: set[tuple[str, int]] = set()
@@ -26,6 +26,23 @@ _LETTERS = {FeeAnswer: ("f", "n"), LimitAnswer: ("p", "x"), ApprovalAnswer: ("a"
 _SLOT_NAMES = {FeeAnswer: "fee", LimitAnswer: "limit", ApprovalAnswer: "approval"}
 _HELPERS = {FeeAnswer: "charges() or no_fee()", LimitAnswer: "passes() or fails()",
             ApprovalAnswer: "approves(), reviews() or rejects()"}
+ANSWER_TYPE_OF = {letter: t for t, letters in _LETTERS.items() for letter in letters}
+"""The answer type a data answer's outcome letter belongs to."""
+
+
+def version_problem(version: object, answer_type: type) -> str | None:
+    """Why a driver declaring contract ``version`` may not answer with data
+    (the words follow its name), or None."""
+    if isinstance(version, int) and version >= DATA_VERSION:
+        return None
+    return (f"answered a tuple; answering with data needs contract version {DATA_VERSION} "
+            f"(it declares {version!r}), else answer {answer_type.__name__}")
+
+
+def checked_object(answer: tuple[Any, ...], answer_type: type, currency: str) -> Any:
+    """The answer object a data answer stands for, once the kernel's own
+    check has passed it (raises :class:`BadData`): for the plug-in kit."""
+    return read_answer(data_answer(answer, answer_type, currency), currency)
 
 
 def data_answer(answer: tuple[Any, ...], answer_type: type, currency: str) -> tuple[Any, ...]:

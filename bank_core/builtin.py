@@ -13,17 +13,19 @@ from bank_core.contract import (
     FeeDriver,
     LimitDriver,
     PolicyContext,
+    approves,
     fails,
+    no_fee,
     passes,
     rejects,
 )
 
 # Contract version 3: each answer is data (the contract's helpers make the
 # tuples); the answers that never change are made once.
-_NO_FEE = ("n", "core.no_fee", (), "no fee")
+_NO_FEE = no_fee("core.no_fee", "no fee")
 _NO_PAYER = passes("core.no_overdraft", None, None, "no payer account")
-_NO_FROZEN = ("a", "core.frozen_reject", None, None, "no frozen account")
-_AUTO = ("a", "core.auto_approve", None, None, "approved automatically")
+_NO_FROZEN = approves("core.frozen_reject", None, None, "no frozen account")
+_AUTO = approves("core.auto_approve", None, None, "approved automatically")
 
 
 class NoFee(FeeDriver):

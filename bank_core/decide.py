@@ -43,7 +43,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bank_core import guard  # issue 13: the runtime I/O guard
-from bank_core.answers import KNOWN, MAX_FEE_LINES_PER_DRIVER, NO_LINES, PLAIN, VALUE, BadData, data_answer
+from bank_core.answers import (
+    KNOWN,
+    MAX_FEE_LINES_PER_DRIVER,
+    NO_LINES,
+    PLAIN,
+    VALUE,
+    BadData,
+    data_answer,
+    version_problem,
+)
 from bank_core.contract import (
     DATA_VERSION,
     ApprovalAnswer,
@@ -57,7 +66,7 @@ from bank_core.contract import (
     Text,
     read_answer,
 )
-from bank_core.fastmake import make_fee_line, money, with_fees
+from bank_core.fastmake import money, with_fees
 from bank_core.registry import BoundDriver
 
 HANG_GRACE_MS = 1_000
@@ -287,15 +296,13 @@ def _call_fast(bound: BoundDriver, method: Callable[[PolicyContext], Any], ctx: 
         except (IndexError, TypeError):  # too short, or something unhashable: the whole check says what
             pass
         return _check_data(bound, answer, answer_type, ctx)
-    return _check(bound, answer, answer_type, ctx)
+    return _check(bound, answer, answer_type, ctx)  # (an object; a tuple of an older driver: refused there)
 
 
 def _check_data(bound: BoundDriver, answer: tuple[Any, ...], answer_type: type, ctx: PolicyContext) -> Any:
-    version = bound.driver.contract_version
-    if version < DATA_VERSION:
-        raise DriverFault(DRIVER_BAD_ANSWER, bound,
-                          f"{bound.name} answered a tuple; answering with data needs contract version "
-                          f"{DATA_VERSION} (it declares {version}), else answer {answer_type.__name__}")
+    problem = version_problem(bound.driver.contract_version, answer_type)
+    if problem is not None:
+        raise DriverFault(DRIVER_BAD_ANSWER, bound, f"{bound.name} {problem}")
     try:
         return data_answer(answer, answer_type, ctx.request.amount.currency)
     except BadData as exc:
@@ -355,7 +362,7 @@ def _evaluate(drivers: Drivers, ctx: PolicyContext, progress: list[BoundDriver],
                 if type(answer) is tuple:  # data (checked): (outcome, rule, lines, template, *args)
                     answers.append((bound, answer))
                     for rule, amount, memo in answer[2]:
-                        fee_lines.append((bound, make_fee_line(rule, money(amount, currency), memo)))
+                        fee_lines.append((bound, FeeLine(rule, money(amount, currency), memo)))
                     continue
                 _check_fee_answer(bound, answer, currency)
                 answers.append((bound, answer))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from bank_core.contract import AccountSnapshot, AccountStatus, FeeLine, PolicyContext, Request, UsageCounters
+from bank_core.contract import AccountSnapshot, AccountStatus, PolicyContext, Request, UsageCounters
 from bank_core.money import Money, _checked
 from bank_core.slots import setters
 
@@ -89,15 +89,3 @@ def with_fees(request: Request, src: AccountSnapshot | None, dst: AccountSnapsho
     _C_LOCAL_DATE(c, local_date)
     _C_FEES(c, fees)
     return c
-
-
-_F_RULE, _F_AMOUNT, _F_MEMO = setters(FeeLine, "rule", "amount", "memo")
-
-
-def make_fee_line(rule: str, amount: Money, memo: str) -> FeeLine:
-    """``FeeLine(rule, amount, memo)`` of a checked data answer's line."""
-    f = _new(FeeLine)
-    _F_RULE(f, rule)
-    _F_AMOUNT(f, amount)
-    _F_MEMO(f, memo)
-    return f

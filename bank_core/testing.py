@@ -81,16 +81,8 @@ from bank_core._package_checks import (
     package_drivers,
     read_profile,
 )
-from bank_core.answers import BadData, data_answer
-from bank_core.contract import (
-    ANSWER_TYPES,
-    MAX_AMOUNT_MINOR,
-    NAMESPACES,
-    Kind,
-    PolicyContext,
-    Slot,
-    read_answer,
-)
+from bank_core.answers import ANSWER_TYPE_OF, BadData, checked_object
+from bank_core.contract import MAX_AMOUNT_MINOR, NAMESPACES, Kind, PolicyContext, Slot
 from bank_core.hints import did_you_mean
 
 __all__ = [
@@ -109,10 +101,6 @@ __all__ = [
 # Reading answers
 # --------------------------------------------------------------------------
 
-_SLOT_OF_OUTCOME = {"f": Slot.FEE, "n": Slot.FEE, "p": Slot.LIMIT, "x": Slot.LIMIT,
-                    "a": Slot.APPROVAL, "v": Slot.APPROVAL, "r": Slot.APPROVAL}
-
-
 def read_checked(answer: Any, currency: str = "USD") -> Any:
     """A driver's answer as the kernel takes it. A data answer (contract
     version 3) must pass the kernel's own check (else ``AssertionError``
@@ -125,14 +113,13 @@ def read_checked(answer: Any, currency: str = "USD") -> Any:
     """
     if type(answer) is not tuple:
         return answer
-    slot = _SLOT_OF_OUTCOME.get(answer[0]) if answer and type(answer[0]) is str else None
-    if slot is None:
+    answer_type = ANSWER_TYPE_OF.get(answer[0]) if answer and type(answer[0]) is str else None
+    if answer_type is None:
         raise AssertionError(f"{answer!r} is no answer: make it with the contract's helpers (passes, fails, ...)")
     try:
-        checked = data_answer(answer, ANSWER_TYPES[slot], currency)
+        return checked_object(answer, answer_type, currency)
     except BadData as exc:
         raise AssertionError(f"the kernel refuses {answer!r} (driver_bad_answer): the driver {exc}") from None
-    return read_answer(checked, currency)
 
 
 # --------------------------------------------------------------------------
