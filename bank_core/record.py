@@ -103,6 +103,32 @@ def _message(message: str | Text, currency: str, term: Any) -> Any:
     return encoded
 
 
+def data_entry(driver: int, answer: tuple[Any, ...], ids: dict[str, int], new: Callable[[str], int]) -> list[Any]:
+    """A checked data answer (contract version 3) as an answer entry: it is
+    already this layout but for its texts, each given its id from ``ids``
+    or, when not there, from ``new`` (in the order an answer object's are:
+    rule, template, fee lines). The record and a policy server's wire
+    (``bank_core.wire``) both write it so."""
+    letter = answer[0]
+    head = 4 if letter == "f" or letter == "n" else 5
+    text = answer[1]
+    rule = ids.get(text)
+    if rule is None:
+        rule = new(text)
+    text = answer[head - 1]
+    message: Any = ""
+    if text or len(answer) > head:
+        template = ids.get(text)
+        message = [new(text) if template is None else template, *answer[head:]]
+    if head == 5:
+        return [driver, rule, letter, answer[2], answer[3], message]
+    entry = [driver, rule, letter, None, None, message]
+    for line_rule, amount, memo in answer[2]:
+        found, said = ids.get(line_rule), ids.get(memo)
+        entry += (new(line_rule) if found is None else found, amount, new(memo) if said is None else said)
+    return entry
+
+
 def encode_answers(verdict: Verdict, currency: str, term: Any,
                    driver: Callable[[Any], int]) -> tuple[list[Any], Any]:
     """(answers, fault) of a verdict, as the record stores them. ``term``
@@ -114,18 +140,7 @@ def encode_answers(verdict: Verdict, currency: str, term: Any,
     ids = term.ids
     for bound, answer in verdict.answers:
         if type(answer) is tuple:  # a checked data answer: already in this encoding but for term ids
-            letter, rule = answer[0], answer[1]
-            head = 4 if letter == "f" or letter == "n" else 5
-            template = answer[head - 1]
-            entry = [ids.get(bound.term) or driver(bound), ids.get(rule) or term(rule), letter, None, None,
-                     [ids.get(template) or term(template), *answer[head:]]
-                     if template or len(answer) > head else ""]
-            if head == 5:
-                entry[3], entry[4] = answer[2], answer[3]
-            else:
-                for line_rule, amount, memo in answer[2]:
-                    entry += (ids.get(line_rule) or term(line_rule), amount, ids.get(memo) or term(memo))
-            answers.append(entry)
+            answers.append(data_entry(ids.get(bound.term) or driver(bound), answer, ids, term))
             continue
         rule = answer.rule
         entry = [ids.get(bound.term) or driver(bound), ids.get(rule) or term(rule), None, None, None,

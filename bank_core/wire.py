@@ -84,6 +84,7 @@ from bank_core.contract import (
 )
 from bank_core.decide import DriverFault, Verdict
 from bank_core.fastmake import account_snapshot, money, policy_context, usage_counters
+from bank_core.record import data_entry
 
 PROTOCOL = 2
 SLOT_LETTERS = {Slot.FEE: "f", Slot.LIMIT: "l", Slot.APPROVAL: "a"}
@@ -237,26 +238,6 @@ def _value(value: Any, currency: str) -> Any:
     return str(value)  # a bool or a StrEnum argument: as the record stores it
 
 
-def _data_entry(driver: int, answer: tuple[Any, ...], ids: dict[str, int], number: Any) -> list[Any]:
-    """A checked data answer as a wire answer: its texts numbered, its values
-    as they are (a count ``(n,)`` goes as ``[n]``)."""
-    def text_number(text: str) -> int:
-        found = ids.get(text)
-        return number(text) if found is None else found
-
-    letter = answer[0]
-    head = 4 if letter == "f" or letter == "n" else 5
-    rule = text_number(answer[1])  # (texts numbered in the order an answer object's are: rule, template, lines)
-    template = answer[head - 1]
-    message: Any = [text_number(template), *answer[head:]] if template or len(answer) > head else ""
-    if head == 5:
-        return [driver, rule, letter, answer[2], answer[3], message]
-    entry = [driver, rule, letter, None, None, message]
-    for line_rule, amount, memo in answer[2]:
-        entry += (text_number(line_rule), amount, text_number(memo))
-    return entry
-
-
 def encode_verdict(verdict: Verdict, index: dict[int, int], currency: str, texts: WireTexts) -> list[Any]:
     """``verdict`` as wire data: ``[status, code, answers, fault]``, each
     answer ``[driver, rule, outcome, threshold, observed, message]`` then a
@@ -267,7 +248,7 @@ def encode_verdict(verdict: Verdict, index: dict[int, int], currency: str, texts
     ids, number = texts.ids, texts.number
     for bound, answer in verdict.answers:
         if type(answer) is tuple:  # a checked data answer (contract version 3): already this layout
-            answers.append(_data_entry(index[id(bound)], answer, ids, number))
+            answers.append(data_entry(index[id(bound)], answer, ids, number))  # (a count (n,) goes as [n])
             continue
         rule = answer.rule
         r = ids.get(rule)
