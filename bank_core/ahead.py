@@ -7,7 +7,7 @@ thread: measured on the 100k bench, a writer thread and the deciding
 thread took their turns at the GIL so often that both ran at about half
 speed, and the file took longer than one chunk at a time.) Per chunk:
 
-1. wait until chunk N-1 has committed, and yield its outcomes;
+1. wait until chunk N-1 has committed, and yield its outcomes (as one list);
 2. open a read snapshot (its first read fixes it: the database as chunk
    N-1 left it), then hand chunk N to the writer, whose commit therefore
    cannot show in the snapshot;
@@ -294,8 +294,10 @@ def _write(engine: Engine, audit: Any, expected: tuple[int, str] | None, writes:
     return run_in_transaction(engine, work, lock=institution)
 
 
-def process(service: BankService, institution_id: str, chunks: Iterator[list[TxnRequest]]) -> Iterator[Outcome]:
-    """``submit_batch`` with write-ahead (see the module docstring). A file
+def process(service: BankService, institution_id: str, chunks: Iterator[list[TxnRequest]]
+            ) -> Iterator[list[Outcome]]:
+    """``submit_chunks`` with write-ahead (see the module docstring): each
+    chunk's outcomes, as one list, once it has committed. A file
     of one chunk has nothing to overlap: it is decided and written here,
     as one chunk at a time would (no writer is forked for it)."""
     first = next(chunks, None)
@@ -343,7 +345,7 @@ def _tapered(chunks: Iterator[list[TxnRequest]]) -> Iterator[tuple[list[TxnReque
 
 
 def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list[TxnRequest]]
-                ) -> Iterator[Outcome]:
+                ) -> Iterator[list[Outcome]]:
     pieces = _tapered(chunks)
     engine = service.engine
     writer = _Writer(engine, service.audit)
@@ -355,7 +357,7 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
     done = 0
     failed: Exception | None = None  # the input's own error: raised once what was read has landed
 
-    def land() -> Iterator[Outcome]:
+    def land() -> Iterator[list[Outcome]]:
         """The chunk with the writer committed: its outcomes; or, decided on
         a head that moved, it and the chunk decided on top of it again."""
         nonlocal sent, decided, base, carry
@@ -367,7 +369,7 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
             yield from _again(service, institution_id, [sent, decided])
             decided, carry = None, _Carry()
         else:
-            yield from sent.outcomes
+            yield sent.outcomes
         sent = None
 
     try:
@@ -420,7 +422,7 @@ def _overlapped(service: BankService, institution_id: str, chunks: Iterator[list
             except Exception:  # noqa: BLE001 - the first error is the one to report
                 pass
             else:
-                yield from sent.outcomes
+                yield sent.outcomes
         raise
     finally:
         writer.close()
@@ -451,7 +453,7 @@ def _unpacked(packed: tuple[Any, ...]) -> Writes:
     return (*packed[:4], marshal.loads(body) if type(body) is bytes else body)
 
 
-def _again(service: BankService, institution_id: str, chunks: list[_Decided | None]) -> Iterator[Outcome]:
+def _again(service: BankService, institution_id: str, chunks: list[_Decided | None]) -> Iterator[list[Outcome]]:
     """Chunks decided on a state somebody else changed meanwhile: decided
     again, one at a time, on the database's state."""
     for decided in chunks:
@@ -459,6 +461,7 @@ def _again(service: BankService, institution_id: str, chunks: list[_Decided | No
             yield from _one(service, institution_id, decided.requests, decided.first)
 
 
-def _one(service: BankService, institution_id: str, requests: list[TxnRequest], first: int) -> Iterator[Outcome]:
+def _one(service: BankService, institution_id: str, requests: list[TxnRequest], first: int
+         ) -> Iterator[list[Outcome]]:
     """One chunk decided and written in one transaction of this process."""
-    yield from service.write_chunk(institution_id, requests, first, Carry())
+    yield service.write_chunk(institution_id, requests, first, Carry())

@@ -325,11 +325,21 @@ class BankService:
     def submit_batch(self, institution_id: str, requests: Iterable[TxnRequest], *,
                      chunk_size: int = DEFAULT_CHUNK_SIZE, dry_run: bool = False,
                      write_ahead: bool | None = None) -> Iterator[Outcome]:
+        """Each request's outcome, in order: :meth:`submit_chunks`, one by one."""
+        for outcomes in self.submit_chunks(institution_id, requests, chunk_size=chunk_size, dry_run=dry_run,
+                                           write_ahead=write_ahead):
+            yield from outcomes
+
+    def submit_chunks(self, institution_id: str, requests: Iterable[TxnRequest], *,
+                      chunk_size: int = DEFAULT_CHUNK_SIZE, dry_run: bool = False,
+                      write_ahead: bool | None = None) -> Iterator[list[Outcome]]:
         """Decide many requests of one institution, in order, one database
         transaction per chunk, with exactly the semantics of ``submit``: a
         rejection or an invalid request is that request's outcome and never
-        rolls back its neighbours. A chunk's outcomes are yielded after it
-        commits. With ``dry_run`` every chunk runs in one transaction that is
+        rolls back its neighbours. A chunk's outcomes are yielded, as one
+        list, after it commits (:meth:`submit_batch` yields them one by one;
+        a file's rows then pass through one generator, not one per layer).
+        With ``dry_run`` every chunk runs in one transaction that is
         rolled back at the end: later rows see earlier ones as if posted,
         and nothing is written. ``write_ahead`` (default: ``BANK_WRITE_AHEAD``,
         on): a chunk is written while the next is decided, with the same
@@ -353,7 +363,7 @@ class BankService:
             outcomes = self.write_chunk(institution_id, chunk, done, carry)
             carry.committed()
             done += len(chunk)
-            yield from outcomes
+            yield outcomes
 
     def write_chunk(self, institution_id: str, requests: list[TxnRequest], first: int, carry: Carry
                     ) -> list[Outcome]:
@@ -364,7 +374,7 @@ class BankService:
             return process_chunk(self.pipeline, conn, inst, requests, utc_now(), first, carry=carry)
         return self.write(work, institution_id)
 
-    def _dry_run(self, institution_id: str, chunks: Iterator[list[TxnRequest]]) -> Iterator[Outcome]:
+    def _dry_run(self, institution_id: str, chunks: Iterator[list[TxnRequest]]) -> Iterator[list[Outcome]]:
         """A dry run decides on a snapshot and never blocks writers, through
         the kernel's own ``process_chunk`` in one transaction rolled back at
         the end. SQLite: the database is first copied, consistently, through
@@ -385,7 +395,7 @@ class BankService:
                     for chunk in chunks:
                         outcomes = process_chunk(pipeline, conn, inst, chunk, utc_now(), done, carry=carry)
                         carry.committed()
-                        yield from outcomes
+                        yield outcomes
                         done += len(chunk)
                 finally:
                     transaction.rollback()

@@ -93,21 +93,23 @@ class Results:
         if self.target is not None:
             self.file.write(result_json(doc))
 
-    def add_posted(self, line: int, ref: str, txn_id: str, currency: str, fee_minor: int) -> None:
-        """A posted row's result: what :meth:`add` does with its document,
-        the line written directly (see :func:`posted_line`)."""
-        self.counts["posted"] += 1
-        if fee_minor:
-            self.fees[currency] = self.fees.get(currency, 0) + fee_minor
-        if self.target is not None:
-            self.file.write(posted_line(line, ref, txn_id, currency, fee_minor))
-
-    def take(self, item: dict[str, Any] | tuple[int, str, str, str, int]) -> None:
-        """One item of :func:`_outcomes`: a posted row's tuple or a document."""
-        if type(item) is tuple:
-            self.add_posted(*item)
-        else:
-            self.add(item, item.pop("_replayed", False), item.pop("_fee_minor", 0))  # type: ignore[union-attr]
+    def take(self, items: list[dict[str, Any] | tuple[int, str, str, str, int]]) -> None:
+        """A chunk's items of :func:`_outcomes`: a document (:meth:`add`) or
+        a posted row's tuple, counted and written here directly (most rows
+        of a file are posted; see :func:`posted_line`)."""
+        write = self.file.handle.write if self.file.handle is not None else None
+        fees, posted = self.fees, 0
+        for item in items:
+            if type(item) is tuple:
+                line, ref, txn_id, currency, fee_minor = item
+                posted += 1
+                if fee_minor:
+                    fees[currency] = fees.get(currency, 0) + fee_minor
+                if write is not None:
+                    write(posted_line(line, ref, txn_id, currency, fee_minor))
+            else:
+                self.add(item, item.pop("_replayed", False), item.pop("_fee_minor", 0))  # type: ignore[union-attr]
+        self.counts["posted"] += posted
 
     def close(self, complete: bool) -> None:
         self.file.close(complete)
@@ -125,12 +127,12 @@ def posted_line(line: int, ref: str, txn_id: str, currency: str, fee_minor: int)
 
 
 def _outcomes(st: Any, rows: Iterator[tuple[int, TxnRequest | RowError]], chunk_size: int,
-              dry_run: bool) -> Iterator[dict[str, Any] | tuple[int, str, str, str, int]]:
-    """Result documents in input order: row errors interleaved with outcomes.
-    A row this run posted comes as ``(line, ref, txn_id, currency,
-    fee_minor)`` for :meth:`Results.add_posted` when its ref needs no
-    escaping in JSON (a checked ref is printable ASCII: all of it but ``"``
-    and ``\\``)."""
+              dry_run: bool) -> Iterator[list[dict[str, Any] | tuple[int, str, str, str, int]]]:
+    """Result documents in input order, a chunk's at a time: row errors
+    interleaved with outcomes. A row this run posted comes as ``(line,
+    ref, txn_id, currency, fee_minor)`` for :meth:`Results.take` when its
+    ref needs no escaping in JSON (a checked ref is printable ASCII: all of
+    it but ``"`` and ``\\``)."""
     pending: deque[tuple[int, TxnRequest | RowError]] = deque()
 
     def requests() -> Iterator[TxnRequest]:
@@ -139,27 +141,32 @@ def _outcomes(st: Any, rows: Iterator[tuple[int, TxnRequest | RowError]], chunk_
             if isinstance(item, TxnRequest):
                 yield item
 
-    for outcome in st.service.submit_batch(st.institution, requests(), chunk_size=chunk_size,
-                                           dry_run=dry_run):
-        while True:
-            line, item = pending.popleft()
-            if isinstance(item, RowError):
-                yield result_line(line, item.ref, None, item)
-                continue
-            record = outcome.record
-            if type(record) is list and record[11] == "posted" and not outcome.replayed:
-                ref = outcome.request.ref
-                if '"' not in ref and "\\" not in ref:
-                    yield line, ref, outcome.txn_id, record[6], outcome.fee_minor()  # type: ignore[misc]
-                    break
-            doc = result_line(line, item.ref, outcome, None)
-            doc["_replayed"] = outcome.replayed
-            doc["_fee_minor"] = outcome.fee_minor() if outcome.record is not None else 0
-            yield doc
-            break
-    while pending:
-        line, item = pending.popleft()
-        yield result_line(line, getattr(item, "ref", None), None, item if isinstance(item, RowError) else None)
+    next_row = pending.popleft
+    for outcomes in st.service.submit_chunks(st.institution, requests(), chunk_size=chunk_size,
+                                             dry_run=dry_run):
+        items: list[dict[str, Any] | tuple[int, str, str, str, int]] = []
+        add = items.append
+        for outcome in outcomes:
+            while True:
+                line, item = next_row()
+                if isinstance(item, RowError):
+                    add(result_line(line, item.ref, None, item))
+                    continue
+                record = outcome.record
+                if type(record) is list and record[11] == "posted" and not outcome.replayed:
+                    ref = outcome.request.ref
+                    if '"' not in ref and "\\" not in ref:
+                        add((line, ref, outcome.txn_id, record[6], outcome.fee_minor()))  # type: ignore[arg-type]
+                        break
+                doc = result_line(line, item.ref, outcome, None)
+                doc["_replayed"] = outcome.replayed
+                doc["_fee_minor"] = outcome.fee_minor() if outcome.record is not None else 0
+                add(doc)
+                break
+        yield items
+    if pending:
+        yield [result_line(line, getattr(item, "ref", None), None, item if isinstance(item, RowError) else None)
+               for line, item in pending]
 
 
 @command
@@ -210,13 +217,14 @@ def process(
                            TextColumn("{task.fields[rate]} rows/s"), TimeRemainingColumn()]
                 with Progress(*columns, transient=True) as bar:
                     task = bar.add_task("processing", total=total, rate="-")
-                    for n, doc in enumerate(docs, start=1):
-                        results.take(doc)
-                        if n % 500 == 0:
-                            bar.update(task, completed=n, rate=f"{n / (time.perf_counter() - started):,.0f}")
+                    n = 0
+                    for items in docs:  # (a chunk's)
+                        results.take(items)
+                        n += len(items)
+                        bar.update(task, completed=n, rate=f"{n / (time.perf_counter() - started):,.0f}")
             else:
-                for doc in docs:
-                    results.take(doc)
+                for items in docs:
+                    results.take(items)
         complete = True
     except FileFormatError as exc:
         fail(EXIT_INVALID, str(exc))

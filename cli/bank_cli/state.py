@@ -4,6 +4,7 @@ mapping of errors to one line on stderr and a documented exit code."""
 from __future__ import annotations
 
 import functools
+import gc
 import getpass
 import json
 import os
@@ -273,6 +274,9 @@ def command(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, typer.Context)), None)
         debug = bool(ctx and state(ctx).debug)
+        if not gc.isenabled():  # off while the command started (``bank_cli.main.main``)
+            gc.freeze()  # what start-up made stays: never walked again
+            gc.enable()
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
