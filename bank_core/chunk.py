@@ -243,15 +243,21 @@ class Chunk:
         self.recent: dict[str, list[datetime]] = {}
         self.recent_truncated: set[str] = set()
         self.ids: list[int] = []
-        # what the chunk will write: per decided row ``(txn number, fee_minor,
-        # actor (its place in ``actors``), lines (None when rejected),
-        # record)``, from which the writer makes the transaction, its
-        # postings and its audit entry (``expand``: the deciding process does
-        # not build rows it only hands on). Plain values only, so that the
-        # write-ahead writer gets them marshalled (``bank_core.ahead``): the
-        # row's time is the record's text and its actor (an ``Actor``, which
-        # carries what the person typed) is kept once in ``actors``.
-        self.rows: list[tuple[int, int, int, list[tuple[str, int, str]] | None, list[Any]]] = []
+        # what the chunk will write: per decided row a ``ROW`` tuple (txn
+        # number, fee_minor, actor (its place in ``actors``), lines (None
+        # when rejected), the record's canonical text, then the record's
+        # values the transaction's row takes), from which the writer makes
+        # the transaction, its postings and its audit entry (``expand``: the
+        # deciding process does not build rows it only hands on). Plain
+        # values only, so that the write-ahead writer gets them marshalled
+        # (``bank_core.ahead``); the record itself goes as its text, made
+        # here while its values are fresh in the cache: marshalling its ~90
+        # objects a row, scattered over the heap by the time a chunk is
+        # packed, cost three times what ``dumps`` does (the record stays in
+        # ``seen`` for replays). The row's time is the record's text and its
+        # actor (an ``Actor``, which carries what the person typed) is kept
+        # once in ``actors``.
+        self.rows: list[tuple[Any, ...]] = []
         self.actors: list[Any] = []
         self._actor: Any = None  # the last row's actor, ``actors[-1]``
         self.deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -294,9 +300,10 @@ class Chunk:
         ahead = self.ahead
         if ahead is not None:  # its rows as the database will hold them once it commits
             wanted = set(refs)
-            for number, _fee, _actor, _lines, record in ahead.rows:
-                if record[1] in wanted:
-                    self.seen[record[1]] = (public_txn_id(number), record)
+            for row in ahead.rows:
+                ref = row[ROW_REF]
+                if ref in wanted:
+                    self.seen[ref] = (public_txn_id(row[0]), ahead.seen[ref][1])
         if self.reads:
             self._load_usage(requests, kinds)
 
@@ -686,7 +693,8 @@ class Chunk:
             self._actor = actor
             self.actors.append(actor)
         self.rows.append((txn_number, fee_minor, len(self.actors) - 1, lines if status != "rejected" else None,
-                          record))
+                          dumps(record), request.ref, body[0], status, amount_minor, currency, source, dest,
+                          request.channel, request.memo, at_iso, inst.profile_version, verdict.code))
         if status != "rejected" and kind in OUTGOING:
             self._count(source, local_date, kind, request.channel, amount_minor, fee_minor, at)  # type: ignore[arg-type]
         self.seen[request.ref] = (txn_id, record)
@@ -716,8 +724,8 @@ class Chunk:
     def outgoing(self) -> list[tuple[str, datetime]]:
         """(source, at) of the outgoing rows this chunk posted or held: what
         the recent-times query will find of it once it commits."""
-        return [(record[3], _from_iso(record[10])) for _number, _fee, _actor, _lines, record in self.rows
-                if record[11] != "rejected" and record[2] in _OUTGOING_TEXT]
+        return [(row[10], _from_iso(row[14])) for row in self.rows
+                if row[7] != "rejected" and row[6] in _OUTGOING_TEXT]
 
     # ----------------------------------------------------------------- write
 
@@ -749,6 +757,9 @@ class Chunk:
 # Chunk.writes(): institution, now, actors, shadow rows, (rows, deltas, seals, usage): the last
 # part plain values only (ints, text, lists, tuples, dicts, None, booleans)
 Writes = tuple[Any, ...]
+# a row of ``Chunk.rows``: (txn number, fee_minor, actor, lines, record text, ref, kind, status,
+# amount_minor, currency, source, dest, channel, memo, at (the record's text), profile version, code)
+ROW_REF = 5
 _ACTIONS = {status: f"txn.{status}" for status in ("posted", "held", "rejected")}
 _from_iso = datetime.fromisoformat  # a record's ``at``: ``at.isoformat()`` of a UTC time, read back exactly
 
@@ -763,16 +774,15 @@ def expand(institution: str, now: datetime, actors: list[Any], rows: list[tuple[
     txn_rows: list[tuple[Any, ...]] = []
     postings: list[tuple[Any, ...]] = []
     entries: list[tuple[str, str, str, str, datetime]] = []
-    for number, fee_minor, who, lines, r in rows:
+    for (number, fee_minor, who, lines, text, ref, kind, status, amount_minor, currency, source, dest, channel,
+         memo, at, version, code) in rows:
         actor = actors[who]
-        status = r[11]
-        currency = r[6]
-        txn_rows.append((number, institution, r[1], r[2], status, r[5], fee_minor, currency, r[3], r[4], r[7],
-                         r[8], _from_iso(r[10]), now, actor, r[13], r[12],
+        txn_rows.append((number, institution, ref, kind, status, amount_minor, fee_minor, currency, source, dest,
+                         channel, memo, _from_iso(at), now, actor, version, code,
                          json.dumps([list(line) for line in lines]) if status == "held" else None))
         if status == "posted":
             postings.extend((number, institution, acc, amount, currency, rule, now) for acc, amount, rule in lines)
-        entries.append((actor, _ACTIONS[status], public_txn_id(number), dumps(r), now))
+        entries.append((actor, _ACTIONS[status], public_txn_id(number), text, now))
     return txn_rows, postings, entries
 
 
