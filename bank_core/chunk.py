@@ -168,6 +168,20 @@ class Outcome:
         return [r.to_dict() for r in Record(self.record, self._text).reasons(notable_only=True)]
 
 
+_new = object.__new__
+
+
+def _decided(index: int, request: TxnRequest, txn_id: str, institution: str, record: list[Any], text: Any,
+             fee_minor: int) -> Outcome:
+    """``Outcome(index, request, txn_id=..., institution=..., record=...,
+    text=..., fee_minor=...)``, a decided row's, without the keyword call
+    (one a row of a file)."""
+    o = _new(Outcome)
+    o.index, o.request, o.txn_id, o.institution, o.record = index, request, txn_id, institution, record
+    o.error, o.replayed, o._text, o._result, o._fee = None, False, text, None, fee_minor
+    return o
+
+
 class Carry:
     """What one chunk of a file hands on to the next: the account records and
     balances (as that chunk left them) of every account the file touched so
@@ -698,8 +712,7 @@ class Chunk:
         if status != "rejected" and kind in OUTGOING:
             self._count(source, local_date, kind, request.channel, amount_minor, fee_minor, at)  # type: ignore[arg-type]
         self.seen[request.ref] = (txn_id, record)
-        return Outcome(index, request, txn_id=txn_id, institution=inst.id, record=record,
-                       text=self.terms.text, fee_minor=fee_minor)
+        return _decided(index, request, txn_id, inst.id, record, self.terms.text, fee_minor)
 
     remaining = 1  # rows left to decide in this chunk (ids are allocated for them at once)
 
