@@ -329,6 +329,7 @@ class BankService:
         for outcomes in self.submit_chunks(institution_id, requests, chunk_size=chunk_size, dry_run=dry_run,
                                            write_ahead=write_ahead):
             yield from outcomes
+            del outcomes  # (a chunk's outcomes are not kept while the next is decided)
 
     def submit_chunks(self, institution_id: str, requests: Iterable[TxnRequest], *,
                       chunk_size: int = DEFAULT_CHUNK_SIZE, dry_run: bool = False,
@@ -364,6 +365,7 @@ class BankService:
             carry.committed()
             done += len(chunk)
             yield outcomes
+            del outcomes  # (not kept while the next chunk is decided)
 
     def write_chunk(self, institution_id: str, requests: list[TxnRequest], first: int, carry: Carry
                     ) -> list[Outcome]:
@@ -396,6 +398,7 @@ class BankService:
                         outcomes = process_chunk(pipeline, conn, inst, chunk, utc_now(), done, carry=carry)
                         carry.committed()
                         yield outcomes
+                        del outcomes
                         done += len(chunk)
                 finally:
                     transaction.rollback()

@@ -163,6 +163,7 @@ def _outcomes(st: Any, rows: Iterator[tuple[int, TxnRequest | RowError]], chunk_
                 doc["_fee_minor"] = outcome.fee_minor() if outcome.record is not None else 0
                 add(doc)
                 break
+        del outcomes  # (the chunk's outcomes, records and requests are not kept while the next is decided)
         yield items
     if pending:
         yield [result_line(line, getattr(item, "ref", None), None, item if isinstance(item, RowError) else None)
