@@ -571,6 +571,35 @@ def test_property_write_ahead_equals_serial(seeded: tuple[Path, dict[str, list[s
     assert seen[True] == seen[False]
 
 
+@pytest.mark.parametrize("mode", ["write-ahead", "one at a time", "dry run"])
+def test_submit_chunks_hands_up_each_chunk_whole_and_in_order(seeded: tuple[Path, dict[str, list[str]]],
+                                                              tmp_path: Path, mode: str) -> None:
+    """``submit_chunks`` (what ``bank txn process`` reads): one list per
+    chunk as it was decided and written (write-ahead: the last chunk in two
+    halves), the same outcomes in the same order as ``submit_batch`` gives
+    one by one on a copy of the same database."""
+    seed_db, ids = seeded
+    rows = [(("deposit", "withdrawal", "transfer", "replay", "bad")[n % 5], n % 4, (n + 1) % 4,
+             1_000 + 37 * n, n % 40, n % 3 == 0) for n in range(23)]
+    requests = _requests("northwind", ids["northwind"][:4], rows)
+    options = {"chunk_size": 5, "write_ahead": mode == "write-ahead", "dry_run": mode == "dry run"}
+    views = {}
+    for how in ("chunks", "batch"):
+        svc = build(f"sqlite:///{_copy(seed_db, tmp_path / f'{how}.db')}")
+        try:
+            if how == "chunks":
+                lists = list(svc.submit_chunks("northwind", iter(requests), **options))
+                views[how] = [_outcome_view(o) for outcomes in lists for o in outcomes]
+            else:
+                views[how] = [_outcome_view(o) for o in svc.submit_batch("northwind", iter(requests), **options)]
+        finally:
+            svc.engine.dispose()
+    assert all(type(outcomes) is list for outcomes in lists)
+    assert [len(outcomes) for outcomes in lists] == ([5, 5, 5, 5, 2, 1] if mode == "write-ahead" else [5, 5, 5, 5, 3])
+    assert [o.index for outcomes in lists for o in outcomes] == list(range(len(requests)))
+    assert views["chunks"] == views["batch"]
+
+
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_write_ahead_equals_serial_on_either_engine(request: pytest.FixtureRequest, tmp_path: Path,
                                                     engine: str) -> None:
