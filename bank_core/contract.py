@@ -119,7 +119,7 @@ __all__ = [
     "MAX_AMOUNT_MINOR", "format_minor", "Request", "AccountSnapshot", "Tally",
     "UsageCounters", "PolicyContext", "FeeLine", "FeeAnswer", "LimitAnswer",
     "ApprovalAnswer", "DriverParams", "AmountText", "PercentText",
-    "amount_minor", "Driver", "FeeDriver", "LimitDriver", "ApprovalDriver",
+    "amount_minor", "MinorUnits", "Driver", "FeeDriver", "LimitDriver", "ApprovalDriver",
     "SLOT_BASES", "ANSWER_TYPES", "Text", "READS", "UndeclaredRead",
     "passes", "fails", "approves", "reviews", "rejects", "charges", "no_fee", "fee_line", "count",
     "DATA_VERSION", "read_answer",
@@ -593,6 +593,23 @@ PercentText = Annotated[str, AfterValidator(_check_percent_text)]
 def amount_minor(text: str, currency: str) -> int:
     """A parameter amount in minor units of ``currency`` (cached, exact)."""
     return parse_minor(text, currency, field="param", allow_zero=True)
+
+
+class MinorUnits(dict[str, int]):
+    """A parameter amount in minor units of each currency, converted by
+    :func:`amount_minor` the first time a currency is asked for:
+    ``self._max = MinorUnits(params.max)`` once, ``self._max[currency]``
+    per call (one dictionary lookup, the conversion never repeated)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def __missing__(self, currency: str) -> int:
+        minor = self[currency] = amount_minor(self.text, currency)
+        return minor
 
 
 class DriverParams(BaseModel):

@@ -21,9 +21,9 @@ from bank_core.contract import (
     ApprovalDriver,
     DriverParams,
     Kind,
+    MinorUnits,
     PolicyContext,
     UsageCounters,
-    amount_minor,
     approves,
     count,
     reviews,
@@ -102,7 +102,7 @@ class NewAccountReview(ApprovalDriver):
     def __init__(self, params: Params) -> None:
         super().__init__(params)
         self._new = timedelta(days=params.days)  # younger than this is new
-        self._threshold: dict[str, int] = {}  # currency -> ``threshold`` in its minor units
+        self._threshold = MinorUnits(params.threshold)  # currency -> ``threshold`` in its minor units
         self._not_withdrawal = {kind: approves(self.RULE, None, None, "{}: not a withdrawal", kind.value)
                                 for kind in Kind}
 
@@ -118,9 +118,7 @@ class NewAccountReview(ApprovalDriver):
                             "account opened {} days ago: not new", count(days))
         amount = request.amount
         currency = amount.currency
-        limit = self._threshold.get(currency)
-        if limit is None:
-            limit = self._threshold[currency] = amount_minor(self.params.threshold, currency)
+        limit = self._threshold[currency]
         observed = amount.amount_minor
         if observed > limit:
             return reviews(self.RULE, limit, observed,

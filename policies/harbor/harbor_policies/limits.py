@@ -20,6 +20,7 @@ from bank_core.contract import (
     DriverParams,
     Kind,
     LimitDriver,
+    MinorUnits,
     MoneyError,
     PolicyContext,
     amount_minor,
@@ -106,7 +107,7 @@ class MonthlyOutgoingLimit(LimitDriver):
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
-        self._max: dict[str, int] = {}  # currency -> ``max`` in its minor units
+        self._max = MinorUnits(params.max)  # currency -> ``max`` in its minor units
         self._not_outgoing = {kind: passes(self.RULE, None, None, "{}: not outgoing", kind.value)
                               for kind in Kind if kind not in _OUTGOING}
 
@@ -122,9 +123,7 @@ class MonthlyOutgoingLimit(LimitDriver):
             if k in _OUTGOING:
                 month += tally.amount_minor
         total = month + amount.amount_minor
-        limit = self._max.get(currency)
-        if limit is None:
-            limit = self._max[currency] = amount_minor(self.params.max, currency)
+        limit = self._max[currency]
         if total > limit:
             return fails(self.RULE, limit, total, "outgoing this month would be {}, over {}", total, limit)
         return passes(self.RULE, limit, total, "outgoing this month would be {}, within {}", total, limit)

@@ -18,8 +18,8 @@ from bank_core.contract import (
     ApprovalDriver,
     DriverParams,
     Kind,
+    MinorUnits,
     PolicyContext,
-    amount_minor,
     approves,
     reviews,
 )
@@ -42,7 +42,7 @@ class LargeTransferReview(ApprovalDriver):
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
-        self._threshold: dict[str, int] = {}  # currency -> ``threshold`` in its minor units
+        self._threshold = MinorUnits(params.threshold)  # currency -> ``threshold`` in its minor units
         self._other_kinds = {kind: approves(self.RULE, None, None, "{}: not a transfer", kind.value)
                              for kind in Kind if kind != _TRANSFER}
 
@@ -52,9 +52,7 @@ class LargeTransferReview(ApprovalDriver):
             return self._other_kinds[request.kind]
         amount = request.amount
         currency = amount.currency
-        threshold = self._threshold.get(currency)
-        if threshold is None:
-            threshold = self._threshold[currency] = amount_minor(self.params.threshold, currency)
+        threshold = self._threshold[currency]
         observed = amount.amount_minor
         if observed >= threshold:
             return reviews(self.RULE, threshold, observed, "transfer of {} is at least {}: review",

@@ -18,9 +18,9 @@ from bank_core.contract import (
     DriverParams,
     Kind,
     LimitDriver,
+    MinorUnits,
     MoneyError,
     PolicyContext,
-    amount_minor,
     fails,
     passes,
 )
@@ -42,14 +42,12 @@ class SingleTransactionLimit(LimitDriver):
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
-        self._max: dict[str, int] = {}  # currency -> ``max`` in its minor units
+        self._max = MinorUnits(params.max)  # currency -> ``max`` in its minor units
 
     def check(self, ctx: PolicyContext) -> tuple:  # type: ignore[override]
         amount = ctx.request.amount
         currency = amount.currency
-        limit = self._max.get(currency)
-        if limit is None:
-            limit = self._max[currency] = amount_minor(self.params.max, currency)
+        limit = self._max[currency]
         observed = amount.amount_minor
         if observed > limit:
             return fails(self.RULE, limit, observed, "{} is over the single-transaction limit {}",
@@ -76,7 +74,7 @@ class DailyWithdrawalLimit(LimitDriver):
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
-        self._max: dict[str, int] = {}  # currency -> ``max`` in its minor units
+        self._max = MinorUnits(params.max)  # currency -> ``max`` in its minor units
         self._other_kinds = {kind: passes(self.RULE, None, None, "{}: not a withdrawal", kind.value)
                              for kind in Kind if kind != _WITHDRAWAL}
 
@@ -94,9 +92,7 @@ class DailyWithdrawalLimit(LimitDriver):
         if fees.currency != currency:  # (fails closed, as adding Money of two currencies does)
             raise MoneyError("currency", fees.currency, f"does not match {currency}")
         total = today + amount.amount_minor + fees.amount_minor
-        limit = self._max.get(currency)
-        if limit is None:
-            limit = self._max[currency] = amount_minor(self.params.max, currency)
+        limit = self._max[currency]
         if total > limit:
             return fails(self.RULE, limit, total, "withdrawals today with fees would be {}, over {}",
                          total, limit)
