@@ -739,8 +739,8 @@ class Chunk:
     def outgoing(self) -> list[tuple[str, datetime]]:
         """(source, at) of the outgoing rows this chunk posted or held: what
         the recent-times query will find of it once it commits."""
-        return [(row[10], _from_iso(row[14])) for row in self.rows
-                if row[7] != "rejected" and row[6] in _OUTGOING_TEXT]
+        return [(row[ROW_SOURCE], _from_iso(row[ROW_AT])) for row in self.rows
+                if row[ROW_STATUS] != "rejected" and row[ROW_KIND] in _OUTGOING_TEXT]
 
     # ----------------------------------------------------------------- write
 
@@ -774,7 +774,7 @@ class Chunk:
 Writes = tuple[Any, ...]
 # a row of ``Chunk.rows``: (txn number, fee_minor, actor, lines, record text, ref, kind, status,
 # amount_minor, currency, source, dest, channel, memo, at (the record's text), profile version, code)
-ROW_REF = 5
+ROW_REF, ROW_KIND, ROW_STATUS, ROW_SOURCE, ROW_AT = 5, 6, 7, 10, 14
 _ACTIONS = {status: f"txn.{status}" for status in ("posted", "held", "rejected")}
 _from_iso = datetime.fromisoformat  # a record's ``at``: ``at.isoformat()`` of a UTC time, read back exactly
 
