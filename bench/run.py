@@ -82,6 +82,7 @@ class Run:
     extra: dict[str, float] = field(default_factory=dict)
     rates: list[float] = field(default_factory=list)  # every repeat's rows/s (``--repeat``)
     children_rss_mb: float | None = None  # the largest of the command's child processes (its writer)
+    files: list[tuple[str, int, float]] = field(default_factory=list)  # (institution, rows, seconds) a command
 
     @property
     def rate(self) -> float:
@@ -199,10 +200,11 @@ def measure(engine: str, url: str, documents: list[dict], accounts_each: int, ro
             label: str, work: Path, seed: int) -> tuple[Run, list[tuple[str, Path, list[str]]]]:
     files, before = _prepare(url, documents, accounts_each, rows // len(documents), work, seed)
     seconds, peak, counts = 0.0, 0.0, {"posted": 0, "held": 0, "rejected": 0, "invalid": 0}
-    cpu, children = 0.0, None
+    cpu, children, each = 0.0, None, []
     for institution, path, _accounts in files:
         s, p, summary = run_process(url, institution, path, path.with_suffix(".results.jsonl"))
         seconds, peak, cpu = seconds + s, max(peak, p), cpu + summary["cpu_s"]
+        each.append((institution, summary["rows"], s))
         child = summary.get("children_peak_rss_mb")
         if child is not None:
             children = child if children is None else max(children, child)
@@ -210,7 +212,8 @@ def measure(engine: str, url: str, documents: list[dict], accounts_each: int, ro
             counts[key] += summary[key]
     after = database_bytes(url)
     per_row = (after - before) / rows if after is not None else None
-    return Run(engine, rows, label, seconds, peak, counts, per_row, cpu_s=cpu, children_rss_mb=children), files
+    return Run(engine, rows, label, seconds, peak, counts, per_row, cpu_s=cpu, children_rss_mb=children,
+               files=each), files
 
 
 def repeated(runs: list[Run]) -> Run:
@@ -231,6 +234,9 @@ def show(run: Run) -> None:
     writer = f" (largest child process {run.children_rss_mb:.1f} MB)" if run.children_rss_mb is not None else ""
     print(f"{run.engine:10} {run.rows:>9,} rows  {run.drivers:22} {run.rate:>8,.0f} rows/s{spread(run.rates)}{cpu}  "
           f"peak RSS {run.peak_rss_mb:6.1f} MB{writer}{disk}  {run.counts}  load {load_per_core()}", flush=True)
+    if len(run.files) > 1:  # each command's own rate (each pays its own start-up and exit)
+        print(f"{'':10} each: " + ", ".join(f"{name} {rows:,} rows in {s:.2f} s = {rows / s:,.0f} rows/s"
+                                           for name, rows, s in run.files), flush=True)
 
 
 def interpreter() -> str:
@@ -313,6 +319,16 @@ def _median_seconds(args: list[str], times: int = 5) -> float:
     return statistics.median(found)
 
 
+def _one_row(url: str, institution: str, account: str, work: Path, n: int) -> float:
+    """Seconds of `bank txn process` on a file of one deposit (a new ref each time)."""
+    path = work / f"one-row-{n}.csv"
+    path.write_text(f"ref,type,to,amount\nstart-up-{n},deposit,{account},1.00\n")
+    started = time.perf_counter()
+    subprocess.run([bank_bin(), "--db", url, "--profile", institution, "txn", "process", str(path)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
 def startup(work: Path) -> None:
     floor_s = _median_seconds([sys.executable, "-c", "import sqlalchemy, pydantic, typer, stevedore, rich"])
     help_s = _median_seconds([bank_bin(), "--help"])
@@ -325,9 +341,11 @@ def startup(work: Path) -> None:
     svc.engine.dispose()
     deposit_s = _median_seconds([bank_bin(), "--db", url, "--profile", profile.id, "txn", "deposit",
                                  account, "1.00"])
+    process_s = statistics.median(_one_row(url, profile.id, account, work, n) for n in range(5))
     print(f"start-up (median of 5): import floor {floor_s:.2f} s; `bank --help` {help_s:.2f} s "
           f"({help_s / floor_s:.1f}x the floor); `bank txn deposit` on an existing SQLite database "
-          f"{deposit_s:.2f} s", flush=True)
+          f"{deposit_s:.2f} s; `bank txn process` of a one-row file {process_s:.2f} s (what every "
+          f"file pays besides its rows: start-up, the profile, the close)", flush=True)
 
 
 def main() -> int:
