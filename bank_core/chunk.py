@@ -319,7 +319,7 @@ class Chunk:
             for row in ahead.rows:
                 ref = row[ROW_REF]
                 if ref in wanted:
-                    self.seen[ref] = (public_txn_id(row[0]), ahead.seen[ref][1])
+                    self.seen[ref] = ahead.seen[ref]  # (its txn id and record, as it decided them)
         if self.reads:
             self._load_usage(requests, kinds)
 
